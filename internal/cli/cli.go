@@ -1,0 +1,242 @@
+// Package cli is the pairgate command line: thin cobra commands that parse
+// flags, call the pairing library and print the result, as text for people
+// or as JSON with --json.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlite"
+)
+
+// Exit codes (SPEC section 4).
+const (
+	ExitOK      = 0
+	ExitFailed  = 1 // the operation was refused or failed
+	ExitUsage   = 2 // the command line was wrong
+	defaultHome = ".pairgate"
+)
+
+// usageError marks an error as the caller's mistake (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// Main runs the pairgate command line with args (without the program name)
+// and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.root()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	a.close()
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "pairgate:", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, pairing.ErrInvalidInput) || errors.Is(err, config.ErrInvalid) {
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// app holds what the commands share: global flags and, once opened, the
+// config, the store and the pairing service.
+type app struct {
+	stdout, stderr io.Writer
+
+	home       string
+	configPath string
+	jsonOut    bool
+	logLevel   string
+
+	cfg *config.Config
+	st  store.Store
+	svc *pairing.Service
+	log *slog.Logger
+}
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pairgate",
+		Short: "Pairing for self-hosted AI-agent gateways",
+		Long: `pairgate decides who may talk to your bot. Unknown senders get a one-time
+pairing code; you approve it and they join the allowlist.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	f := root.PersistentFlags()
+	f.StringVar(&a.home, "home", "", "pairgate's state directory (env PAIRGATE_HOME, default ~/.pairgate)")
+	f.StringVar(&a.configPath, "config", "", "config file (default $PAIRGATE_HOME/pairgate.yaml when present)")
+	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
+	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL)")
+	root.AddCommand(a.admitCmd(), a.pairingCmd())
+	return root
+}
+
+// args wraps a cobra positional-argument check so its failure is a usage
+// error (exit 2).
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, a []string) error {
+		if err := check(c, a); err != nil {
+			return usageError{fmt.Errorf("%s: %w (usage: %s)", c.CommandPath(), err, c.UseLine())}
+		}
+		return nil
+	}
+}
+
+// resolveHome picks the state directory: --home, then PAIRGATE_HOME, then
+// ~/.pairgate.
+func (a *app) resolveHome() (string, error) {
+	if a.home != "" {
+		return a.home, nil
+	}
+	if h := os.Getenv("PAIRGATE_HOME"); h != "" {
+		return h, nil
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory to put ~/.pairgate in; set --home or PAIRGATE_HOME: %w", err)
+	}
+	return filepath.Join(dir, defaultHome), nil
+}
+
+func (a *app) logger() (*slog.Logger, error) {
+	level := a.logLevel
+	if env := os.Getenv("PAIRGATE_LOG_LEVEL"); env != "" && level == "warn" {
+		level = env
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// open loads the config, the secret and the store, and builds the service.
+func (a *app) open(ctx context.Context) (*pairing.Service, error) {
+	if a.svc != nil {
+		return a.svc, nil
+	}
+	log, err := a.logger()
+	if err != nil {
+		return nil, err
+	}
+	a.log = log
+	home, err := a.resolveHome()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("create home directory: %w", err)
+	}
+	cfg, err := a.loadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg = cfg
+	sec, err := secret.LoadOrCreate(orDefault(cfg.Pairing.SetupCode.SecretPath, filepath.Join(home, "pairing.key")))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
+		return nil, fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{
+		Path:   orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db")),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.st = st
+	svc, err := pairing.New(pairing.Options{Store: st, Secret: sec, Config: cfg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.svc = svc
+	return svc, nil
+}
+
+func (a *app) loadConfig(home string) (*config.Config, error) {
+	path, explicit := a.configPath, true
+	if path == "" {
+		path, explicit = filepath.Join(home, "pairgate.yaml"), false
+	}
+	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return config.Default(), nil
+	}
+	return cfg, err
+}
+
+func (a *app) close() {
+	if a.st != nil {
+		a.st.Close()
+	}
+}
+
+// actor names the person at the terminal for the audit log.
+func actor() store.Actor {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return store.Actor{Name: "cli:" + name, Source: "cli@" + host}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// print writes v as indented JSON with --json, or calls text otherwise.
+func (a *app) print(v any, text func(w io.Writer)) error {
+	if a.jsonOut {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(a.stdout)
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func quoteIfEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,331 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/store"
+)
+
+func (a *app) admitCmd() *cobra.Command {
+	var account, name string
+	var group bool
+	c := &cobra.Command{
+		Use:   "admit <channel> <sender>",
+		Short: "Run the gate once for a message from sender and print the decision",
+		Example: `  pairgate admit telegram 123456789 --name Alice
+  pairgate admit whatsapp +5491155556666 --account work --json`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			in := pairing.Inbound{Channel: args[0], Account: account, Sender: args[1], SenderName: name, Chat: pairing.ChatDM}
+			if group {
+				in.Chat = pairing.ChatGroup
+			}
+			d := svc.Admit(c.Context(), in)
+			if err := a.print(d, func(w io.Writer) {
+				fmt.Fprintf(w, "%s (%s)\n", d.Verdict, d.Reason)
+				if d.Code != "" {
+					fmt.Fprintf(w, "code:       %s\nrequest id: %s\n", d.Code, d.RequestID)
+				}
+				if d.Reply != "" {
+					fmt.Fprintf(w, "reply:\n%s\n", indent(d.Reply))
+				}
+			}); err != nil {
+				return err
+			}
+			switch d.Reason {
+			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidAccount, pairing.ReasonInvalidSender:
+				return usageError{fmt.Errorf("%s: %s %q is not valid on %s", d.Reason, what(d.Reason), args[1], args[0])}
+			case pairing.ReasonUnavailable:
+				return errors.New("the store is unavailable, so the message was dropped; see the log above")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	c.Flags().StringVar(&name, "name", "", "the sender's display name")
+	c.Flags().BoolVar(&group, "group", false, "the message came from a group chat")
+	return c
+}
+
+func what(r pairing.Reason) string {
+	if r == pairing.ReasonInvalidSender {
+		return "sender"
+	}
+	return "input"
+}
+
+func (a *app) pairingCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pairing",
+		Short: "DM pairing: list, approve, reject, allow and revoke senders",
+	}
+	c.AddCommand(a.listCmd(), a.approveCmd(), a.rejectCmd(), a.allowCmd(), a.revokeCmd(), a.allowedCmd(), a.clearCmd())
+	return c
+}
+
+func (a *app) listCmd() *cobra.Command {
+	var account string
+	c := &cobra.Command{
+		Use:   "list [<channel>]",
+		Short: "List pending pairing requests",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			pending, err := svc.ListPending(c.Context(), pairing.Filter{Channel: first(args), Account: account})
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			return a.print(map[string]any{"pending": pending}, func(w io.Writer) {
+				if len(pending) == 0 {
+					fmt.Fprintln(w, "No pending requests.")
+					return
+				}
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "REQUEST ID\tCHANNEL\tACCOUNT\tSENDER\tNAME\tAGE\tEXPIRES IN")
+				for _, p := range pending {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.RequestID, p.Channel, p.Account, p.Sender,
+						quoteIfEmpty(p.Name), ago(now.Sub(p.CreatedAt)), ago(p.ExpiresAt.Sub(now)))
+				}
+				tw.Flush()
+				fmt.Fprintln(w, "\nApprove one with: pairgate pairing approve <channel> <CODE or REQUEST ID>")
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "only this account (needs a channel)")
+	return c
+}
+
+func (a *app) approveCmd() *cobra.Command {
+	var account string
+	var notify bool
+	c := &cobra.Command{
+		Use:   "approve <channel> <CODE|REQUEST_ID>",
+		Short: "Approve a pending request by its code or request id",
+		Example: `  pairgate pairing approve telegram ABCD2345
+  pairgate pairing approve telegram abcd-2345 --notify
+  pairgate pairing approve whatsapp req_k3x… --account work`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			ap, err := svc.Approve(c.Context(), pairing.Target{Channel: args[0], Account: account, CodeOrID: args[1]}, notify, actor())
+			if err != nil {
+				return explain(err, args[0], account)
+			}
+			return a.print(ap, func(w io.Writer) {
+				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), ap.Allowed.Channel, ap.Allowed.Account)
+				if ap.Notify != "" {
+					fmt.Fprintf(w, "Notice for the sender (delivered by the gateway following pairgate's change log):\n%s\n", indent(ap.Notify))
+				}
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	c.Flags().BoolVar(&notify, "notify", false, "tell the sender they were approved")
+	return c
+}
+
+func (a *app) rejectCmd() *cobra.Command {
+	var account string
+	c := &cobra.Command{
+		Use:   "reject <channel> <CODE|REQUEST_ID>",
+		Short: "Reject a pending request; the sender gets no new code for the decline window",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			p, err := svc.Reject(c.Context(), pairing.Target{Channel: args[0], Account: account, CodeOrID: args[1]}, actor())
+			if err != nil {
+				return explain(err, args[0], account)
+			}
+			return a.print(map[string]any{"rejected": p}, func(w io.Writer) {
+				fmt.Fprintf(w, "Rejected %s on %s/%s. They get no new code for %s.\n", who(p.Sender, p.Name), p.Channel, p.Account,
+					a.cfg.Pairing.Limits.DeclineWindow.Std())
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	return c
+}
+
+func (a *app) allowCmd() *cobra.Command {
+	var account string
+	c := &cobra.Command{
+		Use:   "allow <channel> <sender>...",
+		Short: "Put senders on the allowlist directly (idempotent; reactivates revoked senders)",
+		Args:  args(cobra.MinimumNArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			res, err := svc.Allow(c.Context(), args[0], account, args[1:], store.ViaManual, actor())
+			if err != nil {
+				return explain(err, args[0], account)
+			}
+			return a.print(map[string]any{"allowed": res}, func(w io.Writer) {
+				for _, r := range res {
+					state := "allowed"
+					if !r.Changed {
+						state = "already allowed"
+					}
+					fmt.Fprintf(w, "%s/%s %s: %s\n", r.Channel, r.Account, r.Sender, state)
+				}
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	return c
+}
+
+func (a *app) revokeCmd() *cobra.Command {
+	var account string
+	c := &cobra.Command{
+		Use:   "revoke <channel> <sender>",
+		Short: "Remove a sender from the allowlist (kept as revoked, for the record)",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			e, err := svc.Revoke(c.Context(), args[0], account, args[1], actor())
+			if err != nil {
+				return explain(err, args[0], account)
+			}
+			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
+				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
+					who(e.Sender, e.Name), e.Channel, e.Account)
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	return c
+}
+
+func (a *app) allowedCmd() *cobra.Command {
+	var account string
+	var revoked bool
+	c := &cobra.Command{
+		Use:   "allowed [<channel>]",
+		Short: "List the allowlist",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			list, err := svc.ListAllowed(c.Context(), pairing.Filter{Channel: first(args), Account: account}, revoked)
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"allowed": list}, func(w io.Writer) {
+				if len(list) == 0 {
+					fmt.Fprintln(w, "The allowlist is empty.")
+					return
+				}
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "CHANNEL\tACCOUNT\tSENDER\tNAME\tAPPROVED\tBY\tVIA\tREVOKED")
+				for _, e := range list {
+					rev := "-"
+					if e.RevokedAt != nil {
+						rev = e.RevokedAt.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Channel, e.Account, e.Sender, quoteIfEmpty(e.Name),
+						e.ApprovedAt.Local().Format(time.DateTime), e.ApprovedBy, e.Via, rev)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "only this account (needs a channel)")
+	c.Flags().BoolVar(&revoked, "include-revoked", false, "also list revoked senders")
+	return c
+}
+
+func (a *app) clearCmd() *cobra.Command {
+	var account string
+	c := &cobra.Command{
+		Use:   "clear-pending [<channel>]",
+		Short: "Delete pending requests (their codes stop working)",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			svc, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			n, err := svc.ClearPending(c.Context(), pairing.Filter{Channel: first(args), Account: account}, actor())
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"cleared": n}, func(w io.Writer) {
+				fmt.Fprintf(w, "Cleared %s.\n", plural(n, "pending request", "pending requests"))
+			})
+		},
+	}
+	c.Flags().StringVar(&account, "account", "", "only this account (needs a channel)")
+	return c
+}
+
+// explain adds the next step to errors an operator can act on.
+func explain(err error, channel, account string) error {
+	acct := ""
+	if account != "" {
+		acct = " --account " + account
+	}
+	var lock *store.LockoutError
+	switch {
+	case errors.As(err, &lock):
+		return fmt.Errorf("approvals on %s are locked for %s more (until %s) after %d wrong codes; wait, or admit a sender you know with: pairgate pairing allow %s <sender>%s",
+			lock.Scope, time.Until(lock.Until).Round(time.Minute), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w\nsee what is pending with: pairgate pairing list %s%s", err, channel, acct)
+	}
+	return err
+}
+
+func who(sender, name string) string {
+	if name == "" {
+		return sender
+	}
+	return fmt.Sprintf("%s (%s)", sender, name)
+}
+
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// ago writes a duration for people: 45s, 12m, 3h5m.
+func ago(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+}

@@ -1,0 +1,325 @@
+package pairing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/store"
+)
+
+// PendingRequest is a pending request as operators see it (CLI --json and
+// the HTTP API).
+type PendingRequest struct {
+	RequestID string    `json:"request_id"`
+	Channel   string    `json:"channel"`
+	Account   string    `json:"account"`
+	Sender    string    `json:"sender"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// AllowedSender is an allow entry as operators see it.
+type AllowedSender struct {
+	Channel    string     `json:"channel"`
+	Account    string     `json:"account"`
+	Sender     string     `json:"sender"`
+	Name       string     `json:"name"`
+	ApprovedAt time.Time  `json:"approved_at"`
+	ApprovedBy string     `json:"approved_by"`
+	Via        store.Via  `json:"via"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy  string     `json:"revoked_by,omitempty"`
+}
+
+func pendingFrom(r store.Request) PendingRequest {
+	return PendingRequest{RequestID: r.ID, Channel: r.Scope.Channel, Account: r.Scope.Account, Sender: r.Sender,
+		Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+}
+
+func allowedFrom(e store.AllowEntry) AllowedSender {
+	a := AllowedSender{Channel: e.Scope.Channel, Account: e.Scope.Account, Sender: e.Sender, Name: e.Name,
+		ApprovedAt: e.ApprovedAt, ApprovedBy: e.ApprovedBy, Via: e.Via, RevokedBy: e.RevokedBy}
+	if !e.Active() {
+		t := e.RevokedAt
+		a.RevokedAt = &t
+	}
+	return a
+}
+
+// Target names a pending request: a channel, an account and either a code or
+// a request id (anything starting with "req_").
+type Target struct {
+	Channel string
+	Account string // "" means DefaultAccount
+	// CodeOrID is what the operator typed: a code, case-insensitive, spaces
+	// and one hyphen ignored, or a request id.
+	CodeOrID string
+}
+
+// Approval is the result of Approve.
+type Approval struct {
+	Allowed AllowedSender `json:"allowed"`
+	// RequestID is the request that was approved.
+	RequestID string `json:"request_id"`
+	// Notify is the channel's "approved" text, set when the caller asked
+	// for the sender to be notified; the change record carries "notify" so
+	// a gateway following the change log can deliver it.
+	Notify string `json:"notify,omitempty"`
+}
+
+// scope checks a channel and account and returns the channel's adapter.
+func (s *Service) scope(ch, account string) (channel.Adapter, store.Scope, error) {
+	ad, err := s.channels.Get(ch)
+	if err != nil {
+		return nil, store.Scope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if account == "" {
+		account = DefaultAccount
+	}
+	if !validName(account) {
+		return nil, store.Scope{}, fmt.Errorf("%w: account %q: use 1 to %d printable characters without spaces", ErrInvalidInput, account, MaxNameLen)
+	}
+	return ad, store.Scope{Channel: ch, Account: account}, nil
+}
+
+func (s *Service) sender(ad channel.Adapter, raw string) (string, error) {
+	if len(raw) > MaxSenderLen {
+		return "", fmt.Errorf("%w: sender is %d bytes, at most %d are allowed", ErrInvalidInput, len(raw), MaxSenderLen)
+	}
+	sender, err := ad.Normalize(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return sender, nil
+}
+
+// target resolves a Target into store parameters.
+func (s *Service) target(t Target, actor store.Actor) (channel.Adapter, store.ApproveParams, error) {
+	ad, scope, err := s.scope(t.Channel, t.Account)
+	if err != nil {
+		return nil, store.ApproveParams{}, err
+	}
+	p := store.ApproveParams{Scope: scope, Actor: actor, Now: s.now()}
+	in := strings.TrimSpace(t.CodeOrID)
+	if strings.HasPrefix(strings.ToLower(in), RequestIDPrefix) {
+		if len(in) > MaxNameLen {
+			return nil, p, fmt.Errorf("%w: request id too long", ErrInvalidInput)
+		}
+		p.RequestID = strings.ToLower(in)
+		return ad, p, nil
+	}
+	code, err := NormalizeCode(in)
+	if err != nil {
+		return nil, p, err
+	}
+	p.CodeHash = s.codes.hash(code)
+	return ad, p, nil
+}
+
+// Approve approves the pending request named by t: the sender joins the
+// allowlist and is admitted by this Service as soon as Approve returns.
+//
+// A code that matches no live request counts as a failed approval; enough of
+// them lock approvals on the scope (the error is then a *store.LockoutError
+// saying until when). While locked, every approval in the scope is refused;
+// `Allow` still works, for a sender the operator knows.
+func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor store.Actor) (Approval, error) {
+	ad, p, err := s.target(t, actor)
+	if err != nil {
+		return Approval{}, err
+	}
+	if notify {
+		p.Detail = "notify"
+	}
+	req, entry, err := s.st.Approve(ctx, p)
+	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
+		err = s.failedApproval(ctx, p)
+	}
+	if err != nil {
+		return Approval{}, err
+	}
+	s.sync(ctx)
+	a := Approval{Allowed: allowedFrom(entry), RequestID: req.ID}
+	if notify {
+		a.Notify = ad.ApprovedText()
+	}
+	s.log.Info("pairing: approved", "channel", p.Scope.Channel, "account", p.Scope.Account,
+		"sender", entry.Sender, "request_id", req.ID, "by", actor.Name)
+	return a, nil
+}
+
+// failedApproval counts a wrong code and turns err into the message the
+// operator should see.
+func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) error {
+	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, s.lim.lockout)
+	if err != nil {
+		return err
+	}
+	s.log.Warn("pairing: approval with a wrong code", "channel", p.Scope.Channel, "account", p.Scope.Account, "by", p.Actor.Name)
+	if !until.IsZero() {
+		return &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
+	}
+	return fmt.Errorf("%w: no pending request on %s has that code (it may have expired, been approved already, or been mistyped; %d wrong codes within %s lock approvals for %s)",
+		store.ErrNotFound, p.Scope, s.lim.lockout.MaxFailures, s.lim.lockout.Window, s.lim.lockout.LockFor)
+}
+
+// Reject deletes the pending request named by t and declines its sender for
+// the decline window: they get no new code until it passes.
+func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (PendingRequest, error) {
+	_, p, err := s.target(t, actor)
+	if err != nil {
+		return PendingRequest{}, err
+	}
+	req, err := s.st.Reject(ctx, p)
+	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
+		err = s.failedApproval(ctx, p)
+	}
+	if err != nil {
+		return PendingRequest{}, err
+	}
+	return pendingFrom(req), nil
+}
+
+// AllowResult is one sender of an Allow call.
+type AllowResult struct {
+	AllowedSender
+	// Changed is false when the sender was already allowed.
+	Changed bool `json:"changed"`
+}
+
+// Allow puts senders on the allowlist without a request (seeding, or a
+// sender the operator knows). It is idempotent and reactivates revoked
+// entries. Every sender is checked before any is added.
+func (s *Service) Allow(ctx context.Context, ch, account string, senders []string, via store.Via, actor store.Actor) ([]AllowResult, error) {
+	ad, scope, err := s.scope(ch, account)
+	if err != nil {
+		return nil, err
+	}
+	if len(senders) == 0 {
+		return nil, fmt.Errorf("%w: no sender given", ErrInvalidInput)
+	}
+	if via == "" {
+		via = store.ViaManual
+	}
+	norm := make([]string, len(senders))
+	for i, raw := range senders {
+		if norm[i], err = s.sender(ad, raw); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]AllowResult, 0, len(norm))
+	for _, sender := range norm {
+		e, changed, err := s.st.Allow(ctx, store.AllowParams{Scope: scope, Sender: sender, Via: via, Actor: actor, Now: s.now()})
+		if err != nil {
+			s.sync(ctx)
+			return out, err
+		}
+		out = append(out, AllowResult{AllowedSender: allowedFrom(e), Changed: changed})
+	}
+	s.sync(ctx)
+	return out, nil
+}
+
+// Revoke removes a sender from the allowlist (a soft delete). This Service
+// stops admitting them before Revoke returns; other processes within 1 s.
+func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, actor store.Actor) (AllowedSender, error) {
+	ad, scope, err := s.scope(ch, account)
+	if err != nil {
+		return AllowedSender{}, err
+	}
+	sender, err := s.sender(ad, rawSender)
+	if err != nil {
+		return AllowedSender{}, err
+	}
+	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now())
+	if err != nil {
+		return AllowedSender{}, err
+	}
+	// Even if reading the log back fails, this process stops admitting the
+	// sender now: removing from the view can only fail closed.
+	s.view.remove(scope, sender)
+	s.sync(ctx)
+	return allowedFrom(e), nil
+}
+
+// Filter selects by channel and account; empty fields match all. An account
+// without a channel is refused.
+type Filter struct {
+	Channel string
+	Account string
+}
+
+func (s *Service) filter(f Filter) (store.RequestFilter, error) {
+	if f.Channel == "" {
+		if f.Account != "" {
+			return store.RequestFilter{}, fmt.Errorf("%w: --account needs a channel", ErrInvalidInput)
+		}
+		return store.RequestFilter{}, nil
+	}
+	_, scope, err := s.scope(f.Channel, f.Account)
+	if err != nil {
+		return store.RequestFilter{}, err
+	}
+	if f.Account == "" {
+		scope.Account = ""
+	}
+	return store.RequestFilter{Channel: scope.Channel, Account: scope.Account}, nil
+}
+
+// ListPending returns the live pending requests, oldest first.
+func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, error) {
+	rf, err := s.filter(f)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := s.st.ListRequests(ctx, rf, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PendingRequest, len(reqs))
+	for i, r := range reqs {
+		out[i] = pendingFrom(r)
+	}
+	return out, nil
+}
+
+// ListAllowed returns the allowlist, revoked entries too when asked.
+func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool) ([]AllowedSender, error) {
+	rf, err := s.filter(f)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.st.ListAllowed(ctx, rf, includeRevoked)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AllowedSender, len(entries))
+	for i, e := range entries {
+		out[i] = allowedFrom(e)
+	}
+	return out, nil
+}
+
+// ClearPending deletes pending requests and returns how many.
+func (s *Service) ClearPending(ctx context.Context, f Filter, actor store.Actor) (int, error) {
+	rf, err := s.filter(f)
+	if err != nil {
+		return 0, err
+	}
+	return s.st.ClearRequests(ctx, rf, actor, s.now())
+}
+
+// sync brings the in-memory allowlist up to the store's latest change, so a
+// change made through this Service is visible when the call returns. A
+// failure here is logged: Run retries, and the store already holds the
+// change.
+func (s *Service) sync(ctx context.Context) {
+	if err := s.view.catchUp(ctx, s.st); err != nil {
+		s.log.Warn("pairing: allowlist view behind the store; will retry", "err", err)
+	}
+}

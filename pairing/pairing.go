@@ -1,0 +1,412 @@
+// Package pairing is DM pairing: the gate that decides, for every inbound
+// message, whether to admit the sender, challenge them with a one-time code,
+// or drop the message; and the operator's side: approve, reject, allow,
+// revoke and clear pending requests.
+//
+// A Service answers Admit for allowed senders from an in-memory view of the
+// allowlist that follows the store's change log, so the hot path does no I/O
+// and allocates nothing. Changes made through the Service are in the view
+// when the call returns; changes made by another process or replica arrive
+// through Run within the store's notification latency (≤ 1 s).
+package pairing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/store"
+)
+
+// Sentinel errors for callers of the operator methods. Store errors
+// (store.ErrNotFound, store.ErrLockedOut, store.ErrUnavailable) pass through
+// wrapped.
+var (
+	// ErrInvalidInput: a channel, account, sender or code that cannot be
+	// right. The message names the field and what it should look like.
+	ErrInvalidInput = errors.New("invalid input")
+)
+
+// Limits on free-form input.
+const (
+	MaxNameLen   = 128 // account and sender display names, bytes
+	MaxSenderLen = 256 // raw sender ids, bytes
+)
+
+// DefaultAccount is the account of a channel when none is named.
+const DefaultAccount = "default"
+
+// Verdict is the gate's answer.
+type Verdict string
+
+// Verdicts.
+const (
+	Admit     Verdict = "admit"
+	Challenge Verdict = "challenge"
+	Drop      Verdict = "drop"
+)
+
+// Reason says why the gate decided as it did (SPEC section 2).
+type Reason string
+
+// Reasons, in the order the gate's rules apply.
+const (
+	ReasonUnknownChannel Reason = "unknown_channel"
+	ReasonInvalidAccount Reason = "invalid_account"
+	ReasonInvalidSender  Reason = "invalid_sender"
+	ReasonDisabled       Reason = "disabled"
+	ReasonOpen           Reason = "open"
+	ReasonAllowed        Reason = "allowed"
+	ReasonGroup          Reason = "group"
+	ReasonNotAllowed     Reason = "not_allowed"
+	ReasonLockedOut      Reason = "locked_out"
+	ReasonDeclined       Reason = "declined"
+	ReasonPending        Reason = "pending"
+	ReasonMaxPending     Reason = "max_pending"
+	ReasonChallenged     Reason = "challenged"
+	ReasonUnavailable    Reason = "unavailable"
+)
+
+// Chat is the kind of conversation a message came from.
+type Chat string
+
+// Chat kinds.
+const (
+	ChatDM    Chat = "dm"
+	ChatGroup Chat = "group"
+)
+
+// Inbound is one message as the gate sees it.
+type Inbound struct {
+	Channel    string
+	Account    string // "" means DefaultAccount
+	Sender     string // raw; normalised by the channel's adapter
+	SenderName string
+	Chat       Chat // "" means ChatDM
+}
+
+// Decision is the gate's answer for one message. Reply, when set, is what to
+// send the sender; no Reply means say nothing.
+type Decision struct {
+	Verdict   Verdict `json:"verdict"`
+	Reason    Reason  `json:"reason"`
+	Code      string  `json:"code,omitempty"`
+	RequestID string  `json:"request_id,omitempty"`
+	Reply     string  `json:"reply,omitempty"`
+}
+
+// Options configure a Service.
+type Options struct {
+	Store    store.Store
+	Secret   secret.Secret
+	Config   *config.Config    // nil means config.Default()
+	Channels *channel.Registry // nil means channel.NewRegistry()
+	Now      func() time.Time  // nil means time.Now
+	Logger   *slog.Logger      // nil means discard
+}
+
+// Service is DM pairing over one store. It is safe for concurrent use.
+type Service struct {
+	st       store.Store
+	cfg      *config.Config
+	channels *channel.Registry
+	now      func() time.Time
+	log      *slog.Logger
+	codes    codec
+	view     *view
+	lim      limits
+
+	// allowFrom holds the config's allow_from lists, normalised: per
+	// channel (inherited by every account) and per scope.
+	allowChannel map[string]map[string]struct{}
+	allowScope   map[store.Scope]map[string]struct{}
+}
+
+type limits struct {
+	codeTTL, rateWindow, declineWindow time.Duration
+	maxPending                         int
+	lockout                            store.LockoutPolicy
+}
+
+// New makes a Service. It normalises the config's allow_from lists and
+// fails, naming the entry, if one is not a valid sender.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, errors.New("pairing: no store")
+	}
+	s := &Service{
+		st:           opts.Store,
+		cfg:          opts.Config,
+		channels:     opts.Channels,
+		now:          opts.Now,
+		log:          opts.Logger,
+		view:         newView(),
+		allowChannel: map[string]map[string]struct{}{},
+		allowScope:   map[store.Scope]map[string]struct{}{},
+		codes: codec{
+			codeKey: opts.Secret.Derive("pairgate/v1/dm-code"),
+			hashKey: opts.Secret.Derive("pairgate/v1/dm-code-hash"),
+		},
+	}
+	if s.cfg == nil {
+		s.cfg = config.Default()
+	}
+	if s.channels == nil {
+		s.channels = channel.NewRegistry()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	l := s.cfg.Pairing.Limits
+	s.lim = limits{
+		codeTTL:       l.CodeTTL.Std(),
+		rateWindow:    l.RateWindow.Std(),
+		declineWindow: l.DeclineWindow.Std(),
+		maxPending:    l.MaxPending,
+		lockout: store.LockoutPolicy{
+			MaxFailures: l.MaxFailures,
+			Window:      l.FailureWindow.Std(),
+			LockFor:     l.Lockout.Std(),
+		},
+	}
+	if err := s.loadAllowFrom(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) loadAllowFrom() error {
+	var errs []error
+	add := func(m map[string]struct{}, ad channel.Adapter, path string, raw []string) {
+		for i, r := range raw {
+			sender, err := ad.Normalize(r)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", path, i, err))
+				continue
+			}
+			m[sender] = struct{}{}
+		}
+	}
+	for name, ch := range s.cfg.Pairing.Channels {
+		ad, err := s.channels.Get(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pairing.channels.%s: %w", name, err))
+			continue
+		}
+		if len(ch.AllowFrom) > 0 {
+			s.allowChannel[name] = map[string]struct{}{}
+			add(s.allowChannel[name], ad, "pairing.channels."+name+".allow_from", ch.AllowFrom)
+		}
+		for acct, a := range ch.Accounts {
+			if len(a.AllowFrom) > 0 {
+				m := map[string]struct{}{}
+				s.allowScope[store.Scope{Channel: name, Account: acct}] = m
+				add(m, ad, "pairing.channels."+name+".accounts."+acct+".allow_from", a.AllowFrom)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Load reads the allowlist into memory. Admit loads it on first use; a
+// daemon calls Load at start so the first message does not wait, and so a
+// broken store is reported before serving.
+func (s *Service) Load(ctx context.Context) error {
+	if err := s.view.load(ctx, s.st); err != nil {
+		return fmt.Errorf("load allowlist: %w", err)
+	}
+	return nil
+}
+
+// Run keeps the in-memory allowlist current with changes made by other
+// processes and replicas until ctx ends. A gateway runs it in a goroutine
+// for the life of the Service.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.Load(ctx); err != nil {
+		return err
+	}
+	for {
+		wake := s.st.Changed()
+		if err := s.view.catchUp(ctx, s.st); err != nil && ctx.Err() == nil {
+			s.log.Warn("pairing: following the change log failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
+	}
+}
+
+// Admit runs the gate for one inbound message (SPEC section 2). It never
+// returns an error: anything that goes wrong is a drop with reason
+// unavailable, never an admit.
+func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
+	ad, err := s.channels.Get(in.Channel)
+	if err != nil {
+		return Decision{Verdict: Drop, Reason: ReasonUnknownChannel}
+	}
+	account := in.Account
+	if account == "" {
+		account = DefaultAccount
+	} else if !validName(account) {
+		return Decision{Verdict: Drop, Reason: ReasonInvalidAccount}
+	}
+	sender, err := ad.Normalize(in.Sender)
+	if err != nil {
+		return Decision{Verdict: Drop, Reason: ReasonInvalidSender}
+	}
+	policy := s.cfg.PolicyFor(in.Channel, account)
+	switch policy {
+	case config.PolicyDisabled:
+		return Decision{Verdict: Drop, Reason: ReasonDisabled}
+	case config.PolicyOpen:
+		return Decision{Verdict: Admit, Reason: ReasonOpen}
+	}
+	scope := store.Scope{Channel: in.Channel, Account: account}
+	if !s.view.loaded.Load() {
+		if err := s.Load(ctx); err != nil {
+			s.log.Error("pairing: allowlist unavailable; dropping", "channel", scope.Channel, "account", scope.Account, "err", err)
+			return Decision{Verdict: Drop, Reason: ReasonUnavailable}
+		}
+	}
+	if s.allowedByConfig(scope, sender) || s.view.contains(scope, sender) {
+		return Decision{Verdict: Admit, Reason: ReasonAllowed}
+	}
+	if in.Chat == ChatGroup {
+		return Decision{Verdict: Drop, Reason: ReasonGroup}
+	}
+	if policy != config.PolicyPairing {
+		return Decision{Verdict: Drop, Reason: ReasonNotAllowed}
+	}
+	d := s.challenge(ctx, ad, scope, sender, cleanName(in.SenderName))
+	s.log.Debug("pairing: gate decision", "channel", scope.Channel, "account", scope.Account,
+		"sender", sender, "verdict", d.Verdict, "reason", d.Reason, "request_id", d.RequestID)
+	return d
+}
+
+func (s *Service) allowedByConfig(scope store.Scope, sender string) bool {
+	if _, ok := s.allowChannel[scope.Channel][sender]; ok {
+		return true
+	}
+	_, ok := s.allowScope[scope][sender]
+	return ok
+}
+
+// challenge applies rule 5 for a sender who is not allowed.
+func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store.Scope, sender, name string) Decision {
+	now := s.now()
+	unavailable := func(step string, err error) Decision {
+		s.log.Error("pairing: store error; dropping", "step", step, "channel", scope.Channel, "account", scope.Account, "err", err)
+		return Decision{Verdict: Drop, Reason: ReasonUnavailable}
+	}
+	until, err := s.st.LockedUntil(ctx, scope, now)
+	if err != nil {
+		return unavailable("read lockout", err)
+	}
+	if !until.IsZero() {
+		return Decision{Verdict: Drop, Reason: ReasonLockedOut}
+	}
+	declined, err := s.st.DeclinedSince(ctx, scope, sender, now.Add(-s.lim.declineWindow))
+	if err != nil {
+		return unavailable("read declines", err)
+	}
+	if declined {
+		return Decision{Verdict: Drop, Reason: ReasonDeclined}
+	}
+	actor := store.Actor{Name: "gate", Source: "gate"}
+	// A new request id (and so a new code) per attempt: a clash with a live
+	// code is astronomically rare, but handled rather than assumed away.
+	for attempt := 0; attempt < 4; attempt++ {
+		id := newRequestID()
+		code := s.codes.code(id)
+		req, err := s.st.CreateRequest(ctx, store.CreateRequestParams{
+			Request: store.Request{ID: id, Scope: scope, Sender: sender, Name: name, CodeHash: s.codes.hash(code),
+				CreatedAt: now, ExpiresAt: now.Add(s.lim.codeTTL)},
+			MaxPending: s.lim.maxPending,
+			Actor:      actor,
+		})
+		switch {
+		case err == nil:
+			return s.challengeDecision(ad, scope, req.ID, code, s.lim.codeTTL)
+		case errors.Is(err, store.ErrCodeConflict):
+			continue
+		case errors.Is(err, store.ErrPending):
+			sent, err := s.st.MarkRequestSent(ctx, req.ID, now.Add(-s.lim.rateWindow), now)
+			if err != nil {
+				return unavailable("mark request sent", err)
+			}
+			if !sent {
+				return Decision{Verdict: Drop, Reason: ReasonPending}
+			}
+			return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now))
+		case errors.Is(err, store.ErrCapReached):
+			told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-s.lim.rateWindow), now)
+			if err != nil {
+				return unavailable("mark notice", err)
+			}
+			d := Decision{Verdict: Drop, Reason: ReasonMaxPending}
+			if told {
+				d.Reply = ad.TooManyText()
+			}
+			return d
+		default:
+			return unavailable("create request", err)
+		}
+	}
+	return unavailable("create request", errors.New("no free code after 4 attempts"))
+}
+
+func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration) Decision {
+	return Decision{
+		Verdict:   Challenge,
+		Reason:    ReasonChallenged,
+		Code:      code,
+		RequestID: id,
+		Reply:     ad.ChallengeText(channel.Challenge{Channel: scope.Channel, Account: scope.Account, Code: code, TTL: ttl}),
+	}
+}
+
+// validName reports whether an account name is usable: non-empty, at most
+// MaxNameLen bytes, printable UTF-8 without spaces.
+func validName(s string) bool {
+	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanName makes a display name safe to store and show: control characters
+// dropped, invalid UTF-8 replaced, cut to MaxNameLen bytes on a rune boundary.
+func cleanName(name string) string {
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	var b strings.Builder
+	for _, r := range name {
+		if r < ' ' || r == 0x7f {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxNameLen {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}

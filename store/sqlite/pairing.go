@@ -1,0 +1,553 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+)
+
+const requestCols = `id, channel, account, sender, name, code_hash, created_at, expires_at, last_sent_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRequest(row scanner) (store.Request, error) {
+	var r store.Request
+	var created, expires, sent int64
+	err := row.Scan(&r.ID, &r.Scope.Channel, &r.Scope.Account, &r.Sender, &r.Name, &r.CodeHash, &created, &expires, &sent)
+	r.CreatedAt, r.ExpiresAt, r.LastSentAt = fromMS(created), fromMS(expires), fromMS(sent)
+	return r, err
+}
+
+// expire deletes the requests matched by cond (a WHERE fragment that also
+// limits them to expires_at <= now) and records KindExpired for each.
+func expire(ctx context.Context, tx *sql.Tx, now time.Time, cond string, args ...any) (int, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE expires_at <= ? AND `+cond+` RETURNING `+requestCols,
+		append([]any{ms(now)}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	var gone []store.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		gone = append(gone, r)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, r := range gone {
+		err := appendChange(ctx, tx, store.Change{At: now, Kind: store.KindExpired, Scope: r.Scope, Sender: r.Sender,
+			RequestID: r.ID, Actor: store.Actor{Name: "pairgate", Source: "expiry"}})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
+}
+
+// CreateRequest implements store.Store.
+func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) (store.Request, error) {
+	r := p.Request
+	r.CreatedAt = fromMS(ms(r.CreatedAt))
+	r.ExpiresAt = fromMS(ms(r.ExpiresAt))
+	r.LastSentAt = r.CreatedAt
+	now := r.CreatedAt
+	var existing store.Request
+	err := s.write(ctx, "create pairing request", func(tx *sql.Tx) error {
+		if _, err := expire(ctx, tx, now, `((channel = ? AND account = ?) OR code_hash = ?)`,
+			r.Scope.Channel, r.Scope.Account, r.CodeHash); err != nil {
+			return err
+		}
+		row := tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests
+			WHERE channel = ? AND account = ? AND sender = ?`, r.Scope.Channel, r.Scope.Account, r.Sender)
+		var err error
+		existing, err = scanRequest(row)
+		if err == nil {
+			return store.ErrPending
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE channel = ? AND account = ?`,
+			r.Scope.Channel, r.Scope.Account).Scan(&n); err != nil {
+			return err
+		}
+		if n >= p.MaxPending {
+			return fmt.Errorf("%w: %d of %d pending on %s", store.ErrCapReached, n, p.MaxPending, r.Scope)
+		}
+		var clash int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE code_hash = ?`, r.CodeHash).Scan(&clash); err != nil {
+			return err
+		}
+		if clash > 0 {
+			return store.ErrCodeConflict
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.Scope.Channel, r.Scope.Account, r.Sender, r.Name, r.CodeHash,
+			ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.LastSentAt)); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindRequested, Scope: r.Scope,
+			Sender: r.Sender, RequestID: r.ID, Actor: p.Actor})
+	})
+	if errors.Is(err, store.ErrPending) {
+		return existing, err
+	}
+	if err != nil {
+		return store.Request{}, err
+	}
+	return r, nil
+}
+
+// MarkRequestSent implements store.Store.
+func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error) {
+	var n int64
+	err := s.write(ctx, "mark request sent", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET last_sent_at = ?
+			WHERE id = ? AND last_sent_at <= ? AND expires_at > ?`, ms(now), id, ms(notAfter), ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
+}
+
+// ListRequests implements store.Store.
+func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter, now time.Time) ([]store.Request, error) {
+	where, args := filterSQL(f)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+requestCols+` FROM requests WHERE `+where+
+		` AND expires_at > ? ORDER BY created_at, id`, append(args, ms(now))...)
+	if err != nil {
+		return nil, s.fail("list requests", err)
+	}
+	defer rows.Close()
+	out := []store.Request{}
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, s.fail("list requests", err)
+		}
+		out = append(out, r)
+	}
+	return out, s.fail("list requests", rows.Err())
+}
+
+// takeRequest deletes and returns the live request matched by code hash or
+// id. DELETE … RETURNING finds and removes in one statement, so a request
+// can be taken once.
+func takeRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+	match, key := "id = ?", any(p.RequestID)
+	if p.RequestID == "" {
+		match, key = "code_hash = ?", any(p.CodeHash)
+	}
+	if p.RequestID == "" && len(p.CodeHash) == 0 {
+		return store.Request{}, fmt.Errorf("%w: neither code nor request id given", store.ErrNotFound)
+	}
+	r, err := scanRequest(tx.QueryRowContext(ctx, `DELETE FROM requests
+		WHERE channel = ? AND account = ? AND `+match+` AND expires_at > ? RETURNING `+requestCols,
+		p.Scope.Channel, p.Scope.Account, key, ms(p.Now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Request{}, fmt.Errorf("%w: no live pairing request on %s matches", store.ErrNotFound, p.Scope)
+	}
+	return r, err
+}
+
+// Approve implements store.Store.
+func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Request, store.AllowEntry, error) {
+	var req store.Request
+	var entry store.AllowEntry
+	err := s.write(ctx, "approve", func(tx *sql.Tx) error {
+		if err := lockedErr(ctx, tx, p.Scope, p.Now); err != nil {
+			return err
+		}
+		var err error
+		if req, err = takeRequest(ctx, tx, p); err != nil {
+			return err
+		}
+		via := store.ViaCode
+		if p.RequestID != "" {
+			via = store.ViaRequest
+		}
+		entry = store.AllowEntry{Scope: p.Scope, Sender: req.Sender, Name: req.Name,
+			ApprovedAt: fromMS(ms(p.Now)), ApprovedBy: p.Actor.Name, Via: via}
+		if err := upsertAllowed(ctx, tx, entry); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM declines WHERE channel = ? AND account = ? AND sender = ?`,
+			p.Scope.Channel, p.Scope.Account, req.Sender); err != nil {
+			return err
+		}
+		detail := "via " + string(via)
+		if p.Detail != "" {
+			detail += ", " + p.Detail
+		}
+		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
+			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail})
+	})
+	if err != nil {
+		return store.Request{}, store.AllowEntry{}, err
+	}
+	return req, entry, nil
+}
+
+func upsertAllowed(ctx context.Context, tx *sql.Tx, e store.AllowEntry) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO allowed
+		(channel, account, sender, name, approved_at, approved_by, via, revoked_at, revoked_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')
+		ON CONFLICT (channel, account, sender) DO UPDATE SET
+			name = CASE WHEN excluded.name = '' THEN allowed.name ELSE excluded.name END,
+			approved_at = excluded.approved_at, approved_by = excluded.approved_by,
+			via = excluded.via, revoked_at = NULL, revoked_by = ''`,
+		e.Scope.Channel, e.Scope.Account, e.Sender, e.Name, ms(e.ApprovedAt), e.ApprovedBy, string(e.Via))
+	return err
+}
+
+func lockedErr(ctx context.Context, tx *sql.Tx, scope store.Scope, now time.Time) error {
+	var until int64
+	var failures int
+	err := tx.QueryRowContext(ctx, `SELECT until, failures FROM lockouts WHERE channel = ? AND account = ? AND until > ?`,
+		scope.Channel, scope.Account, ms(now)).Scan(&until, &failures)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &store.LockoutError{Scope: scope, Until: fromMS(until), Failures: failures}
+}
+
+// Reject implements store.Store.
+func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Request, error) {
+	var req store.Request
+	err := s.write(ctx, "reject", func(tx *sql.Tx) error {
+		var err error
+		if req, err = takeRequest(ctx, tx, p); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO declines (channel, account, sender, declined_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (channel, account, sender) DO UPDATE SET declined_at = excluded.declined_at`,
+			p.Scope.Channel, p.Scope.Account, req.Sender, ms(p.Now)); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRejected, Scope: p.Scope,
+			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: p.Detail})
+	})
+	if err != nil {
+		return store.Request{}, err
+	}
+	return req, nil
+}
+
+// ClearRequests implements store.Store.
+func (s *Store) ClearRequests(ctx context.Context, f store.RequestFilter, actor store.Actor, now time.Time) (int, error) {
+	where, args := filterSQL(f)
+	n := 0
+	err := s.write(ctx, "clear pending requests", func(tx *sql.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE `+where+` RETURNING `+requestCols, args...)
+		if err != nil {
+			return err
+		}
+		var gone []store.Request
+		for rows.Next() {
+			r, err := scanRequest(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			gone = append(gone, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, r := range gone {
+			kind := store.KindCleared
+			if !r.ExpiresAt.After(now) {
+				kind = store.KindExpired
+			} else {
+				n++
+			}
+			if err := appendChange(ctx, tx, store.Change{At: now, Kind: kind, Scope: r.Scope, Sender: r.Sender,
+				RequestID: r.ID, Actor: actor}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// ExpireRequests implements store.Store.
+func (s *Store) ExpireRequests(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, "expire requests", func(tx *sql.Tx) error {
+		var err error
+		n, err = expire(ctx, tx, now, "1")
+		return err
+	})
+	return n, err
+}
+
+const allowCols = `channel, account, sender, name, approved_at, approved_by, via, revoked_at, revoked_by`
+
+func scanAllowed(row scanner) (store.AllowEntry, error) {
+	var e store.AllowEntry
+	var approved int64
+	var revoked sql.NullInt64
+	var via string
+	err := row.Scan(&e.Scope.Channel, &e.Scope.Account, &e.Sender, &e.Name, &approved, &e.ApprovedBy, &via, &revoked, &e.RevokedBy)
+	e.ApprovedAt, e.RevokedAt, e.Via = fromMS(approved), fromNullMS(revoked), store.Via(via)
+	return e, err
+}
+
+// Allow implements store.Store.
+func (s *Store) Allow(ctx context.Context, p store.AllowParams) (store.AllowEntry, bool, error) {
+	var entry store.AllowEntry
+	changed := false
+	err := s.write(ctx, "allow", func(tx *sql.Tx) error {
+		changed = false
+		cur, err := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
+			WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, p.Sender))
+		if err == nil && cur.Active() {
+			entry = cur
+			return nil
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		entry = store.AllowEntry{Scope: p.Scope, Sender: p.Sender, Name: p.Name,
+			ApprovedAt: fromMS(ms(p.Now)), ApprovedBy: p.Actor.Name, Via: p.Via}
+		if entry.Name == "" {
+			entry.Name = cur.Name
+		}
+		if err := upsertAllowed(ctx, tx, entry); err != nil {
+			return err
+		}
+		changed = true
+		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindAllowed, Scope: p.Scope,
+			Sender: p.Sender, Actor: p.Actor, Detail: "via " + string(p.Via)})
+	})
+	if err != nil {
+		return store.AllowEntry{}, false, err
+	}
+	return entry, changed, nil
+}
+
+// Revoke implements store.Store.
+func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, actor store.Actor, now time.Time) (store.AllowEntry, error) {
+	var entry store.AllowEntry
+	err := s.write(ctx, "revoke", func(tx *sql.Tx) error {
+		var err error
+		entry, err = scanAllowed(tx.QueryRowContext(ctx, `UPDATE allowed SET revoked_at = ?, revoked_by = ?
+			WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL RETURNING `+allowCols,
+			ms(now), actor.Name, scope.Channel, scope.Account, sender))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %s is not on the allowlist of %s", store.ErrNotFound, sender, scope)
+		}
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindRevoked, Scope: scope,
+			Sender: sender, Actor: actor})
+	})
+	if err != nil {
+		return store.AllowEntry{}, err
+	}
+	return entry, nil
+}
+
+// ListAllowed implements store.Store.
+func (s *Store) ListAllowed(ctx context.Context, f store.RequestFilter, includeRevoked bool) ([]store.AllowEntry, error) {
+	where, args := filterSQL(f)
+	if !includeRevoked {
+		where += " AND revoked_at IS NULL"
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+allowCols+` FROM allowed WHERE `+where+
+		` ORDER BY channel, account, sender`, args...)
+	if err != nil {
+		return nil, s.fail("list allowed", err)
+	}
+	defer rows.Close()
+	out := []store.AllowEntry{}
+	for rows.Next() {
+		e, err := scanAllowed(rows)
+		if err != nil {
+			return nil, s.fail("list allowed", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.fail("list allowed", rows.Err())
+}
+
+// ScanAllowed implements store.Store. The read transaction pins one WAL
+// snapshot, so the sequence number and the rows agree.
+func (s *Store) ScanAllowed(ctx context.Context, fn func(store.Scope, string) error) (int64, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, s.fail("scan allowed", err)
+	}
+	defer tx.Rollback()
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq); err != nil {
+		return 0, s.fail("scan allowed", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT channel, account, sender FROM allowed WHERE revoked_at IS NULL ORDER BY channel, account`)
+	if err != nil {
+		return 0, s.fail("scan allowed", err)
+	}
+	defer rows.Close()
+	// Rows come grouped by scope; reuse one Scope value per group so a
+	// million entries do not carry a million copies of "telegram".
+	var scope store.Scope
+	var ch, acct, sender string
+	for rows.Next() {
+		if err := rows.Scan(&ch, &acct, &sender); err != nil {
+			return 0, s.fail("scan allowed", err)
+		}
+		if ch != scope.Channel || acct != scope.Account {
+			scope = store.Scope{Channel: ch, Account: acct}
+		}
+		if err := fn(scope, sender); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, s.fail("scan allowed", err)
+	}
+	return seq, nil
+}
+
+// DeclinedSince implements store.Store.
+func (s *Store) DeclinedSince(ctx context.Context, scope store.Scope, sender string, since time.Time) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM declines
+		WHERE channel = ? AND account = ? AND sender = ? AND declined_at >= ?`,
+		scope.Channel, scope.Account, sender, ms(since)).Scan(&n)
+	return n > 0, s.fail("read declines", err)
+}
+
+// LockedUntil implements store.Store.
+func (s *Store) LockedUntil(ctx context.Context, scope store.Scope, now time.Time) (time.Time, error) {
+	var until int64
+	err := s.r.QueryRowContext(ctx, `SELECT until FROM lockouts WHERE channel = ? AND account = ? AND until > ?`,
+		scope.Channel, scope.Account, ms(now)).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, s.fail("read lockout", err)
+	}
+	return fromMS(until), nil
+}
+
+// RecordApprovalFailure implements store.Store.
+func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, actor store.Actor, now time.Time, p store.LockoutPolicy) (time.Time, error) {
+	var until time.Time
+	err := s.write(ctx, "record failed approval", func(tx *sql.Tx) error {
+		until = time.Time{}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (channel, account, at) VALUES (?, ?, ?)`,
+			scope.Channel, scope.Account, ms(now)); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM failures WHERE channel = ? AND account = ? AND at > ?`,
+			scope.Channel, scope.Account, ms(now.Add(-p.Window))).Scan(&n); err != nil {
+			return err
+		}
+		if err := appendChange(ctx, tx, store.Change{At: now, Kind: store.KindApproveFailed, Scope: scope, Actor: actor,
+			Detail: "failure " + strconv.Itoa(n) + " of " + strconv.Itoa(p.MaxFailures)}); err != nil {
+			return err
+		}
+		if n < p.MaxFailures {
+			return nil
+		}
+		until = fromMS(ms(now.Add(p.LockFor)))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lockouts (channel, account, until, failures) VALUES (?, ?, ?, ?)
+			ON CONFLICT (channel, account) DO UPDATE SET until = excluded.until, failures = excluded.failures`,
+			scope.Channel, scope.Account, ms(until), n); err != nil {
+			return err
+		}
+		// The lock starts a new count: failures before it are spent.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM failures WHERE channel = ? AND account = ?`,
+			scope.Channel, scope.Account); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindLockedOut, Scope: scope, Actor: actor,
+			Detail: strconv.Itoa(n) + " failed approvals within " + p.Window.String() + ", locked for " + p.LockFor.String()})
+	})
+	return until, err
+}
+
+// MarkNotice implements store.Store.
+func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time) (bool, error) {
+	// Most calls come from a sender who was told recently; answer those
+	// from a read so a flood of messages does not take the write lock.
+	var at int64
+	err := s.r.QueryRowContext(ctx, `SELECT at FROM notices WHERE channel = ? AND account = ? AND sender = ? AND kind = ?`,
+		scope.Channel, scope.Account, sender, kind).Scan(&at)
+	switch {
+	case err == nil && at > ms(notAfter):
+		return false, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return false, s.fail("read notice", err)
+	}
+	var n int64
+	err = s.write(ctx, "mark notice", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO notices (channel, account, sender, kind, at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (channel, account, sender, kind) DO UPDATE SET at = excluded.at WHERE notices.at <= ?`,
+			scope.Channel, scope.Account, sender, kind, ms(now), ms(notAfter))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n == 1, err
+}
+
+const changeCols = `seq, at, kind, channel, account, sender, request_id, actor, source, detail`
+
+func (s *Store) queryChanges(ctx context.Context, query string, args ...any) ([]store.Change, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail("read change log", err)
+	}
+	defer rows.Close()
+	out := []store.Change{}
+	for rows.Next() {
+		var c store.Change
+		var at int64
+		var kind string
+		if err := rows.Scan(&c.Seq, &at, &kind, &c.Scope.Channel, &c.Scope.Account, &c.Sender, &c.RequestID,
+			&c.Actor.Name, &c.Actor.Source, &c.Detail); err != nil {
+			return nil, s.fail("read change log", err)
+		}
+		c.At, c.Kind = fromMS(at), store.ChangeKind(kind)
+		out = append(out, c)
+	}
+	return out, s.fail("read change log", rows.Err())
+}
+
+// Changes implements store.Store.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	return s.queryChanges(ctx, `SELECT `+changeCols+` FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+// RecentChanges implements store.Store.
+func (s *Store) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
+	return s.queryChanges(ctx, `SELECT `+changeCols+` FROM changes ORDER BY seq DESC LIMIT ?`, limit)
+}

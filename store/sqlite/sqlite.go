@@ -1,0 +1,347 @@
+// Package sqlite is the embedded store backend: one SQLite file in WAL mode,
+// shared safely by a running gateway, the CLI and any number of other
+// processes on the same machine.
+//
+// Writes go through one connection per process and open with BEGIN
+// IMMEDIATE, so every transaction that must be atomic (the pending cap,
+// approve-once, the lockout counter) holds SQLite's single write lock from
+// its first statement; busy_timeout makes other processes wait for it instead
+// of failing. synchronous=FULL makes a returned write durable.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// Options configure Open.
+type Options struct {
+	// Path of the database file. Its directory is created 0700 and the file
+	// 0600 when they do not exist.
+	Path string
+	// PollInterval is how often the store looks for changes committed by
+	// other processes. Default 100ms; it bounds how late Changed fires for
+	// them.
+	PollInterval time.Duration
+	// BusyTimeout is how long a write waits for another process's write
+	// lock. Default 10s.
+	BusyTimeout time.Duration
+	// Logger receives warnings from the background poller. Default: discard.
+	Logger *slog.Logger
+}
+
+// Store is the SQLite backend of store.Store.
+type Store struct {
+	path string
+	w    *sql.DB // the one writer connection, BEGIN IMMEDIATE
+	r    *sql.DB // readers, deferred transactions
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when changes may be new
+	lastSeq int64         // highest sequence the poller has signalled
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open opens (creating if needed) the database at opts.Path and brings its
+// schema up to date. A file that exists but is not a pairgate database, or
+// cannot be read, is an error wrapping store.ErrUnavailable: it is never
+// treated as empty.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Path == "" {
+		return nil, errors.New("sqlite: no database path set")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 100 * time.Millisecond
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := createFile(opts.Path); err != nil {
+		return nil, err
+	}
+	w, err := openDB(opts.Path, opts.BusyTimeout, true)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := openDB(opts.Path, opts.BusyTimeout, false)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{
+		path:    opts.Path,
+		w:       w,
+		r:       r,
+		log:     opts.Logger,
+		changed: make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
+		s.closeDBs()
+		return nil, s.fail("read change log", err)
+	}
+	go s.poll(opts.PollInterval)
+	return s, nil
+}
+
+// createFile makes the database's directory (0700) and file (0600) with
+// their final modes at creation, so there is no window in which another
+// user could open them. Existing ones are left as they are.
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create database directory %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database file %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func openDB(path string, busy time.Duration, writer bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "1")
+	if writer {
+		q.Set("_txlock", "immediate")
+	}
+	// SQLite creates the -wal and -shm files with the database file's
+	// mode, so they are 0600 too.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %w", store.ErrUnavailable, path, err)
+	}
+	return db, nil
+}
+
+// fail wraps a database error so callers can test for ErrUnavailable, and
+// names the file so the operator knows where to look.
+func (s *Store) fail(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3lib.SQLITE_NOTADB, sqlite3lib.SQLITE_CORRUPT:
+			return fmt.Errorf("%w: %s: %s is damaged or not a pairgate database (%w); restore it from a backup or move it aside", store.ErrUnavailable, what, s.path, err)
+		case sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_PERM, sqlite3lib.SQLITE_READONLY:
+			return fmt.Errorf("%w: %s: cannot open %s for writing (%w); check its owner and mode", store.ErrUnavailable, what, s.path, err)
+		}
+	}
+	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, what, err)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	// One IMMEDIATE transaction reads the version and applies what is
+	// missing. SQLite DDL is transactional, so two processes opening a new
+	// file at once serialise here and the second finds the work done.
+	return s.write(ctx, "migrate schema", func(tx *sql.Tx) error {
+		var version int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return err
+		}
+		if version > len(names) {
+			return fmt.Errorf("database schema version %d is newer than this pairgate knows (%d): upgrade pairgate", version, len(names))
+		}
+		for i := version; i < len(names); i++ {
+			body, err := fs.ReadFile(migrations, "migrations/"+names[i])
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", names[i], err)
+			}
+		}
+		if version != len(names) {
+			if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(len(names))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// write runs fn in one IMMEDIATE transaction and, if it committed, wakes the
+// followers of the change log. A sentinel error from fn rolls back and is
+// returned as is; anything else wraps ErrUnavailable.
+func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return s.domainOr(what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(what, err)
+	}
+	s.notify()
+	return nil
+}
+
+// domainOr passes the store's sentinel errors through and wraps the rest.
+func (s *Store) domainOr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	return s.fail(what, err)
+}
+
+// Changed implements store.Store.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// poll notices changes committed by other processes. Reading the highest
+// sequence number is a single B-tree descent, cheap at any log size.
+func (s *Store) poll(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		var seq int64
+		err := s.r.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
+		if err != nil {
+			s.log.Warn("sqlite: polling the change log failed", "path", s.path, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		newer := seq != s.lastSeq
+		s.lastSeq = seq
+		s.mu.Unlock()
+		if newer {
+			s.notify()
+		}
+	}
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = s.closeDBs()
+	})
+	return err
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// ms and fromMS convert between times and the stored unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+// appendChange writes one record of the change log inside tx.
+func appendChange(ctx context.Context, tx *sql.Tx, c store.Change) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO changes
+		(at, kind, channel, account, sender, request_id, actor, source, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID,
+		c.Actor.Name, c.Actor.Source, c.Detail)
+	return err
+}
+
+// filterSQL turns a RequestFilter into a WHERE fragment and its arguments.
+func filterSQL(f store.RequestFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Channel != "" {
+		conds = append(conds, "channel = ?")
+		args = append(args, f.Channel)
+	}
+	if f.Account != "" {
+		conds = append(conds, "account = ?")
+		args = append(args, f.Account)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}

@@ -1,0 +1,290 @@
+// Package store defines the persistence contract of pairgate: the typed
+// entities of DM pairing, the Store interface every backend implements, and
+// the sentinel errors callers test with errors.Is.
+//
+// A Store holds no policy of its own beyond what must be atomic: the pending
+// cap, approve-once, the lockout counter and the change log are each done in
+// one transaction so that concurrent gateways, CLIs and replicas cannot race
+// them. Every method takes the current time from its caller (the injected
+// clock), never from the wall clock, so expiry is testable without sleeping.
+//
+// Every state change appends a Change to one ordered log in the same
+// transaction as the change (the outbox pattern). Followers (the in-memory
+// allowlist view, metrics, events) read the log by sequence number and are
+// woken through Changed.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers use errors.Is.
+var (
+	// ErrNotFound: no live object matched (an unknown or expired request,
+	// an unknown sender).
+	ErrNotFound = errors.New("not found")
+	// ErrPending: the sender already has a live pending request in that
+	// scope. CreateRequest returns it together with the existing request.
+	ErrPending = errors.New("sender already has a pending request")
+	// ErrCapReached: the scope already holds the maximum number of live
+	// pending requests.
+	ErrCapReached = errors.New("pending request cap reached")
+	// ErrCodeConflict: the code hash is already used by another live
+	// request. The caller draws a new code and retries.
+	ErrCodeConflict = errors.New("code already in use")
+	// ErrLockedOut: approvals in the scope are locked after too many
+	// failed attempts. Errors carrying it unwrap to a *LockoutError too.
+	ErrLockedOut = errors.New("approvals locked out")
+	// ErrUnavailable: the store cannot be read or written (corrupt file,
+	// lost connection, closed store). Callers fail closed on it.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// LockoutError tells until when approvals in a scope are locked, and why.
+type LockoutError struct {
+	Scope    Scope
+	Until    time.Time
+	Failures int // failed approvals that caused the lock
+}
+
+func (e *LockoutError) Error() string {
+	return "approvals on " + e.Scope.String() + " locked out until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// Is makes errors.Is(err, ErrLockedOut) hold for a *LockoutError.
+func (e *LockoutError) Is(target error) bool { return target == ErrLockedOut }
+
+// Scope is the unit of DM-pairing state: one bot account on one channel.
+type Scope struct {
+	Channel string
+	Account string
+}
+
+func (s Scope) String() string { return s.Channel + "/" + s.Account }
+
+// Request is a sender waiting for approval. The code itself is never stored:
+// only CodeHash, a keyed hash that is useless without the pairing secret.
+type Request struct {
+	ID       string
+	Scope    Scope
+	Sender   string
+	Name     string
+	CodeHash []byte
+	// CreatedAt fixes expiry: repeat messages never extend a code.
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// LastSentAt is when the code was last sent to the sender; it bounds
+	// reminders to one per rate window.
+	LastSentAt time.Time
+}
+
+// Via records how an allow entry came to be.
+type Via string
+
+// The ways a sender joins the allowlist.
+const (
+	ViaCode    Via = "code"
+	ViaRequest Via = "request"
+	ViaManual  Via = "manual"
+	ViaImport  Via = "import"
+)
+
+// AllowEntry is an approved sender. Revocation is a soft delete: the entry
+// stays, with RevokedAt set, until it is reactivated.
+type AllowEntry struct {
+	Scope      Scope
+	Sender     string
+	Name       string
+	ApprovedAt time.Time
+	ApprovedBy string
+	Via        Via
+	RevokedAt  time.Time // zero while active
+	RevokedBy  string
+}
+
+// Active reports whether the entry admits its sender.
+func (e AllowEntry) Active() bool { return e.RevokedAt.IsZero() }
+
+// Actor says who made a change and from where, for the audit log.
+type Actor struct {
+	Name   string // e.g. "cli:alice", "token:ops", "gate"
+	Source string // e.g. "cli", "api 127.0.0.1:5123", "gate"
+}
+
+// ChangeKind names a record in the change log.
+type ChangeKind string
+
+// Change kinds. Followers of the allowlist react to KindAllowed and
+// KindRevoked; the rest are for audit, metrics and events.
+const (
+	KindRequested     ChangeKind = "pairing.requested" // a request (and code) was created
+	KindApproved      ChangeKind = "pairing.approved"  // a request was approved: sender allowed
+	KindAllowed       ChangeKind = "pairing.allowed"   // a sender was allowed manually or imported
+	KindRejected      ChangeKind = "pairing.rejected"  // a request was rejected: sender declined
+	KindRevoked       ChangeKind = "pairing.revoked"   // an allow entry was revoked
+	KindExpired       ChangeKind = "pairing.expired"   // a request expired and was purged
+	KindCleared       ChangeKind = "pairing.cleared"   // a request was removed by clear-pending
+	KindApproveFailed ChangeKind = "pairing.approve_failed"
+	KindLockedOut     ChangeKind = "pairing.locked_out" // approvals in a scope were locked
+)
+
+// AdmitsSender reports whether a change of this kind puts its sender on the
+// allowlist.
+func (k ChangeKind) AdmitsSender() bool { return k == KindApproved || k == KindAllowed }
+
+// Change is one record of the ordered change log, which doubles as the
+// audit log. Seq is strictly increasing in commit order.
+type Change struct {
+	Seq       int64
+	At        time.Time
+	Kind      ChangeKind
+	Scope     Scope
+	Sender    string // empty when the change is not about one sender
+	RequestID string // empty when the change is not about one request
+	Actor     Actor
+	// Detail is a short, human-readable note ("via code", "notify",
+	// "5 failures"). It never holds a code or a token.
+	Detail string
+}
+
+// RequestFilter selects requests or allow entries. Empty fields match all.
+type RequestFilter struct {
+	Channel string
+	Account string
+}
+
+// CreateRequestParams is the input of CreateRequest.
+type CreateRequestParams struct {
+	Request    Request // ID, Scope, Sender, Name, CodeHash, CreatedAt, ExpiresAt
+	MaxPending int
+	Actor      Actor
+}
+
+// ApproveParams is the input of Approve. Exactly one of CodeHash and
+// RequestID is set.
+type ApproveParams struct {
+	Scope     Scope
+	CodeHash  []byte
+	RequestID string
+	Actor     Actor
+	Now       time.Time
+	// Detail is recorded on the change (e.g. "notify").
+	Detail string
+}
+
+// AllowParams is the input of Allow.
+type AllowParams struct {
+	Scope  Scope
+	Sender string
+	Name   string
+	Via    Via // ViaManual or ViaImport
+	Actor  Actor
+	Now    time.Time
+}
+
+// LockoutPolicy tells RecordApprovalFailure when to lock a scope.
+type LockoutPolicy struct {
+	MaxFailures int           // failures within Window that lock the scope
+	Window      time.Duration // how far back failures count
+	LockFor     time.Duration // how long the lock lasts
+}
+
+// Store is the persistence contract. All methods are safe for concurrent use,
+// also by several processes (SQLite) or replicas (PostgreSQL) sharing one
+// database. Times are truncated to milliseconds by backends.
+type Store interface {
+	// CreateRequest, in one transaction: purges expired requests of the
+	// scope (recording KindExpired), returns ErrPending with the existing
+	// live request if the sender already has one, ErrCapReached if the
+	// scope holds MaxPending live requests, ErrCodeConflict if CodeHash is
+	// held by another live request; otherwise inserts the request and
+	// records KindRequested.
+	CreateRequest(ctx context.Context, p CreateRequestParams) (Request, error)
+
+	// MarkRequestSent sets LastSentAt to now on a live request whose
+	// LastSentAt is at or before notAfter. It reports whether it did, so
+	// exactly one of several concurrent callers resends a code.
+	MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error)
+
+	// ListRequests returns the live (unexpired at now) requests, oldest
+	// first.
+	ListRequests(ctx context.Context, f RequestFilter, now time.Time) ([]Request, error)
+
+	// Approve, in one transaction: refuses with a *LockoutError while the
+	// scope is locked; finds the live request by code hash or id (else
+	// ErrNotFound); deletes it; inserts or reactivates the sender's allow
+	// entry (Via code or request); clears a decline; records
+	// KindApproved. Of two concurrent approvals of one request exactly one
+	// succeeds; the other gets ErrNotFound.
+	Approve(ctx context.Context, p ApproveParams) (Request, AllowEntry, error)
+
+	// Reject, in one transaction: finds the live request by code hash or
+	// id (else ErrNotFound), deletes it, marks the sender declined at now,
+	// and records KindRejected. Lockout does not apply.
+	Reject(ctx context.Context, p ApproveParams) (Request, error)
+
+	// ClearRequests deletes the pending requests matching f, recording
+	// KindCleared for each, and returns how many it deleted.
+	ClearRequests(ctx context.Context, f RequestFilter, actor Actor, now time.Time) (int, error)
+
+	// ExpireRequests purges every request expired at now, recording
+	// KindExpired for each, and returns how many it purged.
+	ExpireRequests(ctx context.Context, now time.Time) (int, error)
+
+	// Allow inserts an active allow entry or reactivates a revoked one and
+	// records KindAllowed. On an already active entry it changes nothing,
+	// records nothing and returns the entry with changed == false.
+	Allow(ctx context.Context, p AllowParams) (entry AllowEntry, changed bool, err error)
+
+	// Revoke soft-deletes an active allow entry and records KindRevoked.
+	// ErrNotFound if the sender has no active entry.
+	Revoke(ctx context.Context, scope Scope, sender string, actor Actor, now time.Time) (AllowEntry, error)
+
+	// ListAllowed returns allow entries matching f, ordered by scope and
+	// sender; revoked entries only when includeRevoked.
+	ListAllowed(ctx context.Context, f RequestFilter, includeRevoked bool) ([]AllowEntry, error)
+
+	// ScanAllowed calls fn for every active allow entry from one
+	// consistent snapshot and returns the sequence number of the last
+	// change that snapshot includes. A follower that loads the snapshot and
+	// then applies Changes after that sequence misses nothing.
+	ScanAllowed(ctx context.Context, fn func(scope Scope, sender string) error) (seq int64, err error)
+
+	// DeclinedSince reports whether the sender was rejected at or after
+	// since.
+	DeclinedSince(ctx context.Context, scope Scope, sender string, since time.Time) (bool, error)
+
+	// LockedUntil returns the end of the scope's approval lock, or the zero
+	// time when approvals are not locked at now.
+	LockedUntil(ctx context.Context, scope Scope, now time.Time) (time.Time, error)
+
+	// RecordApprovalFailure, in one transaction: counts a failed approval
+	// (KindApproveFailed) and, when the scope reaches p.MaxFailures within
+	// p.Window, locks it until now+p.LockFor (KindLockedOut) and resets the
+	// count. It returns the lock's end, or the zero time if not locked.
+	RecordApprovalFailure(ctx context.Context, scope Scope, actor Actor, now time.Time, p LockoutPolicy) (time.Time, error)
+
+	// MarkNotice records that the sender was told something of the given
+	// kind (e.g. "max_pending") at now, if it was last told at or before
+	// notAfter (or never). It reports whether it did, so a notice is sent
+	// at most once per window even with concurrent gateways.
+	MarkNotice(ctx context.Context, scope Scope, sender, kind string, notAfter, now time.Time) (bool, error)
+
+	// Changes returns up to limit changes with Seq > after, in order.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+
+	// RecentChanges returns the newest limit changes, newest first: the
+	// audit view.
+	RecentChanges(ctx context.Context, limit int) ([]Change, error)
+
+	// Changed returns a channel that is closed when changes may have been
+	// appended after the call: by this store at once, by other processes or
+	// replicas within the backend's poll or notify latency (≤ 1 s). Call it
+	// again after each wake-up.
+	Changed() <-chan struct{}
+
+	// Close releases the store. Further calls return ErrUnavailable.
+	Close() error
+}
