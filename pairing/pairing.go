@@ -344,6 +344,9 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 			return s.challengeDecision(ad, scope, req.ID, code, s.lim.codeTTL)
 		case errors.Is(err, store.ErrCodeConflict):
 			continue
+		case errors.Is(err, store.ErrAllowed):
+			// Approved elsewhere a moment ago; the view catches up shortly.
+			return Decision{Verdict: Admit, Reason: ReasonAllowed}
 		case errors.Is(err, store.ErrPending):
 			sent, err := s.st.MarkRequestSent(ctx, req.ID, now.Add(-s.lim.rateWindow), now)
 			if err != nil {

@@ -28,6 +28,10 @@ var (
 	// ErrPending: the sender already has a live pending request in that
 	// scope. CreateRequest returns it together with the existing request.
 	ErrPending = errors.New("sender already has a pending request")
+	// ErrAllowed: the sender is already on the scope's allowlist, so no
+	// request is needed. A gate whose in-memory view lags the store (an
+	// approval made by another process a moment ago) learns it here.
+	ErrAllowed = errors.New("sender is already allowed")
 	// ErrCapReached: the scope already holds the maximum number of live
 	// pending requests.
 	ErrCapReached = errors.New("pending request cap reached")
@@ -196,7 +200,8 @@ type LockoutPolicy struct {
 // database. Times are truncated to milliseconds by backends.
 type Store interface {
 	// CreateRequest, in one transaction: purges expired requests of the
-	// scope (recording KindExpired), returns ErrPending with the existing
+	// scope (recording KindExpired), returns ErrAllowed if the sender has an
+	// active allow entry, ErrPending with the existing
 	// live request if the sender already has one, ErrCapReached if the
 	// scope holds MaxPending live requests, ErrCodeConflict if CodeHash is
 	// held by another live request; otherwise inserts the request and
@@ -234,7 +239,8 @@ type Store interface {
 	ExpireRequests(ctx context.Context, now time.Time) (int, error)
 
 	// Allow inserts an active allow entry or reactivates a revoked one and
-	// records KindAllowed. On an already active entry it changes nothing,
+	// records KindAllowed; a pending request of the sender is deleted in the
+	// same transaction (recording KindCleared). On an already active entry it changes nothing,
 	// records nothing and returns the entry with changed == false.
 	Allow(ctx context.Context, p AllowParams) (entry AllowEntry, changed bool, err error)
 

@@ -69,6 +69,15 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 			r.Scope.Channel, r.Scope.Account, r.CodeHash); err != nil {
 			return err
 		}
+		var allowed int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM allowed
+			WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL`,
+			r.Scope.Channel, r.Scope.Account, r.Sender).Scan(&allowed); err != nil {
+			return err
+		}
+		if allowed > 0 {
+			return store.ErrAllowed
+		}
 		row := tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests
 			WHERE channel = ? AND account = ? AND sender = ?`, r.Scope.Channel, r.Scope.Account, r.Sender)
 		var err error
@@ -335,6 +344,17 @@ func (s *Store) Allow(ctx context.Context, p store.AllowParams) (store.AllowEntr
 			entry.Name = cur.Name
 		}
 		if err := upsertAllowed(ctx, tx, entry); err != nil {
+			return err
+		}
+		var stale string
+		err = tx.QueryRowContext(ctx, `DELETE FROM requests WHERE channel = ? AND account = ? AND sender = ? RETURNING id`,
+			p.Scope.Channel, p.Scope.Account, p.Sender).Scan(&stale)
+		if err == nil {
+			if err := appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindCleared, Scope: p.Scope,
+				Sender: p.Sender, RequestID: stale, Actor: p.Actor, Detail: "sender allowed"}); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		changed = true

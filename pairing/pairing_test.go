@@ -1,0 +1,555 @@
+package pairing_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlite"
+)
+
+// clock is the injected time source: tests move it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	svc   *pairing.Service
+	st    *sqlite.Store
+	clock *clock
+	logs  *bytes.Buffer
+	path  string
+}
+
+var testKey = bytes.Repeat([]byte{7}, secret.Size)
+
+func newEnv(t testing.TB, mutate func(*config.Config)) *env {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := config.Default()
+	if mutate != nil {
+		mutate(cfg)
+	}
+	sec, err := secret.FromBytes(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{st: st, clock: newClock(), logs: &bytes.Buffer{}, path: path}
+	e.svc, err = pairing.New(pairing.Options{
+		Store: st, Secret: sec, Config: cfg, Now: e.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var ctx = context.Background()
+
+func dm(sender string) pairing.Inbound {
+	return pairing.Inbound{Channel: "telegram", Sender: sender, SenderName: "Alice"}
+}
+
+var operator = store.Actor{Name: "cli:test", Source: "test"}
+
+func (e *env) approve(t testing.TB, code string) pairing.Approval {
+	t.Helper()
+	a, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: code}, false, operator)
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	return a
+}
+
+func TestGateRulesInOrder(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Pairing.Channels = map[string]config.Channel{
+			"telegram": {AllowFrom: []string{"tg:42"}, Accounts: map[string]config.Account{
+				"closed": {Policy: config.PolicyAllowlist},
+				"off":    {Policy: config.PolicyDisabled},
+				"public": {Policy: config.PolicyOpen},
+			}},
+		}
+	})
+	if _, err := e.svc.Allow(ctx, "telegram", "closed", []string{"7"}, store.ViaManual, operator); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   pairing.Inbound
+		want pairing.Decision
+	}{
+		{"invalid sender fails closed", pairing.Inbound{Channel: "telegram", Sender: "not-a-number"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonInvalidSender}},
+		{"unknown channel", pairing.Inbound{Channel: "icq", Sender: "1"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonUnknownChannel}},
+		{"disabled beats allowed", pairing.Inbound{Channel: "telegram", Account: "off", Sender: "42"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonDisabled}},
+		{"open admits anyone", pairing.Inbound{Channel: "telegram", Account: "public", Sender: "999"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonOpen}},
+		{"allow_from of the channel, prefixed", pairing.Inbound{Channel: "telegram", Sender: "telegram:42"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
+		{"allow_from inherited by an account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "42"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
+		{"allowlisted in the store", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "7"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
+		{"allowed in a group too", pairing.Inbound{Channel: "telegram", Sender: "42", Chat: pairing.ChatGroup}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
+		{"groups never get a code", pairing.Inbound{Channel: "telegram", Sender: "555", Chat: pairing.ChatGroup}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonGroup}},
+		{"allowlist policy never sends a code", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "555"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonNotAllowed}},
+		{"store allowlist is per account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "8"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonNotAllowed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, e.svc.Admit(ctx, tt.in)); diff != "" {
+				t.Errorf("Admit(%+v) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+	pending, err := e.svc.ListPending(ctx, pairing.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 0 {
+		t.Errorf("no rule above may create a request, got %+v", pending)
+	}
+}
+
+func TestChallengeApproveAdmit(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.svc.Admit(ctx, dm("123456789"))
+	if d.Verdict != pairing.Challenge || d.Reason != pairing.ReasonChallenged {
+		t.Fatalf("first message: got %+v, want a challenge", d)
+	}
+	if len(d.Code) != pairing.CodeLength || strings.Trim(d.Code, pairing.Alphabet) != "" {
+		t.Fatalf("code %q is not %d characters of the alphabet", d.Code, pairing.CodeLength)
+	}
+	for _, want := range []string{d.Code, "pairgate pairing approve telegram " + d.Code, "valid 1 hour"} {
+		if !strings.Contains(d.Reply, want) {
+			t.Errorf("reply %q lacks %q", d.Reply, want)
+		}
+	}
+	pending, err := e.svc.ListPending(ctx, pairing.Filter{Channel: "telegram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pairing.PendingRequest{{RequestID: d.RequestID, Channel: "telegram", Account: "default", Sender: "123456789",
+		Name: "Alice", CreatedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)}}
+	if diff := cmp.Diff(want, pending); diff != "" {
+		t.Errorf("pending (-want +got):\n%s", diff)
+	}
+
+	// The operator types the code loosely: lower case, a hyphen, spaces.
+	typed := " " + strings.ToLower(d.Code[:4]) + "-" + d.Code[4:] + " "
+	a := e.approve(t, typed)
+	if a.Allowed.Sender != "123456789" || a.Allowed.Via != store.ViaCode || a.RequestID != d.RequestID {
+		t.Errorf("approval = %+v", a)
+	}
+	if got := e.svc.Admit(ctx, dm("123456789")); got.Verdict != pairing.Admit || got.Reason != pairing.ReasonAllowed {
+		t.Fatalf("after approval: %+v, want admit/allowed at once", got)
+	}
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, false, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second approval of the same code: err = %v, want ErrNotFound", err)
+	}
+
+	if _, err := e.svc.Revoke(ctx, "telegram", "", "123456789", operator); err != nil {
+		t.Fatal(err)
+	}
+	got := e.svc.Admit(ctx, dm("123456789"))
+	if got.Verdict != pairing.Challenge {
+		t.Fatalf("after revoke: %+v, want a fresh challenge", got)
+	}
+	if got.Code == d.Code {
+		t.Error("a revoked sender got their old, used code again")
+	}
+	allowed, err := e.svc.ListAllowed(ctx, pairing.Filter{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed) != 1 || allowed[0].RevokedAt == nil || allowed[0].RevokedBy != operator.Name {
+		t.Errorf("revoked entry should be kept with who revoked it: %+v", allowed)
+	}
+}
+
+func TestApproveByRequestID(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.svc.Admit(ctx, dm("1"))
+	a := e.approve(t, strings.ToUpper(d.RequestID))
+	if a.Allowed.Via != store.ViaRequest {
+		t.Errorf("via = %q, want request", a.Allowed.Via)
+	}
+}
+
+func TestReminderOncePerRateWindowWithTheSameCode(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.svc.Admit(ctx, dm("1"))
+	for i := 0; i < 3; i++ {
+		e.clock.Advance(time.Minute)
+		if d := e.svc.Admit(ctx, dm("1")); d != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonPending}) {
+			t.Fatalf("repeat within the window: %+v, want a silent drop (nexo re-sends every time)", d)
+		}
+	}
+	e.clock.Advance(7 * time.Minute) // 10 minutes after the code was sent
+	again := e.svc.Admit(ctx, dm("1"))
+	if again.Verdict != pairing.Challenge || again.Code != first.Code || again.RequestID != first.RequestID {
+		t.Fatalf("after the window: %+v, want the same code again", again)
+	}
+	if !strings.Contains(again.Reply, "valid 50 minutes") {
+		t.Errorf("reminder should say how long the code has left: %q", again.Reply)
+	}
+	if d := e.svc.Admit(ctx, dm("1")); d.Reason != pairing.ReasonPending {
+		t.Fatalf("right after the reminder: %+v", d)
+	}
+	// Repeat messages never extend the code: it expires an hour after it
+	// was created, and the next message gets a new one.
+	e.clock.Advance(50 * time.Minute)
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: first.Code}, false, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("approving an expired code: %v, want ErrNotFound", err)
+	}
+	fresh := e.svc.Admit(ctx, dm("1"))
+	if fresh.Verdict != pairing.Challenge || fresh.Code == first.Code {
+		t.Fatalf("after expiry: %+v, want a new code", fresh)
+	}
+}
+
+func TestPendingCap(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, s := range []string{"1", "2", "3"} {
+		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != pairing.Challenge {
+			t.Fatalf("sender %s: %+v", s, d)
+		}
+	}
+	d := e.svc.Admit(ctx, dm("4"))
+	if d.Verdict != pairing.Drop || d.Reason != pairing.ReasonMaxPending || d.Reply == "" {
+		t.Fatalf("fourth sender: %+v, want max_pending with a notice", d)
+	}
+	if d := e.svc.Admit(ctx, dm("4")); d.Reason != pairing.ReasonMaxPending || d.Reply != "" {
+		t.Fatalf("fourth sender again: %+v, want max_pending without a second notice", d)
+	}
+	if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "other", Sender: "4"}); d.Verdict != pairing.Challenge {
+		t.Fatalf("another account has its own cap: %+v", d)
+	}
+	e.clock.Advance(10 * time.Minute)
+	if d := e.svc.Admit(ctx, dm("4")); d.Reason != pairing.ReasonMaxPending || d.Reply == "" {
+		t.Fatalf("after the rate window: %+v, want the notice once more", d)
+	}
+	e.clock.Advance(51 * time.Minute) // the three codes expire
+	if d := e.svc.Admit(ctx, dm("4")); d.Verdict != pairing.Challenge {
+		t.Fatalf("after the others expired: %+v", d)
+	}
+}
+
+func TestLockoutAfterWrongCodes(t *testing.T) {
+	e := newEnv(t, nil)
+	good := e.svc.Admit(ctx, dm("1"))
+	wrong := func() error {
+		_, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ZZZZZZZZ"}, false, operator)
+		return err
+	}
+	for i := 0; i < 4; i++ {
+		if err := wrong(); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+		e.clock.Advance(time.Minute)
+	}
+	// Issuing a new code must not reset the count.
+	if d := e.svc.Admit(ctx, dm("2")); d.Verdict != pairing.Challenge {
+		t.Fatal(d)
+	}
+	err := wrong()
+	var lock *store.LockoutError
+	if !errors.As(err, &lock) || !errors.Is(err, store.ErrLockedOut) {
+		t.Fatalf("fifth wrong code: %v, want a lockout", err)
+	}
+	if want := e.clock.Now().Add(time.Hour); !lock.Until.Equal(want) {
+		t.Errorf("locked until %v, want %v", lock.Until, want)
+	}
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: good.Code}, false, operator); !errors.Is(err, store.ErrLockedOut) {
+		t.Errorf("the right code while locked: %v, want locked out", err)
+	}
+	if d := e.svc.Admit(ctx, dm("3")); d.Reason != pairing.ReasonLockedOut {
+		t.Errorf("new sender while locked: %+v", d)
+	}
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", Account: "other", CodeOrID: "ZZZZZZZZ"}, false, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another account is not locked: %v", err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "req_unknown"}, false, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after the lock: %v", err)
+	}
+	// Sender 1's code expired during the lock; they get a new one.
+	if d := e.svc.Admit(ctx, dm("1")); d.Verdict != pairing.Challenge || d.Code == good.Code {
+		t.Fatalf("sender with an expired code after the lock: %+v", d)
+	}
+}
+
+func TestRejectDeclinesForTheWindow(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.svc.Admit(ctx, dm("1"))
+	if _, err := e.svc.Reject(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, operator); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(23 * time.Hour)
+	if got := e.svc.Admit(ctx, dm("1")); got != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonDeclined}) {
+		t.Fatalf("declined sender: %+v", got)
+	}
+	e.clock.Advance(time.Hour + time.Second)
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict != pairing.Challenge {
+		t.Fatalf("after the decline window: %+v", got)
+	}
+}
+
+func TestAccountsAreIsolated(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "work", Sender: "1"})
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, false, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("approving work's code on default: %v, want not found (OpenClaw #26639)", err)
+	}
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", Account: "work", CodeOrID: d.Code}, false, operator); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict == pairing.Admit {
+		t.Fatalf("approval on work admitted the sender on default: %+v", got)
+	}
+	if got := e.svc.Admit(ctx, pairing.Inbound{Channel: "whatsapp", Account: "work", Sender: "+15550001"}); got.Verdict == pairing.Admit {
+		t.Fatalf("approval on telegram admitted on whatsapp: %+v", got)
+	}
+}
+
+func TestStorageErrorsFailClosed(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.svc.Allow(ctx, "telegram", "", []string{"1"}, store.ViaManual, operator); err != nil {
+		t.Fatal(err)
+	}
+	e.st.Close()
+	if d := e.svc.Admit(ctx, dm("2")); d != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonUnavailable}) {
+		t.Fatalf("unknown sender with the store down: %+v, want drop/unavailable (nexo admits)", d)
+	}
+	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ABCDEFGH"}, false, operator); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("approve with the store down: %v", err)
+	}
+}
+
+func TestUnloadableAllowlistDropsEveryone(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.svc.Allow(ctx, "telegram", "", []string{"1"}, store.ViaManual, operator); err != nil {
+		t.Fatal(err)
+	}
+	// A second service whose first Admit cannot read the allowlist.
+	e2 := newEnv(t, nil)
+	e2.st.Close()
+	if d := e2.svc.Admit(ctx, dm("1")); d.Reason != pairing.ReasonUnavailable {
+		t.Fatalf("got %+v, want unavailable: an unreadable allowlist is not an empty one", d)
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"unknown channel", func() error { _, err := e.svc.Allow(ctx, "icq", "", []string{"1"}, "", operator); return err }()},
+		{"bad sender", func() error { _, err := e.svc.Allow(ctx, "telegram", "", []string{"1", "bob"}, "", operator); return err }()},
+		{"long account", func() error {
+			_, err := e.svc.Allow(ctx, "telegram", strings.Repeat("a", 129), []string{"1"}, "", operator)
+			return err
+		}()},
+		{"code too short", func() error {
+			_, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ABC"}, false, operator)
+			return err
+		}()},
+		{"code with O", func() error {
+			_, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ABCDEFGO"}, false, operator)
+			return err
+		}()},
+		{"two hyphens", func() error {
+			_, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "AB-CD-EFGH"}, false, operator)
+			return err
+		}()},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, pairing.ErrInvalidInput) {
+			t.Errorf("%s: err = %v, want ErrInvalidInput", tt.name, tt.err)
+		}
+	}
+	allowed, _ := e.svc.ListAllowed(ctx, pairing.Filter{}, true)
+	if len(allowed) != 0 {
+		t.Errorf("a batch with one bad sender must add none: %+v", allowed)
+	}
+}
+
+func TestNoCodeInLogs(t *testing.T) {
+	e := newEnv(t, nil)
+	var codes []string
+	for _, s := range []string{"1", "2", "3"} {
+		codes = append(codes, e.svc.Admit(ctx, dm(s)).Code)
+	}
+	e.clock.Advance(11 * time.Minute)
+	codes = append(codes, e.svc.Admit(ctx, dm("1")).Code)
+	e.approve(t, codes[0])
+	e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ZZZZZZZZ"}, false, operator)
+	if e.logs.Len() == 0 {
+		t.Fatal("expected debug logs")
+	}
+	for _, c := range codes {
+		if c == "" || strings.Contains(e.logs.String(), c) {
+			t.Fatalf("code %q appears in the logs:\n%s", c, e.logs)
+		}
+	}
+}
+
+func TestAdmitAllowedDoesNotAllocate(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.svc.Allow(ctx, "telegram", "", []string{"123456789"}, store.ViaManual, operator); err != nil {
+		t.Fatal(err)
+	}
+	in := dm("123456789")
+	if d := e.svc.Admit(ctx, in); d.Verdict != pairing.Admit {
+		t.Fatal(d)
+	}
+	if n := testing.AllocsPerRun(1000, func() { e.svc.Admit(ctx, in) }); n != 0 {
+		t.Errorf("Admit for an allowed sender allocates %v times per call, want 0", n)
+	}
+}
+
+func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
+	// The losers' codes no longer match anything, so they count as failed
+	// approvals; keep the lockout out of this test's way.
+	e := newEnv(t, func(c *config.Config) { c.Pairing.Limits.MaxFailures = 1000 })
+	for trial := 0; trial < 10; trial++ {
+		d := e.svc.Admit(ctx, dm(strings.Repeat("9", trial+1)))
+		if d.Verdict != pairing.Challenge {
+			t.Fatal(d)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				target := d.Code
+				if g%2 == 1 {
+					target = d.RequestID
+				}
+				if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: target}, false, operator); err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("trial %d: %d approvals succeeded, want exactly 1", trial, wins)
+		}
+	}
+}
+
+func TestCodes(t *testing.T) {
+	for in, want := range map[string]string{
+		"ABCD2345":    "ABCD2345",
+		"abcd2345":    "ABCD2345",
+		"abcd-2345":   "ABCD2345",
+		" AB CD 2345": "ABCD2345",
+	} {
+		got, err := pairing.NormalizeCode(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeCode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "ABCD234", "ABCD23456", "ABCD-23-45", "ABCD234O", "ABCD2341", "ÄBCD2345", strings.Repeat("A", 100)} {
+		if _, err := pairing.NormalizeCode(in); !errors.Is(err, pairing.ErrInvalidInput) {
+			t.Errorf("NormalizeCode(%q): err = %v, want ErrInvalidInput", in, err)
+		}
+	}
+}
+
+// TestCodesAreUniformAndUnique draws many codes and checks every alphabet
+// symbol appears about equally often in every position (a modulo bias
+// would skew the first symbols) and that no two live codes repeat.
+func TestCodesAreUniformAndUnique(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Pairing.Limits.MaxPending = 100000 })
+	const n = 2000
+	var counts [pairing.CodeLength][32]int
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		d := e.svc.Admit(ctx, dm(itoa(i+1)))
+		if d.Verdict != pairing.Challenge {
+			t.Fatalf("draw %d: %+v", i, d)
+		}
+		if seen[d.Code] {
+			t.Fatalf("code repeated among live codes")
+		}
+		seen[d.Code] = true
+		for p := 0; p < pairing.CodeLength; p++ {
+			counts[p][strings.IndexByte(pairing.Alphabet, d.Code[p])]++
+		}
+	}
+	// Chi-square with 31 degrees of freedom; 70 is far beyond p = 0.0001.
+	exp := float64(n) / 32
+	for p := range counts {
+		chi := 0.0
+		for _, c := range counts[p] {
+			chi += (float64(c) - exp) * (float64(c) - exp) / exp
+		}
+		if chi > 70 {
+			t.Errorf("position %d: chi-square %.1f, codes look biased: %v", p, chi, counts[p])
+		}
+	}
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+func FuzzNormalizeCode(f *testing.F) {
+	for _, s := range []string{"ABCD2345", "abcd-2345", " a b c d 2 3 4 5 ", "--", "ÄÖ", "req_x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		code, err := pairing.NormalizeCode(in)
+		if err != nil {
+			if !errors.Is(err, pairing.ErrInvalidInput) {
+				t.Fatalf("NormalizeCode(%q): %v, want ErrInvalidInput", in, err)
+			}
+			return
+		}
+		if len(code) != pairing.CodeLength || strings.Trim(code, pairing.Alphabet) != "" {
+			t.Fatalf("NormalizeCode(%q) = %q: not a code", in, code)
+		}
+		if again, err := pairing.NormalizeCode(code); err != nil || again != code {
+			t.Fatalf("not idempotent: %q → %q, %v", code, again, err)
+		}
+	})
+}
