@@ -73,18 +73,17 @@ func clean(channel, want, raw string, prefixes ...string) (string, error) {
 // the operator reading a list or a log.
 func checkText(s string) string {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f {
-			return "contains a control character"
-		}
-		if c >= utf8.RuneSelf {
+		// One unsigned compare finds any byte outside printable ASCII
+		// (0x20 to 0x7e): this loop runs on every message.
+		if s[i]-0x20 > 0x7e-0x20 {
 			return checkUnicode(s[i:])
 		}
 	}
 	return ""
 }
 
-// checkUnicode is checkText's slow path, for text with non-ASCII bytes.
+// checkUnicode is checkText's slow path, from the first byte that is not
+// printable ASCII.
 func checkUnicode(s string) string {
 	for len(s) > 0 {
 		r, size := utf8.DecodeRuneInString(s)
@@ -170,15 +169,34 @@ func allDigits(s string) bool {
 }
 
 // isDecimalID reports whether s is a positive integer written in canonical
-// decimal (no sign, no leading zero) that fits in bits bits. A leading zero
-// is refused rather than dropped: no channel writes ids that way, and "0123"
-// and "123" must not both name one allowlist entry.
+// decimal (no sign, no leading zero) that fits in bits bits (1 to 64). A
+// leading zero is refused rather than dropped: no channel writes ids that
+// way, and "0123" and "123" must not both name one allowlist entry.
+//
+// One pass with an overflow check: strconv.ParseUint costs as much again,
+// and this runs on the hot path.
 func isDecimalID(s string, bits int) bool {
-	if !allDigits(s) || s[0] == '0' || len(s) > 20 {
+	if s == "" || s[0] == '0' || bits < 1 || bits > 64 {
 		return false
 	}
-	_, err := strconv.ParseUint(s, 10, bits)
-	return err == nil
+	limit := uint64(1)<<(bits-1) - 1 + uint64(1)<<(bits-1) // 1<<bits - 1 without overflow
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) {
+			return false
+		}
+		if n > limit/10 {
+			return false
+		}
+		n *= 10 // n <= limit now, so limit-n cannot wrap
+		if d := uint64(c - '0'); d <= limit-n {
+			n += d
+		} else {
+			return false
+		}
+	}
+	return true
 }
 
 // E.164 allows at most 15 digits; 7 is the shortest full international
@@ -235,23 +253,33 @@ func normalizeE164(s string, plusOptional bool) (string, bool) {
 // is a valid host. Internationalised names must arrive in their ASCII
 // (xn--) form.
 func isHostname(s string) bool {
-	if s == "" || len(s) > 253 {
+	if len(s) > 253 {
 		return false
 	}
-	for s != "" {
-		label, rest, more := strings.Cut(s, ".")
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !isAlnumASCII(c) && c != '-' {
+	labelLen := 0
+	prev := byte('.')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if labelLen == 0 || prev == '-' {
 				return false
 			}
+			labelLen = 0
+		case c == '-':
+			if labelLen == 0 {
+				return false
+			}
+			labelLen++
+		case isAlnumASCII(c):
+			labelLen++
+		default:
+			return false
 		}
-		if more && rest == "" {
-			return false // trailing dot
+		if labelLen > 63 {
+			return false
 		}
-		s = rest
+		prev = s[i]
 	}
-	return true
+	// An empty last label is an empty name or a trailing dot.
+	return labelLen > 0 && prev != '-'
 }

@@ -48,7 +48,7 @@ var normalizeCases = map[string][]normalizeCase{
 		refuse("1_000"),
 		refuse("9223372036854775808"),
 		refuse("99999999999999999999999"),
-		refuse("１２３"),           // fullwidth digits
+		refuse("１２３"),                // fullwidth digits
 		refuse("\u0661\u0662\u0663"), // Arabic-Indic digits
 		refuse("123\u200b"),          // zero-width space
 		refuse("\u202e123"),          // right-to-left override
@@ -311,17 +311,17 @@ func TestNormalize(t *testing.T) {
 func TestNormalizeShared(t *testing.T) {
 	r := NewRegistry()
 	bad := map[string]string{
-		"empty":                 "",
-		"blank":                 " \t\r\n",
-		"NUL":                   "\x00",
-		"control inside":        "12\x0734",
-		"DEL":                   "12\x7f34",
-		"C1 control":            "12\u008534",
-		"invalid UTF-8":         "\xff\xfe",
-		"truncated UTF-8":       "12\xe2\x82",
-		"overlong":              strings.Repeat("1", MaxSenderLen+1),
-		"overlong by spaces":    strings.Repeat(" ", MaxSenderLen) + "1",
-		"prefix only":           "user:",
+		"empty":                  "",
+		"blank":                  " \t\r\n",
+		"NUL":                    "\x00",
+		"control inside":         "12\x0734",
+		"DEL":                    "12\x7f34",
+		"C1 control":             "12\u008534",
+		"invalid UTF-8":          "\xff\xfe",
+		"truncated UTF-8":        "12\xe2\x82",
+		"overlong":               strings.Repeat("1", MaxSenderLen+1),
+		"overlong by spaces":     strings.Repeat(" ", MaxSenderLen) + "1",
+		"prefix only":            "user:",
 		"right-to-left override": "\u202e",
 	}
 	for _, name := range Names() {
@@ -407,5 +407,69 @@ func BenchmarkNormalizeCanonical(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestIsDecimalID(t *testing.T) {
+	tests := []struct {
+		s    string
+		bits int
+		want bool
+	}{
+		{"1", 1, true},
+		{"2", 1, false},
+		{"65535", 16, true},
+		{"65536", 16, false},
+		{"9223372036854775807", 63, true},
+		{"9223372036854775808", 63, false},
+		{"18446744073709551615", 64, true},
+		{"18446744073709551616", 64, false},
+		{"99999999999999999999", 64, false},
+		{"0", 64, false},
+		{"01", 64, false},
+		{"", 64, false},
+		{"1a", 64, false},
+		{"-1", 64, false},
+		{"1", 0, false},
+		{"1", 65, false},
+	}
+	for _, tc := range tests {
+		if got := isDecimalID(tc.s, tc.bits); got != tc.want {
+			t.Errorf("isDecimalID(%q, %d) = %v, want %v", tc.s, tc.bits, got, tc.want)
+		}
+	}
+}
+
+func TestIsHostname(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"example.org", true},
+		{"localhost", true},
+		{"a-b.c-d.example", true},
+		{"127.0.0.1", true},
+		{"xn--bcher-kva.example", true},
+		{long + ".example", true},
+		{long + "a.example", false},
+		{strings.Repeat(long+".", 4)[:253], true},
+		{strings.Repeat(long+".", 4)[:254], false},
+		{"", false},
+		{".", false},
+		{"example.org.", false},
+		{".example.org", false},
+		{"example..org", false},
+		{"-example.org", false},
+		{"example-.org", false},
+		{"example.org-", false},
+		{"exa_mple.org", false},
+		{"exa mple.org", false},
+		{"exämple.org", false},
+	}
+	for _, tc := range tests {
+		if got := isHostname(tc.s); got != tc.want {
+			t.Errorf("isHostname(%q) = %v, want %v", tc.s, got, tc.want)
+		}
 	}
 }

@@ -26,8 +26,10 @@ func TestChallengeText(t *testing.T) {
 			want:    "Access to this assistant needs the owner's approval. Your pairing code: ABCD2345 (valid 2 hours). Ask the owner to run: pairgate pairing approve whatsapp ABCD2345 --account work",
 		},
 		{
+			// No account means the default one; the adapter names its own
+			// channel even when the caller left Channel out.
 			channel: "email",
-			c:       Challenge{Channel: "email", Code: "ABCD2345", TTL: 90 * time.Minute},
+			c:       Challenge{Code: "ABCD2345", TTL: 90 * time.Minute},
 			want:    "Access to this assistant needs the owner's approval. Your pairing code: ABCD2345 (valid 90 minutes). Ask the owner to run: pairgate pairing approve email ABCD2345",
 		},
 		{

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -122,11 +123,25 @@ type Service struct {
 	codes    codec
 	view     *view
 	lim      limits
+	// routes holds, per channel, what the gate needs before it looks at
+	// the allowlist, resolved from the config once so Admit does a couple
+	// of map lookups instead of walking the config.
+	routes map[string]*route
+}
 
-	// allowFrom holds the config's allow_from lists, normalised: per
-	// channel (inherited by every account) and per scope.
-	allowChannel map[string]map[string]struct{}
-	allowScope   map[store.Scope]map[string]struct{}
+// route is one channel's adapter, policies and allow_from lists.
+type route struct {
+	ad       channel.Adapter
+	policy   config.Policy       // for accounts not named in the config
+	allow    map[string]struct{} // the channel's allow_from, normalised
+	accounts map[string]accountRoute
+}
+
+// accountRoute is an account named in the config: its resolved policy and
+// allow_from (its own entries plus the channel's).
+type accountRoute struct {
+	policy config.Policy
+	allow  map[string]struct{}
 }
 
 type limits struct {
@@ -142,14 +157,13 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("pairing: no store")
 	}
 	s := &Service{
-		st:           opts.Store,
-		cfg:          opts.Config,
-		channels:     opts.Channels,
-		now:          opts.Now,
-		log:          opts.Logger,
-		view:         newView(),
-		allowChannel: map[string]map[string]struct{}{},
-		allowScope:   map[store.Scope]map[string]struct{}{},
+		st:       opts.Store,
+		cfg:      opts.Config,
+		channels: opts.Channels,
+		now:      opts.Now,
+		log:      opts.Logger,
+		view:     newView(),
+		routes:   map[string]*route{},
 		codes: codec{
 			codeKey: opts.Secret.Derive("pairgate/v1/dm-code"),
 			hashKey: opts.Secret.Derive("pairgate/v1/dm-code-hash"),
@@ -179,41 +193,45 @@ func New(opts Options) (*Service, error) {
 			LockFor:     l.Lockout.Std(),
 		},
 	}
-	if err := s.loadAllowFrom(); err != nil {
+	if err := s.buildRoutes(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Service) loadAllowFrom() error {
+// buildRoutes resolves policies and normalises allow_from lists, naming
+// every entry that is not a valid sender.
+func (s *Service) buildRoutes() error {
 	var errs []error
-	add := func(m map[string]struct{}, ad channel.Adapter, path string, raw []string) {
+	normalize := func(ad channel.Adapter, path string, raw []string, into map[string]struct{}) {
 		for i, r := range raw {
 			sender, err := ad.Normalize(r)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s[%d]: %w", path, i, err))
 				continue
 			}
-			m[sender] = struct{}{}
+			into[sender] = struct{}{}
 		}
 	}
-	for name, ch := range s.cfg.Pairing.Channels {
+	for name := range s.cfg.Pairing.Channels {
+		if _, err := s.channels.Get(name); err != nil {
+			errs = append(errs, fmt.Errorf("pairing.channels.%s: %w", name, err))
+		}
+	}
+	for _, name := range channel.Names() {
 		ad, err := s.channels.Get(name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("pairing.channels.%s: %w", name, err))
-			continue
+			continue // a registry without this channel: Admit says unknown_channel
 		}
-		if len(ch.AllowFrom) > 0 {
-			s.allowChannel[name] = map[string]struct{}{}
-			add(s.allowChannel[name], ad, "pairing.channels."+name+".allow_from", ch.AllowFrom)
-		}
+		ch := s.cfg.Pairing.Channels[name]
+		r := &route{ad: ad, policy: s.cfg.PolicyFor(name, ""), allow: map[string]struct{}{}, accounts: map[string]accountRoute{}}
+		normalize(ad, "pairing.channels."+name+".allow_from", ch.AllowFrom, r.allow)
 		for acct, a := range ch.Accounts {
-			if len(a.AllowFrom) > 0 {
-				m := map[string]struct{}{}
-				s.allowScope[store.Scope{Channel: name, Account: acct}] = m
-				add(m, ad, "pairing.channels."+name+".accounts."+acct+".allow_from", a.AllowFrom)
-			}
+			ar := accountRoute{policy: s.cfg.PolicyFor(name, acct), allow: maps.Clone(r.allow)}
+			normalize(ad, "pairing.channels."+name+".accounts."+acct+".allow_from", a.AllowFrom, ar.allow)
+			r.accounts[acct] = ar
 		}
+		s.routes[name] = r
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, errors.Join(errs...))
@@ -255,8 +273,8 @@ func (s *Service) Run(ctx context.Context) error {
 // returns an error: anything that goes wrong is a drop with reason
 // unavailable, never an admit.
 func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
-	ad, err := s.channels.Get(in.Channel)
-	if err != nil {
+	r := s.routes[in.Channel]
+	if r == nil {
 		return Decision{Verdict: Drop, Reason: ReasonUnknownChannel}
 	}
 	account := in.Account
@@ -265,11 +283,14 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 	} else if !validName(account) {
 		return Decision{Verdict: Drop, Reason: ReasonInvalidAccount}
 	}
-	sender, err := ad.Normalize(in.Sender)
+	sender, err := r.ad.Normalize(in.Sender)
 	if err != nil {
 		return Decision{Verdict: Drop, Reason: ReasonInvalidSender}
 	}
-	policy := s.cfg.PolicyFor(in.Channel, account)
+	policy, allow := r.policy, r.allow
+	if a, ok := r.accounts[account]; ok {
+		policy, allow = a.policy, a.allow
+	}
 	switch policy {
 	case config.PolicyDisabled:
 		return Decision{Verdict: Drop, Reason: ReasonDisabled}
@@ -283,7 +304,7 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 			return Decision{Verdict: Drop, Reason: ReasonUnavailable}
 		}
 	}
-	if s.allowedByConfig(scope, sender) || s.view.contains(scope, sender) {
+	if _, ok := allow[sender]; ok || s.view.contains(scope, sender) {
 		return Decision{Verdict: Admit, Reason: ReasonAllowed}
 	}
 	if in.Chat == ChatGroup {
@@ -292,18 +313,10 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 	if policy != config.PolicyPairing {
 		return Decision{Verdict: Drop, Reason: ReasonNotAllowed}
 	}
-	d := s.challenge(ctx, ad, scope, sender, cleanName(in.SenderName))
+	d := s.challenge(ctx, r.ad, scope, sender, cleanName(in.SenderName))
 	s.log.Debug("pairing: gate decision", "channel", scope.Channel, "account", scope.Account,
 		"sender", sender, "verdict", d.Verdict, "reason", d.Reason, "request_id", d.RequestID)
 	return d
-}
-
-func (s *Service) allowedByConfig(scope store.Scope, sender string) bool {
-	if _, ok := s.allowChannel[scope.Channel][sender]; ok {
-		return true
-	}
-	_, ok := s.allowScope[scope][sender]
-	return ok
 }
 
 // challenge applies rule 5 for a sender who is not allowed.

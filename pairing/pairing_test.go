@@ -375,7 +375,10 @@ func TestInvalidInput(t *testing.T) {
 		err  error
 	}{
 		{"unknown channel", func() error { _, err := e.svc.Allow(ctx, "icq", "", []string{"1"}, "", operator); return err }()},
-		{"bad sender", func() error { _, err := e.svc.Allow(ctx, "telegram", "", []string{"1", "bob"}, "", operator); return err }()},
+		{"bad sender", func() error {
+			_, err := e.svc.Allow(ctx, "telegram", "", []string{"1", "bob"}, "", operator)
+			return err
+		}()},
 		{"long account", func() error {
 			_, err := e.svc.Allow(ctx, "telegram", strings.Repeat("a", 129), []string{"1"}, "", operator)
 			return err
