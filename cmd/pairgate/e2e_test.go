@@ -216,8 +216,31 @@ func TestRefusesUnsafeOrBrokenState(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
+	t.Run("missing key beside a used database", func(t *testing.T) {
+		home := t.TempDir()
+		if r := run(t, home, "pairing", "allow", "telegram", "42"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		os.Remove(filepath.Join(home, "pairing.key"))
+		r := run(t, home, "admit", "telegram", "42")
+		if r.code != 1 || !strings.Contains(r.stderr, "restore the key from a backup") || !strings.Contains(r.stderr, "pairgate keys init") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if r := run(t, home, "keys", "init"); r.code != 0 {
+			t.Fatalf("keys init: %s", r.stderr)
+		}
+		if r := run(t, home, "keys", "init"); r.code != 1 || !strings.Contains(r.stderr, "never replaces it") {
+			t.Fatalf("second keys init: exit %d %q", r.code, r.stderr)
+		}
+		var d pairing.Decision
+		runJSON(t, home, &d, "admit", "telegram", "42")
+		if d.Verdict != pairing.Admit {
+			t.Fatalf("the allowlist must survive a new key: %+v", d)
+		}
+	})
 	t.Run("corrupt database", func(t *testing.T) {
 		home := t.TempDir()
+		run(t, home, "keys", "init")
 		db := filepath.Join(home, "pairgate.db")
 		garbage := bytes.Repeat([]byte("not a database "), 512)
 		if err := os.WriteFile(db, garbage, 0o600); err != nil {

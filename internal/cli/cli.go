@@ -93,7 +93,7 @@ pairing code; you approve it and they join the allowlist.`,
 	f.StringVar(&a.configPath, "config", "", "config file (default $PAIRGATE_HOME/pairgate.yaml when present)")
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL)")
-	root.AddCommand(a.admitCmd(), a.pairingCmd())
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd())
 	return root
 }
 
@@ -158,7 +158,8 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 		return nil, err
 	}
 	a.cfg = cfg
-	sec, err := secret.LoadOrCreate(orDefault(cfg.Pairing.SetupCode.SecretPath, filepath.Join(home, "pairing.key")))
+	dbPath := orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
+	sec, err := a.loadSecret(home, dbPath)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 		return nil, fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
 	}
 	st, err := sqlite.Open(ctx, sqlite.Options{
-		Path:   orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db")),
+		Path:   dbPath,
 		Logger: log,
 	})
 	if err != nil {
@@ -179,6 +180,23 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	}
 	a.svc = svc
 	return svc, nil
+}
+
+func (a *app) secretPath(home string) string {
+	return orDefault(a.cfg.Pairing.SetupCode.SecretPath, filepath.Join(home, "pairing.key"))
+}
+
+// loadSecret reads the pairing secret, creating it on first use. A missing
+// secret next to a database that already holds state is an error, not a
+// reason to make a new one: every pending code would silently stop working.
+func (a *app) loadSecret(home, dbPath string) (secret.Secret, error) {
+	path := a.secretPath(home)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := os.Stat(dbPath); err == nil && fi.Size() > 0 {
+			return secret.Secret{}, fmt.Errorf("pairing secret %s is missing, but the database %s already holds state: restore the key from a backup; if it is lost for good, create a new one with 'pairgate keys init' (pending pairing codes stop working, the allowlist is kept)", path, dbPath)
+		}
+	}
+	return secret.LoadOrCreate(path)
 }
 
 func (a *app) loadConfig(home string) (*config.Config, error) {
