@@ -92,11 +92,3 @@ func NormalizeCode(input string) (string, error) {
 	}
 	return b.String(), nil
 }
-
-// FormatCode writes a code for people: ABCD-2345.
-func FormatCode(code string) string {
-	if len(code) != CodeLength {
-		return code
-	}
-	return code[:4] + "-" + code[4:]
-}

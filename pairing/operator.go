@@ -164,8 +164,31 @@ func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) err
 	if !until.IsZero() {
 		return &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
 	}
-	return fmt.Errorf("%w: no pending request on %s has that code (it may have expired, been approved already, or been mistyped; %d wrong codes within %s lock approvals for %s)",
-		store.ErrNotFound, p.Scope, s.lim.lockout.MaxFailures, s.lim.lockout.Window, s.lim.lockout.LockFor)
+	return &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
+		"no pending request on %s has that code: it may have expired, been approved already, or been mistyped (%d wrong codes within %s lock approvals for %s)",
+		p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
+}
+
+// detailed is an error whose message stands on its own for the operator and
+// that still matches its sentinel with errors.Is.
+type detailed struct {
+	kind error
+	msg  string
+}
+
+func (e *detailed) Error() string { return e.msg }
+func (e *detailed) Unwrap() error { return e.kind }
+
+// FormatDuration writes a duration the way people do: 1h, 1h30m, 10m, 45s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Reject deletes the pending request named by t and declines its sender for
@@ -268,7 +291,7 @@ func (s *Service) filter(f Filter) (store.RequestFilter, error) {
 	if f.Account == "" {
 		scope.Account = ""
 	}
-	return store.RequestFilter{Channel: scope.Channel, Account: scope.Account}, nil
+	return store.RequestFilter(scope), nil
 }
 
 // ListPending returns the live pending requests, oldest first.

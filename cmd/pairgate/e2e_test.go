@@ -196,7 +196,7 @@ func TestLockoutMessage(t *testing.T) {
 		run(t, home, "pairing", "approve", "telegram", "ZZZZZZZZ")
 	}
 	r := run(t, home, "pairing", "approve", "telegram", "ZZZZZZZZ")
-	for _, want := range []string{"locked for 1h0m", "after 5 wrong codes", "pairgate pairing allow telegram"} {
+	for _, want := range []string{"locked for 1h more", "after 5 wrong codes", "pairgate pairing allow telegram"} {
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("fifth wrong code: exit %d, stderr %q; want exit 1 mentioning %q", r.code, r.stderr, want)
 		}

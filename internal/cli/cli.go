@@ -92,7 +92,7 @@ pairing code; you approve it and they join the allowlist.`,
 	f.StringVar(&a.home, "home", "", "pairgate's state directory (env PAIRGATE_HOME, default ~/.pairgate)")
 	f.StringVar(&a.configPath, "config", "", "config file (default $PAIRGATE_HOME/pairgate.yaml when present)")
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
-	f.StringVar(&a.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL)")
+	f.StringVar(&a.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL)")
 	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd())
 	return root
 }
@@ -126,7 +126,7 @@ func (a *app) resolveHome() (string, error) {
 
 func (a *app) logger() (*slog.Logger, error) {
 	level := a.logLevel
-	if env := os.Getenv("PAIRGATE_LOG_LEVEL"); env != "" && level == "warn" {
+	if env := os.Getenv("PAIRGATE_LOG_LEVEL"); env != "" && level == "error" {
 		level = env
 	}
 	var l slog.Level

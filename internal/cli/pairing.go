@@ -160,7 +160,7 @@ func (a *app) rejectCmd() *cobra.Command {
 			}
 			return a.print(map[string]any{"rejected": p}, func(w io.Writer) {
 				fmt.Fprintf(w, "Rejected %s on %s/%s. They get no new code for %s.\n", who(p.Sender, p.Name), p.Channel, p.Account,
-					a.cfg.Pairing.Limits.DeclineWindow.Std())
+					pairing.FormatDuration(a.cfg.Pairing.Limits.DeclineWindow.Std()))
 			})
 		},
 	}
@@ -297,7 +297,7 @@ func explain(err error, channel, account string) error {
 	switch {
 	case errors.As(err, &lock):
 		return fmt.Errorf("approvals on %s are locked for %s more (until %s) after %d wrong codes; wait, or admit a sender you know with: pairgate pairing allow %s <sender>%s",
-			lock.Scope, time.Until(lock.Until).Round(time.Minute), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
+			lock.Scope, pairing.FormatDuration(time.Until(lock.Until).Round(time.Minute)), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w\nsee what is pending with: pairgate pairing list %s%s", err, channel, acct)
 	}
@@ -327,5 +327,5 @@ func ago(d time.Duration) string {
 	if d < time.Minute {
 		return d.Round(time.Second).String()
 	}
-	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	return pairing.FormatDuration(d.Round(time.Minute))
 }

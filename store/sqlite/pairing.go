@@ -94,7 +94,7 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 			return err
 		}
 		if n >= p.MaxPending {
-			return fmt.Errorf("%w: %d of %d pending on %s", store.ErrCapReached, n, p.MaxPending, r.Scope)
+			return fmt.Errorf("%d of %d pending on %s: %w", n, p.MaxPending, r.Scope, store.ErrCapReached)
 		}
 		var clash int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE code_hash = ?`, r.CodeHash).Scan(&clash); err != nil {
@@ -164,13 +164,13 @@ func takeRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.
 		match, key = "code_hash = ?", any(p.CodeHash)
 	}
 	if p.RequestID == "" && len(p.CodeHash) == 0 {
-		return store.Request{}, fmt.Errorf("%w: neither code nor request id given", store.ErrNotFound)
+		return store.Request{}, fmt.Errorf("neither code nor request id given: %w", store.ErrNotFound)
 	}
 	r, err := scanRequest(tx.QueryRowContext(ctx, `DELETE FROM requests
 		WHERE channel = ? AND account = ? AND `+match+` AND expires_at > ? RETURNING `+requestCols,
 		p.Scope.Channel, p.Scope.Account, key, ms(p.Now)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Request{}, fmt.Errorf("%w: no live pairing request on %s matches", store.ErrNotFound, p.Scope)
+		return store.Request{}, fmt.Errorf("no live pairing request on %s matches: %w", p.Scope, store.ErrNotFound)
 	}
 	return r, err
 }
@@ -376,7 +376,7 @@ func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, ac
 			WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL RETURNING `+allowCols,
 			ms(now), actor.Name, scope.Channel, scope.Account, sender))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %s is not on the allowlist of %s", store.ErrNotFound, sender, scope)
+			return fmt.Errorf("%s is not on the allowlist of %s: %w", sender, scope, store.ErrNotFound)
 		}
 		if err != nil {
 			return err

@@ -52,7 +52,7 @@ func testCreateList(t *testing.T, b Backend) {
 			t.Fatalf("CreateRequest: %v", err)
 		}
 		want := stored(r)
-		if want.CreatedAt != at(123*ms) || want.ExpiresAt != at(ttl+123*ms+ms) {
+		if !want.CreatedAt.Equal(at(123*ms)) || !want.ExpiresAt.Equal(at(ttl+123*ms+ms)) {
 			t.Fatalf("suite bug: truncation of %v/%v", want.CreatedAt, want.ExpiresAt)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -64,9 +64,9 @@ func testCreateList(t *testing.T, b Backend) {
 
 	t.Run("Expiry", func(t *testing.T) {
 		f := newFixture(t, b)
-		a := f.mustCreate(tg, "1", at(0))                // expires at 1h
-		c := f.mustCreate(tgWork, "3", at(time.Second))  // expires at 1h+1s
-		d := f.mustCreate(tg, "2", at(10*minute))        // expires at 1h10m
+		a := f.mustCreate(tg, "1", at(0))               // expires at 1h
+		c := f.mustCreate(tgWork, "3", at(time.Second)) // expires at 1h+1s
+		d := f.mustCreate(tg, "2", at(10*minute))       // expires at 1h10m
 		f.checkList(all(), at(ttl-ms), a, c, d)
 		// Expired at now means ExpiresAt <= now: at ExpiresAt the code is dead.
 		f.checkList(all(), at(ttl), c, d)
@@ -162,6 +162,78 @@ func testPending(t *testing.T, b Backend) {
 	f.checkList(in(tg), at(ttl+minute), two, three, again)
 }
 
+func testAllowedSender(t *testing.T, b Backend) {
+	// A gate whose view lags the store learns from CreateRequest that the
+	// sender was allowed meanwhile, instead of issuing a code.
+	t.Run("CreateRequestRefused", func(t *testing.T) {
+		f := newFixture(t, b)
+		f.allow(tg, "1", alice, at(0))
+		seq := f.lastSeq()
+		_, err := f.tryCreate(f.request(tg, "1", at(minute)), 3)
+		wantErr(t, "CreateRequest for an allowed sender", err, store.ErrAllowed)
+		f.checkChanges("CreateRequest with ErrAllowed", seq)
+		f.checkList(all(), at(minute))
+
+		// Checked before the cap and the code.
+		var full []store.Request
+		for _, sender := range []string{"2", "3", "4"} {
+			full = append(full, f.create(f.request(tg, sender, at(minute)), 3))
+		}
+		_, err = f.tryCreate(f.request(tg, "1", at(2*minute)), 3)
+		wantErr(t, "CreateRequest for an allowed sender in a full scope", err, store.ErrAllowed)
+		dup := f.request(tg, "1", at(2*minute))
+		dup.CodeHash = full[0].CodeHash
+		_, err = f.tryCreate(dup, 10)
+		wantErr(t, "CreateRequest for an allowed sender with a live code", err, store.ErrAllowed)
+
+		// An approved sender is allowed too.
+		f.approve(by(store.ViaCode, full[0], alice, at(3*minute)))
+		_, err = f.tryCreate(f.request(tg, "2", at(4*minute)), 10)
+		wantErr(t, "CreateRequest for an approved sender", err, store.ErrAllowed)
+
+		// The allowlist is per scope, and a revoked sender may ask again.
+		f.create(f.request(tgWork, "1", at(4*minute)), 3)
+		f.create(f.request(sig, "1", at(4*minute)), 3)
+		if _, err := f.s.Revoke(f.ctx, tg, "1", ops, at(5*minute)); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		f.create(f.request(tg, "1", at(6*minute)), 10)
+	})
+
+	// Allow settles the sender's pending request: a code for a sender who
+	// is already admitted would only confuse.
+	t.Run("AllowClearsPending", func(t *testing.T) {
+		f := newFixture(t, b)
+		r := f.mustCreate(tg, "1", at(0))
+		keep := f.mustCreate(tg, "2", at(time.Second))
+		other := f.mustCreate(tgWork, "1", at(2*time.Second))
+		seq := f.lastSeq()
+		if _, changed := f.allow(tg, "1", alice, at(minute)); !changed {
+			t.Error("Allow of a pending sender: changed = false")
+		}
+		f.checkChangesAnyOrder("Allow of a pending sender", seq,
+			senderRec(store.KindAllowed, tg, "1", alice, at(minute)),
+			reqRec(store.KindCleared, r, alice, at(minute)))
+		f.checkList(all(), at(minute), keep, other)
+		_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(2*minute)))
+		wantErr(t, "Approve of a request cleared by Allow", err, store.ErrNotFound)
+
+		// Reactivating a revoked sender settles its new request too.
+		if _, err := f.s.Revoke(f.ctx, tg, "1", ops, at(3*minute)); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		r2 := f.mustCreate(tg, "1", at(4*minute))
+		seq = f.lastSeq()
+		if _, changed := f.allow(tg, "1", ops, at(5*minute)); !changed {
+			t.Error("Allow of a revoked, pending sender: changed = false")
+		}
+		f.checkChangesAnyOrder("Allow of a revoked, pending sender", seq,
+			senderRec(store.KindAllowed, tg, "1", ops, at(5*minute)),
+			reqRec(store.KindCleared, r2, ops, at(5*minute)))
+		f.checkList(all(), at(5*minute), keep, other)
+	})
+}
+
 func testCap(t *testing.T, b Backend) {
 	f := newFixture(t, b)
 	const max = 3
@@ -174,6 +246,12 @@ func testCap(t *testing.T, b Backend) {
 	wantErr(t, "CreateRequest in a full scope", err, store.ErrCapReached)
 	f.checkChanges("CreateRequest with ErrCapReached", seq)
 	f.checkList(in(tg), at(minute), in3...)
+
+	// The cap is checked before the code: a full scope is full.
+	conflict := f.request(tg, "4", at(minute))
+	conflict.CodeHash = in3[0].CodeHash
+	_, err = f.tryCreate(conflict, max)
+	wantErr(t, "CreateRequest in a full scope with a live code", err, store.ErrCapReached)
 
 	// A lower cap than the scope holds is reached too.
 	_, err = f.tryCreate(f.request(tg, "5", at(minute)), 2)

@@ -48,6 +48,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"CreateList", testCreateList},
 		{"Pending", testPending},
+		{"AllowedSender", testAllowedSender},
 		{"Cap", testCap},
 		{"CodeConflict", testCodeConflict},
 		{"CapConcurrentGoroutines", testCapGoroutines},
@@ -287,6 +288,21 @@ func (f *fixture) checkChanges(what string, seq int64, want ...rec) {
 	}
 }
 
+// checkChangesAnyOrder is checkChanges for one call whose records the
+// contract lists without an order.
+func (f *fixture) checkChangesAnyOrder(what string, seq int64, want ...rec) {
+	f.t.Helper()
+	less := func(a, b rec) bool {
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.RequestID < b.RequestID
+	}
+	if diff := cmp.Diff(want, recs(f.since(seq)), cmpopts.EquateEmpty(), cmpopts.SortSlices(less)); diff != "" {
+		f.t.Errorf("%s: change records, in any order (-want +got):\n%s", what, diff)
+	}
+}
+
 // rec is the part of a Change the contract pins down.
 type rec struct {
 	Kind      store.ChangeKind
@@ -371,7 +387,7 @@ func short(b []byte) []byte {
 func all() store.RequestFilter { return store.RequestFilter{} }
 
 func in(s store.Scope) store.RequestFilter {
-	return store.RequestFilter{Channel: s.Channel, Account: s.Account}
+	return store.RequestFilter(s)
 }
 
 // waitClosed reports whether ch is closed within d.

@@ -1,0 +1,177 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlite"
+	"github.com/pairgate/pairgate/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	storetest.ChildMain(backend())
+	os.Exit(m.Run())
+}
+
+func open(ctx context.Context, path string) (store.Store, error) {
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return s, nil
+}
+
+func backend() storetest.Backend {
+	return storetest.Backend{
+		New: func(t *testing.T) (store.Store, string) {
+			t.Helper()
+			path := filepath.Join(t.TempDir(), "pairgate.db")
+			s, err := open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("sqlite.Open(%s): %v", path, err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			return s, path
+		},
+		Open: open,
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, backend())
+}
+
+func checkMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Errorf("stat %s: %v", path, err)
+		return
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("%s has mode %#o, want %#o", path, got, want)
+	}
+}
+
+// The database holds who may talk to the assistant: only its owner may read
+// or write it, from the moment it exists.
+func TestFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "pairgate.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	checkMode(t, dir, 0o700)
+	checkMode(t, path, 0o600)
+
+	// A write makes the WAL (and its shared-memory index) exist.
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, _, err := s.Allow(t.Context(), store.AllowParams{
+		Scope: store.Scope{Channel: "telegram", Account: "default"}, Sender: "1",
+		Via: store.ViaManual, Actor: store.Actor{Name: "test", Source: "test"}, Now: now,
+	}); err != nil {
+		t.Fatalf("Allow: %v", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		p := path + suffix
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			t.Logf("%s does not exist after a write", p)
+			continue
+		}
+		checkMode(t, p, 0o600)
+	}
+}
+
+// A file that is not a SQLite database must be refused, and left exactly as
+// it was: never read as an empty allowlist that the next approval would
+// overwrite (hermes #71654).
+func TestOpenNotADatabase(t *testing.T) {
+	random := make([]byte, 8192)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(rng.UintN(256))
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"text", []byte("telegram:12345\ntelegram:67890\nthis is an allowlist, not a database\n")},
+		{"random", random},
+		{"bad header", append([]byte("SQLite format 2\x00"), random[:4080]...)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pairgate.db")
+			if err := os.WriteFile(path, c.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := sqlite.Open(t.Context(), sqlite.Options{Path: path})
+			if err == nil {
+				s.Close()
+				t.Error("Open of a file that is not a database succeeded")
+			} else if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("Open of a file that is not a database: %v, want an error wrapping %q", err, store.ErrUnavailable)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, c.data) {
+				t.Errorf("Open changed the file: %d bytes before, %d after", len(c.data), len(got))
+			}
+		})
+	}
+}
+
+// A database the process cannot read must be refused, not treated as empty.
+func TestOpenUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: file modes do not stop root")
+	}
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(path, 0o600) })
+	s, err = sqlite.Open(t.Context(), sqlite.Options{Path: path})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of an unreadable database succeeded")
+	}
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Open of an unreadable database: %v, want an error wrapping %q", err, store.ErrUnavailable)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("Open of an unreadable database changed it")
+	}
+}
