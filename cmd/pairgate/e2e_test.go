@@ -373,3 +373,29 @@ func TestRunningGatewaySeesCLIChanges(t *testing.T) {
 		t.Errorf("CLI revocation seen after %v, want ≤ 1 s", took)
 	}
 }
+
+// TestNexoConfigWithRelativePaths: the nexo config shape loads as is, and
+// relative paths are relative to the config file.
+func TestNexoConfigWithRelativePaths(t *testing.T) {
+	home := t.TempDir()
+	cfg := "pairing:\n  storage: {path: state/pairing.db}\n  setup_code: {secret_path: state/pairing.key, default_ttl_secs: 600}\n" +
+		"  public_url: wss://gateway.example.com/pair\n  ws_cleartext_allow: [kitchen-pi.local]\n"
+	if err := os.WriteFile(filepath.Join(home, "pairgate.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	cmd := exec.Command(binary, "--home", home, "pairing", "allow", "telegram", "42")
+	cmd.Dir = elsewhere
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for name, want := range map[string]os.FileMode{"state": 0o700, "state/pairing.db": 0o600, "state/pairing.key": 0o600} {
+		fi, err := os.Stat(filepath.Join(home, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %04o, want %04o", name, fi.Mode().Perm(), want)
+		}
+	}
+}

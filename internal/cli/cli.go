@@ -208,7 +208,17 @@ func (a *app) loadConfig(home string) (*config.Config, error) {
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return config.Default(), nil
 	}
-	return cfg, err
+	if err != nil {
+		return nil, err
+	}
+	// Relative paths in a config file mean relative to that file, not to
+	// wherever the command happens to run.
+	for _, p := range []*string{&cfg.Pairing.Storage.Path, &cfg.Pairing.SetupCode.SecretPath} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
+	}
+	return cfg, nil
 }
 
 func (a *app) close() {

@@ -1,0 +1,290 @@
+// Package config loads and validates pairgate.yaml.
+//
+// A configuration is decoded strictly (an unknown key is an error naming its
+// line and column) on top of [Default], so every key may be omitted, and is
+// then checked by [Config.Validate], which reports every problem at once.
+package config
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Config is the whole of pairgate.yaml.
+type Config struct {
+	Pairing Pairing `yaml:"pairing"`
+	Server  Server  `yaml:"server"`
+	NATS    NATS    `yaml:"nats"`
+	Notify  Notify  `yaml:"notify"`
+	Owner   Owner   `yaml:"owner"`
+}
+
+// Pairing configures DM pairing and device pairing. Its first four keys
+// (storage, setup_code, public_url, ws_cleartext_allow) have the shape nexo
+// uses, so a nexo configuration loads unchanged.
+type Pairing struct {
+	Storage          Storage   `yaml:"storage"`
+	SetupCode        SetupCode `yaml:"setup_code"`
+	PublicURL        string    `yaml:"public_url"`
+	WSCleartextAllow []string  `yaml:"ws_cleartext_allow"`
+	// Policy is the DM policy of every channel and account that does not
+	// set its own.
+	Policy   Policy             `yaml:"policy"`
+	Limits   Limits             `yaml:"limits"`
+	Channels map[string]Channel `yaml:"channels"`
+}
+
+// Storage says where pairing state is kept.
+type Storage struct {
+	// Driver is "sqlite" (the default) or "postgres".
+	Driver string `yaml:"driver"`
+	// Path is the SQLite database file. Empty means the caller's default
+	// (under $PAIRGATE_HOME).
+	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string; required for postgres.
+	DSN string `yaml:"dsn"`
+}
+
+// SetupCode configures the secret that signs setup tokens and their lifetime.
+type SetupCode struct {
+	// SecretPath is the 32-byte pairing secret. Empty means the caller's
+	// default ($PAIRGATE_HOME/pairing.key).
+	SecretPath string `yaml:"secret_path"`
+	// DefaultTTLSecs is the lifetime of a setup token when the operator does
+	// not ask for one: 600 by default, at most 3600.
+	DefaultTTLSecs int `yaml:"default_ttl_secs"`
+}
+
+// Channel holds the settings of one channel (telegram, whatsapp, ...).
+type Channel struct {
+	// Policy overrides pairing.policy for this channel; empty inherits it.
+	Policy Policy `yaml:"policy"`
+	// AllowFrom lists senders admitted on every account of this channel.
+	AllowFrom []string `yaml:"allow_from"`
+	// Accounts holds per-account settings, keyed by account name.
+	Accounts map[string]Account `yaml:"accounts"`
+}
+
+// Account holds the settings of one bot identity on a channel.
+type Account struct {
+	// Policy overrides the channel's policy for this account; empty inherits.
+	Policy Policy `yaml:"policy"`
+	// AllowFrom lists senders admitted on this account, in addition to the
+	// channel's list.
+	AllowFrom []string `yaml:"allow_from"`
+}
+
+// Limits are the limits of DM pairing (SPEC section 2).
+type Limits struct {
+	// CodeTTL is how long a pairing code lives, counted from its creation.
+	CodeTTL Duration `yaml:"code_ttl"`
+	// MaxPending caps pending requests per (channel, account).
+	MaxPending int `yaml:"max_pending"`
+	// RateWindow is how often one sender is sent a code (or told to wait).
+	RateWindow Duration `yaml:"rate_window"`
+	// MaxFailures wrong codes within FailureWindow lock approvals on a
+	// (channel, account) for Lockout.
+	MaxFailures   int      `yaml:"max_failures"`
+	FailureWindow Duration `yaml:"failure_window"`
+	Lockout       Duration `yaml:"lockout"`
+	// DeclineWindow is how long a rejected sender is not asked again.
+	DeclineWindow Duration `yaml:"decline_window"`
+}
+
+// Server configures the HTTP listener of pairgate serve.
+type Server struct {
+	// Listen is a host:port; the default is 127.0.0.1:7420.
+	Listen string `yaml:"listen"`
+}
+
+// NATS configures the optional NATS connection; an empty URL disables it.
+type NATS struct {
+	// URL is a NATS server URL, or several separated by commas.
+	URL string `yaml:"url"`
+}
+
+// Notify configures how the operator hears about new pending requests.
+type Notify struct {
+	// WebhookURL receives an HMAC-signed POST per new pending request.
+	WebhookURL string `yaml:"webhook_url"`
+}
+
+// Owner is the operator's own chat, where notices about new requests go.
+// All three fields empty means no notices by chat.
+type Owner struct {
+	Channel string `yaml:"channel"`
+	// Account is the bot account to send from; empty means "default".
+	Account string `yaml:"account"`
+	Sender  string `yaml:"sender"`
+}
+
+// Policy is a DM policy. The empty Policy means "inherit from the enclosing
+// level".
+type Policy string
+
+// The DM policies.
+const (
+	PolicyPairing   Policy = "pairing"
+	PolicyAllowlist Policy = "allowlist"
+	PolicyOpen      Policy = "open"
+	PolicyDisabled  Policy = "disabled"
+)
+
+var policies = []Policy{PolicyPairing, PolicyAllowlist, PolicyOpen, PolicyDisabled}
+
+// Channels are the valid keys of pairing.channels and values of
+// owner.channel. The channel package has the same list; it is repeated here
+// so that loading a configuration does not depend on the adapters.
+var channels = []string{"telegram", "whatsapp", "signal", "discord", "slack", "imessage", "feishu", "matrix", "email"}
+
+// DefaultAccount is the account used when none is named.
+const DefaultAccount = "default"
+
+// Default returns a configuration with every default filled in.
+func Default() *Config {
+	return &Config{
+		Pairing: Pairing{
+			Storage:   Storage{Driver: "sqlite"},
+			SetupCode: SetupCode{DefaultTTLSecs: 600},
+			Policy:    PolicyPairing,
+			Limits: Limits{
+				CodeTTL:       Duration(time.Hour),
+				MaxPending:    3,
+				RateWindow:    Duration(10 * time.Minute),
+				MaxFailures:   5,
+				FailureWindow: Duration(time.Hour),
+				Lockout:       Duration(time.Hour),
+				DeclineWindow: Duration(24 * time.Hour),
+			},
+		},
+		Server: Server{Listen: "127.0.0.1:7420"},
+	}
+}
+
+// PolicyFor returns the DM policy of an account on a channel: the account's
+// own policy, else the channel's, else pairing.policy, else pairing. An
+// empty account means "default".
+func (c *Config) PolicyFor(channel, account string) Policy {
+	if account == "" {
+		account = DefaultAccount
+	}
+	ch := c.Pairing.Channels[channel]
+	if p := ch.Accounts[account].Policy; p != "" {
+		return p
+	}
+	if ch.Policy != "" {
+		return ch.Policy
+	}
+	if c.Pairing.Policy != "" {
+		return c.Pairing.Policy
+	}
+	return PolicyPairing
+}
+
+// AllowFrom returns the senders the configuration admits on an account: the
+// channel's allow_from followed by the account's. An account inherits its
+// channel's list and can only add to it; to admit someone on one account
+// only, list them under that account and not under the channel. An empty
+// account means "default". The result is a new slice (nil when both lists
+// are empty); entries are as written, not normalised.
+func (c *Config) AllowFrom(channel, account string) []string {
+	if account == "" {
+		account = DefaultAccount
+	}
+	ch := c.Pairing.Channels[channel]
+	acc := ch.Accounts[account].AllowFrom
+	if len(ch.AllowFrom)+len(acc) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(ch.AllowFrom)+len(acc))
+	out = append(out, ch.AllowFrom...)
+	return append(out, acc...)
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("90m", "1h30m") or as an integer number of seconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String returns d in its shortest Go form: "1h" rather than "1h0m0s".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML reads a duration string or an integer number of seconds.
+// It takes the node rather than the decoded value so that its errors can
+// carry the line and column (the decoder passes other errors on bare).
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	if tag, ok := node.(*ast.TagNode); ok {
+		node = tag.Value
+	}
+	const hint = "use a duration such as 90m or 1h30m, or a whole number of seconds"
+	switch n := node.(type) {
+	case *ast.NullNode:
+		// "key:" with no value leaves the default, as it does for every other key.
+		return nil
+	case *ast.StringNode:
+		v, err := time.ParseDuration(n.Value)
+		if err != nil {
+			return &nodeError{n.GetToken(), fmt.Sprintf("invalid duration %q: %s", n.Value, hint)}
+		}
+		*d = Duration(v)
+		return nil
+	case *ast.IntegerNode:
+		const maxSecs = math.MaxInt64 / int64(time.Second)
+		var secs int64
+		switch v := n.Value.(type) {
+		case int64:
+			secs = v
+		case uint64:
+			if v > uint64(maxSecs) {
+				secs = maxSecs + 1
+			} else {
+				secs = int64(v)
+			}
+		default:
+			return &nodeError{n.GetToken(), fmt.Sprintf("invalid duration %q: %s", n.GetToken().Value, hint)}
+		}
+		if secs > maxSecs || secs < -maxSecs {
+			return &nodeError{n.GetToken(), fmt.Sprintf("duration of %s seconds is out of range", n.GetToken().Value)}
+		}
+		*d = Duration(time.Duration(secs) * time.Second)
+		return nil
+	case *ast.AliasNode:
+		return &nodeError{n.GetToken(), "an alias cannot be used for a duration; write the value"}
+	case nil:
+		return nil
+	default:
+		return &nodeError{node.GetToken(), fmt.Sprintf("expected a duration, got %s: %s", describeNode(node), hint)}
+	}
+}
+
+// nodeError is a decoding error at a place in the YAML source.
+type nodeError struct {
+	tok *token.Token
+	msg string
+}
+
+func (e *nodeError) Error() string {
+	if e.tok == nil {
+		return e.msg
+	}
+	return fmt.Sprintf("%d:%d: %s", e.tok.Position.Line, e.tok.Position.Column, e.msg)
+}

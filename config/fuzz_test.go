@@ -1,0 +1,52 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	full, err := os.ReadFile(filepath.Join("testdata", "full.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(full)
+	for _, s := range []string{
+		"",
+		"pairing:\n  storage: {path: /var/lib/pairgate/pairing.db}\n  public_url: wss://gateway.example.com/pair\n",
+		"pairing:\n  limits: {code_ttl: 90, lockout: 1h30m}\n",
+		"pairing:\n  channels:\n    telegram: &b {policy: open}\n    discord: {<<: *b, allow_from: [0123]}\n",
+		"pairing:\n  polcy: x\n",
+		"pairing: {limits: {max_pending: 3.5}}\n",
+		"a: [\n",
+		"- x\n",
+		"x: 1\n---\ny: 2\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "f.yaml"
+		c, err := Parse(data, name)
+		if err != nil {
+			if c != nil {
+				t.Errorf("Parse returned a config and an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			// Every line names the file: one problem per line.
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				if !strings.HasPrefix(line, name+":") {
+					t.Errorf("error line %q does not start with %q", line, name+":")
+				}
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("Parse succeeded but Validate fails: %v", err)
+		}
+	})
+}
