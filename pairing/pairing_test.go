@@ -556,3 +556,49 @@ func FuzzNormalizeCode(f *testing.F) {
 		}
 	})
 }
+
+// TestAdmitWhileTheAllowlistChanges reads the view from several goroutines
+// while another allows and revokes senders: a sender who stays allowed is
+// admitted every time (run with -race to check the view's publication).
+func TestAdmitWhileTheAllowlistChanges(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.svc.Allow(ctx, "telegram", "", []string{"1"}, store.ViaManual, operator); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if d := e.svc.Admit(ctx, dm("1")); d.Verdict != pairing.Admit {
+					t.Errorf("a sender who stayed allowed got %+v", d)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		s := itoa(1000 + i%7)
+		if _, err := e.svc.Allow(ctx, "telegram", "", []string{s}, store.ViaManual, operator); err != nil {
+			t.Fatal(err)
+		}
+		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != pairing.Admit {
+			t.Fatalf("just allowed %s: %+v", s, d)
+		}
+		if _, err := e.svc.Revoke(ctx, "telegram", "", s, operator); err != nil {
+			t.Fatal(err)
+		}
+		if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: s, Chat: pairing.ChatGroup}); d.Verdict != pairing.Drop {
+			t.Fatalf("just revoked %s: %+v", s, d)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -3,35 +3,37 @@ package pairing
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pairgate/pairgate/store"
 )
 
-const viewShards = 64 // per scope; spreads RWMutex reader counts across cache lines
+// viewShards splits each scope's allowlist so that a change copies only
+// 1/1024 of it: at a million senders, about a thousand entries.
+const viewShards = 1024
 
 // view is the in-memory allowlist the gate answers from. It follows the
 // store's change log: loaded from a snapshot, then advanced by applying
-// changes after the snapshot's sequence number. Lookups take a shard's read
-// lock and allocate nothing; their cost does not grow with the list.
+// changes after the snapshot's sequence number.
+//
+// Reads take no lock and write no shared memory: every shard is an immutable
+// map behind an atomic pointer, replaced whole (copy on write) by the single
+// writer. So lookups cost the same at 10 or 1,000,000 senders, allocate
+// nothing, and scale across cores even when every goroutine asks about the
+// same sender.
 type view struct {
 	scopes atomic.Pointer[map[store.Scope]*senderSet] // copy-on-write: scopes are few and rarely added
 	seed   maphash.Seed
 
-	mu     sync.Mutex // serialises loads and catch-ups
+	mu     sync.Mutex // the single writer: loads and catch-ups
 	loaded atomic.Bool
 	seq    int64 // last change applied
 }
 
 type senderSet struct {
-	shards [viewShards]viewShard
-}
-
-type viewShard struct {
-	mu sync.RWMutex
-	m  map[string]struct{}
-	_  [32]byte // 24-byte RWMutex + map + pad = 64: one shard per cache line
+	shards [viewShards]atomic.Pointer[map[string]struct{}]
 }
 
 func newView() *view {
@@ -40,8 +42,8 @@ func newView() *view {
 	return v
 }
 
-func (v *view) shard(set *senderSet, sender string) *viewShard {
-	return &set.shards[maphash.String(v.seed, sender)%viewShards]
+func (v *view) shardOf(sender string) uint64 {
+	return maphash.String(v.seed, sender) % viewShards
 }
 
 // contains reports whether sender is on scope's allowlist.
@@ -50,40 +52,51 @@ func (v *view) contains(scope store.Scope, sender string) bool {
 	if set == nil {
 		return false
 	}
-	sh := v.shard(set, sender)
-	sh.mu.RLock()
-	_, ok := sh.m[sender]
-	sh.mu.RUnlock()
+	m := set.shards[v.shardOf(sender)].Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[sender]
 	return ok
 }
 
 // set adds or removes one sender. Callers hold v.mu.
 func (v *view) set(scope store.Scope, sender string, allowed bool) {
-	cur := *v.scopes.Load()
-	set := cur[scope]
+	set := (*v.scopes.Load())[scope]
 	if set == nil {
 		if !allowed {
 			return
 		}
-		set = &senderSet{}
-		for i := range set.shards {
-			set.shards[i].m = map[string]struct{}{}
-		}
-		next := make(map[store.Scope]*senderSet, len(cur)+1)
-		for k, s := range cur {
-			next[k] = s
-		}
-		next[scope] = set
-		v.scopes.Store(&next)
+		set = v.addScope(scope)
 	}
-	sh := v.shard(set, sender)
-	sh.mu.Lock()
+	shard := &set.shards[v.shardOf(sender)]
+	var next map[string]struct{}
+	if cur := shard.Load(); cur != nil {
+		if _, ok := (*cur)[sender]; ok == allowed {
+			return
+		}
+		next = maps.Clone(*cur)
+	}
 	if allowed {
-		sh.m[sender] = struct{}{}
+		if next == nil {
+			next = map[string]struct{}{}
+		}
+		next[sender] = struct{}{}
 	} else {
-		delete(sh.m, sender)
+		delete(next, sender)
 	}
-	sh.mu.Unlock()
+	shard.Store(&next)
+}
+
+// addScope publishes an empty set for a new scope. Callers hold v.mu.
+func (v *view) addScope(scope store.Scope) *senderSet {
+	cur := *v.scopes.Load()
+	next := make(map[store.Scope]*senderSet, len(cur)+1)
+	maps.Copy(next, cur)
+	set := &senderSet{}
+	next[scope] = set
+	v.scopes.Store(&next)
+	return set
 }
 
 // remove drops a sender at once, ahead of the change log.
@@ -93,7 +106,9 @@ func (v *view) remove(scope store.Scope, sender string) {
 	v.mu.Unlock()
 }
 
-// load fills the view from a store snapshot, once.
+// load fills the view from a store snapshot, once. The shards are built
+// privately and published when complete, so a million senders cost a
+// million map inserts, not a million copies.
 func (v *view) load(ctx context.Context, st store.Store) error {
 	if v.loaded.Load() {
 		return nil
@@ -103,14 +118,34 @@ func (v *view) load(ctx context.Context, st store.Store) error {
 	if v.loaded.Load() {
 		return nil
 	}
+	building := map[store.Scope]*[viewShards]map[string]struct{}{}
 	seq, err := st.ScanAllowed(ctx, func(scope store.Scope, sender string) error {
-		v.set(scope, sender, true)
+		b := building[scope]
+		if b == nil {
+			b = &[viewShards]map[string]struct{}{}
+			building[scope] = b
+		}
+		i := v.shardOf(sender)
+		if b[i] == nil {
+			b[i] = map[string]struct{}{}
+		}
+		b[i][sender] = struct{}{}
 		return nil
 	})
 	if err != nil {
-		v.scopes.Store(&map[store.Scope]*senderSet{})
 		return err
 	}
+	scopes := make(map[store.Scope]*senderSet, len(building))
+	for scope, b := range building {
+		set := &senderSet{}
+		for i := range b {
+			if b[i] != nil {
+				set.shards[i].Store(&b[i])
+			}
+		}
+		scopes[scope] = set
+	}
+	v.scopes.Store(&scopes)
 	v.seq = seq
 	v.loaded.Store(true)
 	return nil
