@@ -140,6 +140,20 @@ func TestOperatorFlow(t *testing.T) {
 		t.Fatalf("rejected sender: %+v", d)
 	}
 
+	// Two more senders, one on another account; clear-pending clears by scope.
+	runJSON(t, home, &d, "admit", "telegram", "555")
+	runJSON(t, home, &d, "admit", "telegram", "556", "--account", "work")
+	var cleared struct{ Cleared int }
+	runJSON(t, home, &cleared, "pairing", "clear-pending", "telegram", "--account", "work")
+	runJSON(t, home, &list, "pairing", "list")
+	if cleared.Cleared != 1 || len(list.Pending) != 1 || list.Pending[0].Sender != "555" {
+		t.Fatalf("clear-pending --account work cleared %d, left %+v", cleared.Cleared, list.Pending)
+	}
+	runJSON(t, home, &cleared, "pairing", "clear-pending")
+	if cleared.Cleared != 1 {
+		t.Fatalf("clear-pending cleared %d, want 1", cleared.Cleared)
+	}
+
 	if !strings.Contains(logs.String(), "level=DEBUG") {
 		t.Fatalf("expected debug logs on stderr, got:\n%s", logs.String())
 	}
