@@ -23,27 +23,29 @@ func scanRequest(row scanner) (store.Request, error) {
 	return r, err
 }
 
-// expire deletes the requests matched by cond (a WHERE fragment that also
-// limits them to expires_at <= now) and records KindExpired for each.
-func expire(ctx context.Context, tx *sql.Tx, now time.Time, cond string, args ...any) (int, error) {
-	rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE expires_at <= ? AND `+cond+` RETURNING `+requestCols,
-		append([]any{ms(now)}, args...)...)
+// deleteRequests deletes the requests matched by where and returns them.
+func deleteRequests(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]store.Request, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE `+where+` RETURNING `+requestCols, args...)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	defer rows.Close()
 	var gone []store.Request
 	for rows.Next() {
 		r, err := scanRequest(rows)
 		if err != nil {
-			rows.Close()
-			return 0, err
+			return nil, err
 		}
 		gone = append(gone, r)
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if err := rows.Err(); err != nil {
+	return gone, rows.Err()
+}
+
+// expire deletes the requests matched by cond that are expired at now and
+// records KindExpired for each.
+func expire(ctx context.Context, tx *sql.Tx, now time.Time, cond string, args ...any) (int, error) {
+	gone, err := deleteRequests(ctx, tx, `expires_at <= ? AND `+cond, append([]any{ms(now)}, args...)...)
+	if err != nil {
 		return 0, err
 	}
 	for _, r := range gone {
@@ -267,20 +269,8 @@ func (s *Store) ClearRequests(ctx context.Context, f store.RequestFilter, actor 
 	n := 0
 	err := s.write(ctx, "clear pending requests", func(tx *sql.Tx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE `+where+` RETURNING `+requestCols, args...)
+		gone, err := deleteRequests(ctx, tx, where, args...)
 		if err != nil {
-			return err
-		}
-		var gone []store.Request
-		for rows.Next() {
-			r, err := scanRequest(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			gone = append(gone, r)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, r := range gone {
