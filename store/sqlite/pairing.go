@@ -67,8 +67,12 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 	now := r.CreatedAt
 	var existing store.Request
 	err := s.write(ctx, "create pairing request", func(tx *sql.Tx) error {
-		if _, err := expire(ctx, tx, now, `((channel = ? AND account = ?) OR code_hash = ?)`,
-			r.Scope.Channel, r.Scope.Account, r.CodeHash); err != nil {
+		// Two range seeks rather than one OR, which would visit every
+		// pending request of the scope.
+		if _, err := expire(ctx, tx, now, `channel = ? AND account = ?`, r.Scope.Channel, r.Scope.Account); err != nil {
+			return err
+		}
+		if _, err := expire(ctx, tx, now, `code_hash = ?`, r.CodeHash); err != nil {
 			return err
 		}
 		var allowed int
@@ -91,8 +95,10 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 			return err
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE channel = ? AND account = ?`,
-			r.Scope.Channel, r.Scope.Account).Scan(&n); err != nil {
+		// Counting stops at the cap: the work is bounded by MaxPending.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM
+			(SELECT 1 FROM requests WHERE channel = ? AND account = ? LIMIT ?)`,
+			r.Scope.Channel, r.Scope.Account, p.MaxPending).Scan(&n); err != nil {
 			return err
 		}
 		if n >= p.MaxPending {

@@ -13,6 +13,7 @@ CREATE TABLE requests (
 );
 CREATE UNIQUE INDEX requests_by_sender ON requests (channel, account, sender);
 CREATE INDEX requests_by_expiry ON requests (expires_at);
+CREATE INDEX requests_by_scope_expiry ON requests (channel, account, expires_at);
 
 -- The allowlist. Revocation is a soft delete (revoked_at set).
 CREATE TABLE allowed (
