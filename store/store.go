@@ -132,7 +132,60 @@ const (
 	KindCleared       ChangeKind = "pairing.cleared"   // a request was removed by clear-pending
 	KindApproveFailed ChangeKind = "pairing.approve_failed"
 	KindLockedOut     ChangeKind = "pairing.locked_out" // approvals in a scope were locked
+	KindTokenCreated  ChangeKind = "token.created"      // an API token was minted
+	KindTokenRevoked  ChangeKind = "token.revoked"      // an API token was revoked
 )
+
+// TokenScope is what an API token may do.
+type TokenScope string
+
+// Token scopes.
+const (
+	// ScopeAdmin may call every API.
+	ScopeAdmin TokenScope = "admin"
+	// ScopeGateway may only ask the gate (POST /v1/admit).
+	ScopeGateway TokenScope = "gateway"
+)
+
+// APIToken is a bearer token for the HTTP API. Only its SHA-256 hash is
+// stored; the token itself is shown once, when it is made.
+type APIToken struct {
+	ID        string
+	Name      string
+	Scope     TokenScope
+	Hash      []byte
+	CreatedAt time.Time
+	CreatedBy string
+	RevokedAt time.Time // zero while active
+}
+
+// Follow calls fn with every change after seq, in order, as they are
+// appended, until ctx ends; it returns ctx's error then. A failing read or fn
+// is retried at the next wake-up or after retry, whichever comes first, so a
+// follower survives a store that is briefly unavailable.
+func Follow(ctx context.Context, st Store, seq int64, retry time.Duration, fn func([]Change) error) error {
+	t := time.NewTicker(retry)
+	defer t.Stop()
+	for {
+		wake := st.Changed()
+		for {
+			changes, err := st.Changes(ctx, seq, 1000)
+			if err == nil && len(changes) > 0 {
+				err = fn(changes)
+			}
+			if err != nil || len(changes) == 0 {
+				break
+			}
+			seq = changes[len(changes)-1].Seq
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-t.C:
+		}
+	}
+}
 
 // AdmitsSender reports whether a change of this kind puts its sender on the
 // allowlist.
@@ -277,6 +330,21 @@ type Store interface {
 	// notAfter (or never). It reports whether it did, so a notice is sent
 	// at most once per window even with concurrent gateways.
 	MarkNotice(ctx context.Context, scope Scope, sender, kind string, notAfter, now time.Time) (bool, error)
+
+	// CreateToken stores a new API token (ID and Hash unique) and records
+	// KindTokenCreated.
+	CreateToken(ctx context.Context, t APIToken, actor Actor) error
+
+	// ListTokens returns API tokens oldest first; revoked ones only when
+	// includeRevoked.
+	ListTokens(ctx context.Context, includeRevoked bool) ([]APIToken, error)
+
+	// RevokeToken marks an active token revoked and records
+	// KindTokenRevoked; ErrNotFound if no active token has that id.
+	RevokeToken(ctx context.Context, id string, actor Actor, now time.Time) (APIToken, error)
+
+	// Ping reports whether the store can be read now.
+	Ping(ctx context.Context) error
 
 	// Changes returns up to limit changes with Seq > after, in order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)

@@ -93,6 +93,20 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			_, err := s.RecentChanges(ctx, 10)
 			return err
 		}},
+		{"CreateToken", func(ctx context.Context, s store.Store) error {
+			return s.CreateToken(ctx, token("tok_lifecycle", store.ScopeGateway, at(minute)), alice)
+		}},
+		{"ListTokens", func(ctx context.Context, s store.Store) error {
+			_, err := s.ListTokens(ctx, true)
+			return err
+		}},
+		{"RevokeToken", func(ctx context.Context, s store.Store) error {
+			_, err := s.RevokeToken(ctx, "tok_lifecycle", alice, at(minute))
+			return err
+		}},
+		{"Ping", func(ctx context.Context, s store.Store) error {
+			return s.Ping(ctx)
+		}},
 	}
 	return f, r, calls
 }

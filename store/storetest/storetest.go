@@ -63,6 +63,7 @@ func Run(t *testing.T, b Backend) {
 		{"ClearRequests", testClearRequests},
 		{"ChangeLog", testChangeLog},
 		{"Changed", testChanged},
+		{"Tokens", testTokens},
 		{"Closed", testClosed},
 		{"ContextCanceled", testContextCanceled},
 	}
