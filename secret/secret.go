@@ -46,8 +46,10 @@ func LoadOrCreate(path string) (Secret, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
-	if err := create(path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return Secret{}, err
+	key := make([]byte, Size)
+	rand.Read(key)
+	if err := WriteNew(path, key); err != nil && !errors.Is(err, fs.ErrExist) {
+		return Secret{}, fmt.Errorf("create pairing secret: %w", err)
 	}
 	// Whoever won the race to create it, read what is there now.
 	return Load(path)
@@ -56,62 +58,75 @@ func LoadOrCreate(path string) (Secret, error) {
 // Load reads an existing secret. It refuses a file readable by group or
 // others, and says how to fix it.
 func Load(path string) (Secret, error) {
-	f, err := os.Open(path)
+	buf, err := ReadPrivate(path)
 	if err != nil {
 		return Secret{}, fmt.Errorf("read pairing secret: %w", err)
+	}
+	if len(buf) != Size {
+		return Secret{}, fmt.Errorf("pairing secret %s must hold exactly %d bytes, it holds %d: restore it from a backup (deleting it invalidates every pending code)", path, Size, len(buf))
+	}
+	return Secret{key: buf}, nil
+}
+
+// maxPrivate bounds what ReadPrivate reads: secrets are small.
+const maxPrivate = 64 << 10
+
+// ReadPrivate reads a small secret file that only its owner may read. A
+// file readable by group or others is refused with the chmod that fixes it
+// (the error wraps ErrInsecure); so is anything that is not a regular file.
+func ReadPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return Secret{}, fmt.Errorf("read pairing secret: %w", err)
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return Secret{}, fmt.Errorf("pairing secret %s is not a regular file", path)
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return Secret{}, fmt.Errorf("%w: %s has mode %04o; fix it with: chmod 600 %s", ErrInsecure, path, perm, path)
+		return nil, fmt.Errorf("%w: %s has mode %04o; fix it with: chmod 600 %s", ErrInsecure, path, perm, path)
 	}
-	buf := make([]byte, Size+1)
-	n, err := io.ReadFull(f, buf)
-	if n != Size || !errors.Is(err, io.ErrUnexpectedEOF) {
-		size := fmt.Sprintf("%d bytes", n)
-		if n > Size {
-			size = "more"
-		}
-		return Secret{}, fmt.Errorf("pairing secret %s must hold exactly %d bytes, it holds %s: restore it from a backup (deleting it invalidates every pending code)", path, Size, size)
+	data, err := io.ReadAll(io.LimitReader(f, maxPrivate+1))
+	if err != nil {
+		return nil, err
 	}
-	return Secret{key: buf[:Size]}, nil
+	if len(data) > maxPrivate {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a pairgate secret", path, maxPrivate)
+	}
+	return data, nil
 }
 
-// create writes a new secret to a temporary 0600 file and links it into
-// place; link fails rather than replace an existing secret.
-func create(path string) error {
+// WriteNew writes data to a new file at path, mode 0600 from creation (its
+// directory 0700 if missing). The data goes to a temporary file that is
+// linked into place only when complete and synced, so a concurrent reader
+// never sees a partial secret; an existing file is never replaced (the error
+// wraps fs.ErrExist).
+func WriteNew(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create pairing secret directory: %w", err)
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".pairing.key-*") // CreateTemp uses 0600
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*") // CreateTemp uses 0600 and O_EXCL
 	if err != nil {
-		return fmt.Errorf("create pairing secret: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
-	key := make([]byte, Size)
-	rand.Read(key)
-	if _, err := tmp.Write(key); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write pairing secret: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write pairing secret: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write pairing secret: %w", err)
+		return err
 	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return fmt.Errorf("install pairing secret: %w", err)
-	}
-	return nil
+	return os.Link(tmp.Name(), path)
 }
 
 // FromBytes makes a Secret from key material, for tests and embedders that

@@ -69,6 +69,11 @@ type app struct {
 	configPath string
 	jsonOut    bool
 	logLevel   string
+	logFormat  string
+
+	defaultLevel string // log level when neither --log-level nor PAIRGATE_LOG_LEVEL says
+	homeDir      string
+	dbPath       string
 
 	cfg *config.Config
 	st  store.Store
@@ -92,8 +97,9 @@ pairing code; you approve it and they join the allowlist.`,
 	f.StringVar(&a.home, "home", "", "pairgate's state directory (env PAIRGATE_HOME, default ~/.pairgate)")
 	f.StringVar(&a.configPath, "config", "", "config file (default $PAIRGATE_HOME/pairgate.yaml when present)")
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
-	f.StringVar(&a.logLevel, "log-level", "error", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL)")
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd())
+	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
+	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd())
 	return root
 }
 
@@ -126,14 +132,24 @@ func (a *app) resolveHome() (string, error) {
 
 func (a *app) logger() (*slog.Logger, error) {
 	level := a.logLevel
-	if env := os.Getenv("PAIRGATE_LOG_LEVEL"); env != "" && level == "error" {
-		level = env
+	if level == "" {
+		level = os.Getenv("PAIRGATE_LOG_LEVEL")
+	}
+	if level == "" {
+		level = orDefault(a.defaultLevel, "error")
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch a.logFormat {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
 }
 
 // open loads the config, the secret and the store, and builds the service.
@@ -153,12 +169,14 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("create home directory: %w", err)
 	}
+	a.homeDir = home
 	cfg, err := a.loadConfig(home)
 	if err != nil {
 		return nil, err
 	}
 	a.cfg = cfg
 	dbPath := orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
+	a.dbPath = dbPath
 	sec, err := a.loadSecret(home, dbPath)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pairgate/pairgate/server"
+	"github.com/pairgate/pairgate/store"
+)
+
+// Server timeouts: a client that dribbles its headers or body, or holds an
+// idle connection, is cut off instead of holding a goroutine and a socket.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 15 * time.Second
+	idleTimeout       = 60 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	var listen string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: the HTTP API for gateways and operators, and /metrics",
+		Args:  args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !c.Flags().Changed("log-level") {
+				a.defaultLevel = "info"
+			}
+			ctx := c.Context()
+			svc, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if err := svc.Load(ctx); err != nil {
+				return err
+			}
+			adminPath := filepath.Join(a.homeDir, "admin.token")
+			admin, err := server.LoadOrCreateAdminToken(adminPath)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(ctx, server.Options{Pairing: svc, Store: a.st, AdminToken: admin, Logger: a.log})
+			if err != nil {
+				return err
+			}
+			if listen == "" {
+				listen = a.cfg.Server.Listen
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (choose another address with --listen or server.listen)", listen, err)
+			}
+			hs := &http.Server{
+				Handler:           srv.Handler(),
+				ReadHeaderTimeout: readHeaderTimeout,
+				ReadTimeout:       readTimeout,
+				WriteTimeout:      writeTimeout,
+				IdleTimeout:       idleTimeout,
+				MaxHeaderBytes:    16 << 10,
+				ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+			}
+			runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+			ran := make(chan struct{})
+			go func() { srv.Run(runCtx); close(ran) }()
+			served := make(chan error, 1)
+			go func() { served <- hs.Serve(ln) }()
+
+			fmt.Fprintf(a.stdout, "pairgate serving on http://%s\n  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
+				ln.Addr(), a.homeDir, a.dbPath, adminPath)
+			fmt.Fprintf(a.stdout, "Next: give your gateway a token of its own, which may only call POST /v1/admit:\n  pairgate tokens create --scope gateway --name my-gateway\n")
+			a.log.Info("serving", "addr", ln.Addr().String())
+
+			select {
+			case err := <-served:
+				stopRun()
+				<-ran
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			// Finish the requests in flight, then stop following the
+			// change log; a.close closes the store after both.
+			a.log.Info("shutting down: draining requests", "timeout", shutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			err = hs.Shutdown(sctx)
+			stopRun()
+			<-ran
+			if err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			a.log.Info("stopped cleanly")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&listen, "listen", "", "address to listen on (default server.listen, 127.0.0.1:7420)")
+	return c
+}
+
+func (a *app) tokensCmd() *cobra.Command {
+	c := &cobra.Command{Use: "tokens", Short: "Manage API tokens for pairgate serve"}
+	var scope, name string
+	create := &cobra.Command{
+		Use:   "create --scope admin|gateway [--name N]",
+		Short: "Mint an API token; it is printed this once and stored only as a hash",
+		Args:  args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if scope != string(store.ScopeAdmin) && scope != string(store.ScopeGateway) {
+				return usageError{fmt.Errorf("--scope %q: want admin or gateway", scope)}
+			}
+			if _, err := a.open(c.Context()); err != nil {
+				return err
+			}
+			m, err := server.MintToken(c.Context(), a.st, store.TokenScope(scope), name, actor(), time.Now())
+			if err != nil {
+				return err
+			}
+			return a.print(m, func(w io.Writer) {
+				fmt.Fprintf(w, "Created %s token %s (%s). It is shown only now:\n\n  %s\n\n", m.Scope, m.ID, m.Name, m.Token)
+				if m.Scope == store.ScopeGateway {
+					fmt.Fprintf(w, "It may only call POST /v1/admit. A running daemon accepts it within a second.\n")
+				}
+			})
+		},
+	}
+	create.Flags().StringVar(&scope, "scope", "", "admin (every API) or gateway (POST /v1/admit only)")
+	create.Flags().StringVar(&name, "name", "", "a name for the audit log, e.g. the gateway's")
+	var all bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API tokens (never the tokens themselves)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if _, err := a.open(c.Context()); err != nil {
+				return err
+			}
+			toks, err := a.st.ListTokens(c.Context(), all)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				ID        string           `json:"id"`
+				Name      string           `json:"name"`
+				Scope     store.TokenScope `json:"scope"`
+				CreatedAt time.Time        `json:"created_at"`
+				CreatedBy string           `json:"created_by"`
+				RevokedAt *time.Time       `json:"revoked_at,omitempty"`
+			}
+			rows := make([]row, len(toks))
+			for i, t := range toks {
+				rows[i] = row{ID: t.ID, Name: t.Name, Scope: t.Scope, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy}
+				if !t.RevokedAt.IsZero() {
+					rows[i].RevokedAt = &toks[i].RevokedAt
+				}
+			}
+			return a.print(map[string]any{"tokens": rows}, func(w io.Writer) {
+				if len(rows) == 0 {
+					fmt.Fprintln(w, "No API tokens. The admin token is in $PAIRGATE_HOME/admin.token.")
+					return
+				}
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tBY\tREVOKED")
+				for _, r := range rows {
+					rev := "-"
+					if r.RevokedAt != nil {
+						rev = r.RevokedAt.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Scope, r.CreatedAt.Local().Format(time.DateTime), r.CreatedBy, rev)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	list.Flags().BoolVar(&all, "include-revoked", false, "also list revoked tokens")
+	revoke := &cobra.Command{
+		Use:   "revoke <ID>",
+		Short: "Revoke an API token; a running daemon refuses it within a second",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := a.open(c.Context()); err != nil {
+				return err
+			}
+			t, err := a.st.RevokeToken(c.Context(), args[0], actor(), time.Now())
+			if err != nil {
+				return fmt.Errorf("%w\nsee the tokens with: pairgate tokens list", err)
+			}
+			return a.print(map[string]any{"revoked": t.ID}, func(w io.Writer) {
+				fmt.Fprintf(w, "Revoked %s token %s (%s).\n", t.Scope, t.ID, t.Name)
+			})
+		},
+	}
+	c.AddCommand(create, list, revoke)
+	return c
+}

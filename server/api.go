@@ -1,0 +1,446 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/store"
+)
+
+// apiError is an error with its HTTP status and a stable code; the message
+// is safe to show the caller (it never holds a code or a token).
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// toAPIError maps library errors to HTTP. Anything unexpected is a 500
+// whose message does not leak internals; the log has the detail.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	var lock *store.LockoutError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &lock):
+		e := errorf(http.StatusTooManyRequests, "locked_out", "approvals on %s are locked until %s after %d wrong codes; admit a sender you know with POST /v1/pairing/allow",
+			lock.Scope, lock.Until.UTC().Format(time.RFC3339), lock.Failures)
+		e.retryAfter = time.Until(lock.Until)
+		return e
+	case errors.Is(err, pairing.ErrInvalidInput):
+		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
+	case errors.Is(err, store.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%s", err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		return errorf(http.StatusServiceUnavailable, "unavailable", "the store is unavailable; try again shortly")
+	}
+	return errorf(http.StatusInternalServerError, "internal", "internal error")
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Seconds()+0.999)))
+	}
+	var b errorBody
+	b.Error.Code, b.Error.Message = e.code, e.msg
+	writeJSON(w, e.status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads one JSON object of at most MaxBodyBytes into v, refusing
+// unknown fields, wrong types and trailing data, with messages that name
+// the field.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "bad_request", "the body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "bad_request", "the JSON body ends early")
+	case errors.As(err, &syntax):
+		return errorf(http.StatusBadRequest, "bad_request", "malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ):
+		return errorf(http.StatusBadRequest, "bad_request", "field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(http.StatusBadRequest, "bad_request", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return errorf(http.StatusBadRequest, "bad_request", "%v", err)
+}
+
+// route is one API endpoint.
+type route struct {
+	method  string
+	scope   store.TokenScope // "" means no authentication (health, metrics)
+	name    string           // metrics label
+	handle  func(w http.ResponseWriter, r *http.Request, c caller) error
+	metrics *routeMetrics
+}
+
+func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
+	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	rs := map[string]route{
+		"/v1/admit":            {method: http.MethodPost, scope: store.ScopeGateway, handle: s.admit},
+		"/v1/pairing/requests": {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listRequests},
+		"/v1/pairing/approve":  {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.approve},
+		"/v1/pairing/reject":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.reject},
+		"/v1/pairing/allowed":  {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listAllowed},
+		"/v1/pairing/allow":    {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.allow},
+		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
+		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
+		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return nil
+		}},
+		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+			if err := s.Ready(r.Context()); err != nil {
+				s.log.Warn("server: not ready", "err", err)
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+				return nil
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			return nil
+		}},
+		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+			prom.ServeHTTP(w, r)
+			return nil
+		}},
+	}
+	for path, rt := range rs {
+		rt.name = path
+		rt.metrics = s.metrics.forRoute(path)
+		rs[path] = rt
+	}
+	return rs
+}
+
+// statusWriter remembers the status for metrics and the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// serve routes, authenticates, runs the handler and records the outcome.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	rt, ok := s.routes[r.URL.Path]
+	if !ok {
+		writeError(sw, errorf(http.StatusNotFound, "not_found", "no such endpoint %s; see the API table in README.md", r.URL.Path))
+		s.metrics.unrouted.Inc()
+		s.logRequest(r, "unknown", sw.status, start)
+		return
+	}
+	err := s.serveRoute(sw, r, rt)
+	if err != nil {
+		ae := toAPIError(err)
+		if ae.status >= 500 {
+			s.log.Error("server: request failed", "route", rt.name, "err", err)
+		}
+		writeError(sw, ae)
+	}
+	rt.metrics.observe(sw.status, time.Since(start))
+	s.logRequest(r, rt.name, sw.status, start)
+}
+
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) error {
+	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+		w.Header().Set("Allow", rt.method)
+		return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes %s, not %s", rt.name, rt.method, r.Method)
+	}
+	var c caller
+	if rt.scope != "" {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
+			return errorf(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
+		}
+		if c, ok = s.tokens.authenticate(strings.TrimSpace(token)); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate", error="invalid_token"`)
+			return errorf(http.StatusUnauthorized, "unauthorized", "the token is unknown or revoked")
+		}
+		if rt.scope == store.ScopeAdmin && c.scope != store.ScopeAdmin {
+			return errorf(http.StatusForbidden, "forbidden", "a %s token may only call POST /v1/admit; use an admin token", c.scope)
+		}
+	}
+	return rt.handle(w, r, c)
+}
+
+func (s *Server) logRequest(r *http.Request, route string, status int, start time.Time) {
+	if !s.log.Enabled(r.Context(), slog.LevelDebug) { // checked first so the hot path builds no attributes
+		return
+	}
+	s.log.Debug("http request", "method", r.Method, "route", route, "status", status,
+		"duration", time.Since(start), "remote", r.RemoteAddr)
+}
+
+func (s *Server) actor(r *http.Request, c caller) store.Actor {
+	return store.Actor{Name: c.name, Source: "api " + r.RemoteAddr}
+}
+
+// admitRequest is the body of POST /v1/admit.
+type admitRequest struct {
+	Channel    string       `json:"channel"`
+	Account    string       `json:"account"`
+	Sender     string       `json:"sender"`
+	SenderName string       `json:"sender_name"`
+	Chat       pairing.Chat `json:"chat"`
+}
+
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var in admitRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	switch in.Chat {
+	case "", pairing.ChatDM, pairing.ChatGroup:
+	default:
+		return errorf(http.StatusBadRequest, "invalid_input", `field "chat": want "dm" or "group", got %q`, in.Chat)
+	}
+	if in.Channel == "" || in.Sender == "" {
+		return errorf(http.StatusBadRequest, "invalid_input", `fields "channel" and "sender" are required`)
+	}
+	d := s.pairing.Admit(r.Context(), pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
+		SenderName: in.SenderName, Chat: in.Chat})
+	s.metrics.decision(in.Channel, d)
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// targetRequest is the body of approve and reject.
+type targetRequest struct {
+	Channel   string `json:"channel"`
+	Account   string `json:"account"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id"`
+	Notify    bool   `json:"notify"`
+}
+
+func (t targetRequest) target() (pairing.Target, error) {
+	if (t.Code == "") == (t.RequestID == "") {
+		return pairing.Target{}, errorf(http.StatusBadRequest, "invalid_input", `send exactly one of "code" and "request_id"`)
+	}
+	if t.RequestID != "" && !strings.HasPrefix(strings.ToLower(t.RequestID), pairing.RequestIDPrefix) {
+		return pairing.Target{}, errorf(http.StatusBadRequest, "invalid_input", `"request_id" starts with %q`, pairing.RequestIDPrefix)
+	}
+	return pairing.Target{Channel: t.Channel, Account: t.Account, CodeOrID: t.Code + t.RequestID}, nil
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in targetRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	t, err := in.target()
+	if err != nil {
+		return err
+	}
+	a, err := s.pairing.Approve(r.Context(), t, in.Notify, s.actor(r, c))
+	if errors.Is(err, store.ErrLockedOut) {
+		s.metrics.approvalLockedOut(in.Channel)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in targetRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Notify {
+		return errorf(http.StatusBadRequest, "invalid_input", `"notify" applies to approve only`)
+	}
+	t, err := in.target()
+	if err != nil {
+		return err
+	}
+	p, err := s.pairing.Reject(r.Context(), t, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rejected": p})
+	return nil
+}
+
+// senderRequest is the body of allow and revoke.
+type senderRequest struct {
+	Channel string `json:"channel"`
+	Account string `json:"account"`
+	Sender  string `json:"sender"`
+}
+
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in senderRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	res, err := s.pairing.Allow(r.Context(), in.Channel, in.Account, []string{in.Sender}, store.ViaManual, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"allowed": res})
+	return nil
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in senderRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	e, err := s.pairing.Revoke(r.Context(), in.Channel, in.Account, in.Sender, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": e})
+	return nil
+}
+
+// query reads the allowed query parameters, refusing unknown ones the way
+// the JSON decoder refuses unknown fields.
+func query(r *http.Request, allowed ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range r.URL.Query() {
+		known := false
+		for _, a := range allowed {
+			known = known || a == k
+		}
+		if !known {
+			return nil, errorf(http.StatusBadRequest, "bad_request", "unknown query parameter %q (known: %s)", k, strings.Join(allowed, ", "))
+		}
+		if len(v) != 1 {
+			return nil, errorf(http.StatusBadRequest, "bad_request", "query parameter %q given %d times", k, len(v))
+		}
+		out[k] = v[0]
+	}
+	return out, nil
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r, "channel", "account")
+	if err != nil {
+		return err
+	}
+	pending, err := s.pairing.ListPending(r.Context(), pairing.Filter{Channel: q["channel"], Account: q["account"]})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pending": pending})
+	return nil
+}
+
+func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r, "channel", "account", "include_revoked")
+	if err != nil {
+		return err
+	}
+	include := false
+	if v, ok := q["include_revoked"]; ok {
+		if include, err = strconv.ParseBool(v); err != nil {
+			return errorf(http.StatusBadRequest, "bad_request", `query parameter "include_revoked": want true or false, got %q`, v)
+		}
+	}
+	list, err := s.pairing.ListAllowed(r.Context(), pairing.Filter{Channel: q["channel"], Account: q["account"]}, include)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"allowed": list})
+	return nil
+}
+
+// Change is one audit record as the API shows it.
+type Change struct {
+	Seq       int64     `json:"seq"`
+	At        time.Time `json:"at"`
+	Kind      string    `json:"kind"`
+	Channel   string    `json:"channel"`
+	Account   string    `json:"account"`
+	Sender    string    `json:"sender"`
+	RequestID string    `json:"request_id"`
+	Actor     string    `json:"actor"`
+	Source    string    `json:"source"`
+	Detail    string    `json:"detail"`
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
+	q, err := query(r, "limit")
+	if err != nil {
+		return err
+	}
+	limit := 100
+	if v, ok := q["limit"]; ok {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			return errorf(http.StatusBadRequest, "bad_request", `query parameter "limit": want a number from 1 to 1000, got %q`, v)
+		}
+	}
+	changes, err := s.st.RecentChanges(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]Change, len(changes))
+	for i, c := range changes {
+		out[i] = Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
+			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": out})
+	return nil
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/store"
+)
+
+// metrics are pairgate's Prometheus metrics (SPEC section 4). Counters fed
+// from the change log include changes made by other processes (the CLI);
+// gate decisions and HTTP figures are this daemon's own.
+type metrics struct {
+	approvals   *prometheus.CounterVec // pairing_approvals_total{channel,result}
+	expired     prometheus.Counter     // pairing_codes_expired_total
+	challenged  *prometheus.CounterVec // pairing_inbound_challenged_total{channel,result}
+	decisions   *prometheus.CounterVec // pairgate_gate_decisions_total{verdict,reason}
+	viewLookups *prometheus.CounterVec // pairgate_allowlist_view_lookups_total{result}
+	changes     *prometheus.CounterVec // pairgate_changes_total{kind}
+	httpReqs    *prometheus.CounterVec // pairgate_http_requests_total{route,code}
+	httpLatency *prometheus.HistogramVec
+	unrouted    prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) *metrics {
+	m := &metrics{
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairing_approvals_total",
+			Help: "Approval attempts by result: approved, not_found (a wrong code), locked_out. Includes approvals made with the CLI; locked_out counts this daemon's refusals.",
+		}, []string{"channel", "result"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pairing_codes_expired_total",
+			Help: "Pairing requests that expired before anyone approved them.",
+		}),
+		challenged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairing_inbound_challenged_total",
+			Help: "Gate decisions under the pairing policy for senders not on the allowlist, by result (the gate's reason).",
+		}, []string{"channel", "result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_gate_decisions_total",
+			Help: "Gate decisions made by this daemon, by verdict and reason.",
+		}, []string{"verdict", "reason"}),
+		viewLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_allowlist_view_lookups_total",
+			Help: "Allowlist lookups answered from memory: hit (admitted) or miss (not on the list).",
+		}, []string{"result"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_changes_total",
+			Help: "Records appended to the change log since this daemon started, by kind, from any process.",
+		}, []string{"kind"}),
+		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pairgate_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"route"}),
+		unrouted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pairgate_http_unrouted_requests_total",
+			Help: "HTTP requests for paths pairgate does not serve.",
+		}),
+	}
+	reg.MustRegister(m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
+		m.httpReqs, m.httpLatency, m.unrouted, &pendingCollector{st: st, now: now},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// change counts one change-log record.
+func (m *metrics) change(c store.Change) {
+	m.changes.WithLabelValues(string(c.Kind)).Inc()
+	switch c.Kind {
+	case store.KindApproved:
+		m.approvals.WithLabelValues(c.Scope.Channel, "approved").Inc()
+	case store.KindApproveFailed:
+		m.approvals.WithLabelValues(c.Scope.Channel, "not_found").Inc()
+	case store.KindExpired:
+		m.expired.Inc()
+	}
+}
+
+func (m *metrics) approvalLockedOut(channel string) {
+	m.approvals.WithLabelValues(channel, "locked_out").Inc()
+}
+
+// decision counts one gate decision. Only known channels become label
+// values, so a caller cannot grow the label set without bound.
+func (m *metrics) decision(channel string, d pairing.Decision) {
+	m.decisions.WithLabelValues(string(d.Verdict), string(d.Reason)).Inc()
+	switch d.Reason {
+	case pairing.ReasonAllowed:
+		m.viewLookups.WithLabelValues("hit").Inc()
+	case pairing.ReasonGroup, pairing.ReasonNotAllowed, pairing.ReasonLockedOut, pairing.ReasonDeclined,
+		pairing.ReasonPending, pairing.ReasonMaxPending, pairing.ReasonChallenged:
+		m.viewLookups.WithLabelValues("miss").Inc()
+	}
+	switch d.Reason {
+	case pairing.ReasonChallenged, pairing.ReasonPending, pairing.ReasonMaxPending, pairing.ReasonLockedOut, pairing.ReasonDeclined:
+		m.challenged.WithLabelValues(channel, string(d.Reason)).Inc()
+	}
+}
+
+// routeMetrics holds one route's series, looked up once.
+type routeMetrics struct {
+	m       *metrics
+	route   string
+	latency prometheus.Observer
+}
+
+func (m *metrics) forRoute(route string) *routeMetrics {
+	return &routeMetrics{m: m, route: route, latency: m.httpLatency.WithLabelValues(route)}
+}
+
+func (r *routeMetrics) observe(status int, d time.Duration) {
+	r.m.httpReqs.WithLabelValues(r.route, strconv.Itoa(status)).Inc()
+	r.latency.Observe(d.Seconds())
+}
+
+// pendingCollector reports pairing_requests_pending{channel} by asking the
+// store at scrape time, so the gauge is right whoever created, approved or
+// let expire a request.
+type pendingCollector struct {
+	st  store.Store
+	now func() time.Time
+}
+
+var pendingDesc = prometheus.NewDesc("pairing_requests_pending", "Live pending pairing requests by channel.", []string{"channel"}, nil)
+
+func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pendingDesc }
+
+func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	reqs, err := p.st.ListRequests(ctx, store.RequestFilter{}, p.now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(pendingDesc, err)
+		return
+	}
+	counts := map[string]int{}
+	for _, name := range channel.Names() {
+		counts[name] = 0
+	}
+	for _, r := range reqs {
+		counts[r.Scope.Channel]++
+	}
+	for name, n := range counts {
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n), name)
+	}
+}

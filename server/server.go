@@ -1,0 +1,132 @@
+// Package server is pairgate's HTTP API: the gate for gateways that cannot
+// embed Go (POST /v1/admit), the operator's pairing actions, the audit log,
+// health checks and Prometheus metrics. Every rule lives in package pairing;
+// this package only authenticates, decodes, calls it and encodes.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/store"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// Options configure a Server.
+type Options struct {
+	Pairing *pairing.Service
+	Store   store.Store
+	// AdminToken is the token in $PAIRGATE_HOME/admin.token; it may call
+	// every API. Gateway and further admin tokens live in the store.
+	AdminToken string
+	Logger     *slog.Logger     // nil means discard
+	Now        func() time.Time // nil means time.Now
+	// Registry receives the metrics; nil means a new one. Metrics() serves
+	// it at /metrics.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API. Create it with New, start its followers with Run,
+// and serve Handler.
+type Server struct {
+	pairing *pairing.Service
+	st      store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	tokens  *tokenSet
+	metrics *metrics
+	routes  map[string]route
+	handler http.Handler
+}
+
+// New makes a Server. It loads the API tokens so the first request is
+// answered correctly.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Pairing == nil || opts.Store == nil {
+		return nil, errors.New("server: Pairing and Store are required")
+	}
+	if len(opts.AdminToken) < 32 {
+		return nil, errors.New("server: the admin token is missing or too short")
+	}
+	s := &Server{pairing: opts.Pairing, st: opts.Store, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(reg, opts.Store, s.now)
+	s.tokens = newTokenSet(opts.AdminToken)
+	if err := s.tokens.reload(ctx, opts.Store); err != nil {
+		return nil, err
+	}
+	s.routes = s.routeTable(reg)
+	s.handler = http.HandlerFunc(s.serve)
+	return s, nil
+}
+
+// Handler returns the HTTP handler for every route.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run follows the change log until ctx ends: the gate's allowlist view,
+// API tokens minted or revoked with the CLI, and the metrics that count
+// changes made anywhere (CLI included).
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.pairing.Run(ctx) }()
+	recent, err := s.st.RecentChanges(ctx, 1)
+	var seq int64
+	if err == nil && len(recent) == 1 {
+		seq = recent[0].Seq
+	}
+	store.Follow(ctx, s.st, seq, time.Second, func(changes []store.Change) error {
+		reload := false
+		for _, c := range changes {
+			s.metrics.change(c)
+			if c.Kind == store.KindTokenCreated || c.Kind == store.KindTokenRevoked {
+				reload = true
+			}
+		}
+		if reload {
+			s.reloadTokens(ctx)
+		}
+		return nil
+	})
+	return <-errc
+}
+
+// reloadTokens retries until the token set is current or ctx ends; until
+// then the previous set stays in force.
+func (s *Server) reloadTokens(ctx context.Context) {
+	for {
+		err := s.tokens.reload(ctx, s.st)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("server: reloading API tokens failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Ready reports whether the store answers.
+func (s *Server) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return s.st.Ping(ctx)
+}
