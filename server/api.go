@@ -35,7 +35,7 @@ func errorf(status int, code, format string, args ...any) *apiError {
 
 // toAPIError maps library errors to HTTP. Anything unexpected is a 500
 // whose message does not leak internals; the log has the detail.
-func toAPIError(err error) *apiError {
+func toAPIError(err error, now time.Time) *apiError {
 	var ae *apiError
 	var lock *store.LockoutError
 	switch {
@@ -44,7 +44,7 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &lock):
 		e := errorf(http.StatusTooManyRequests, "locked_out", "approvals on %s are locked until %s after %d wrong codes; admit a sender you know with POST /v1/pairing/allow",
 			lock.Scope, lock.Until.UTC().Format(time.RFC3339), lock.Failures)
-		e.retryAfter = time.Until(lock.Until)
+		e.retryAfter = lock.Until.Sub(now)
 		return e
 	case errors.Is(err, pairing.ErrInvalidInput):
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
@@ -189,7 +189,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.serveRoute(sw, r, rt)
 	if err != nil {
-		ae := toAPIError(err)
+		ae := toAPIError(err, s.now())
 		if ae.status >= 500 {
 			s.log.Error("server: request failed", "route", rt.name, "err", err)
 		}
