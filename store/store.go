@@ -41,6 +41,8 @@ var (
 	// ErrLockedOut: approvals in the scope are locked after too many
 	// failed attempts. Errors carrying it unwrap to a *LockoutError too.
 	ErrLockedOut = errors.New("approvals locked out")
+	// ErrTokenUsed: a setup token's jti was already consumed.
+	ErrTokenUsed = errors.New("setup token already used")
 	// ErrUnavailable: the store cannot be read or written (corrupt file,
 	// lost connection, closed store). Callers fail closed on it.
 	ErrUnavailable = errors.New("store unavailable")
@@ -134,7 +136,72 @@ const (
 	KindLockedOut     ChangeKind = "pairing.locked_out" // approvals in a scope were locked
 	KindTokenCreated  ChangeKind = "token.created"      // an API token was minted
 	KindTokenRevoked  ChangeKind = "token.revoked"      // an API token was revoked
+
+	KindSetupIssued     ChangeKind = "setup_token.issued" // a setup code was issued (Detail: the role)
+	KindKeyRotated      ChangeKind = "key.rotated"        // a new setup-token key signs
+	KindDeviceRequested ChangeKind = "device.requested"   // a device presented a setup token
+	KindDeviceApproved  ChangeKind = "device.approved"
+	KindDeviceRejected  ChangeKind = "device.rejected"
+	KindDeviceExpired   ChangeKind = "device.expired"
+	KindDevicePaired    ChangeKind = "device.paired"  // its device token was delivered
+	KindDeviceRotated   ChangeKind = "device.rotated" // its device token was replaced
+	KindDeviceRevoked   ChangeKind = "device.revoked"
+	KindDeviceRemoved   ChangeKind = "device.removed"
 )
+
+// SigningKey names one setup-token key. The key itself is derived from the
+// pairing secret and the KID; the store keeps only the name.
+type SigningKey struct {
+	KID       string
+	CreatedAt time.Time
+	RetiredAt time.Time // zero for the key that signs now
+}
+
+// DeviceStatus is where a device request stands.
+type DeviceStatus string
+
+// Device request states. A pending request past its ExpiresAt is expired.
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceRejected DeviceStatus = "rejected"
+)
+
+// DeviceRequest is a device that presented a setup token and waits for the
+// operator.
+type DeviceRequest struct {
+	ID        string // "dreq_…"
+	DeviceID  string // lowercase hex SHA-256 of PublicKey
+	PublicKey []byte // raw 32-byte Ed25519 key
+	Name      string
+	Platform  string
+	Role      string
+	Scopes    []string
+	Label     string
+	CheckCode string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Status    DeviceStatus
+	DecidedAt time.Time
+	DecidedBy string
+	// Delivered is set once the device token went out; it goes out once.
+	Delivered bool
+}
+
+// Device is a paired device. Its token is kept only as a hash.
+type Device struct {
+	DeviceID   string
+	PublicKey  []byte
+	Name       string
+	Platform   string
+	Role       string
+	Scopes     []string
+	TokenHash  []byte
+	RequestID  string
+	PairedAt   time.Time
+	LastSeenAt time.Time
+	RevokedAt  time.Time // zero while active
+}
 
 // TokenScope is what an API token may do.
 type TokenScope string
@@ -200,6 +267,7 @@ type Change struct {
 	Scope     Scope
 	Sender    string // empty when the change is not about one sender
 	RequestID string // empty when the change is not about one request
+	DeviceID  string // empty when the change is not about one device
 	Actor     Actor
 	// Detail is a short, human-readable note ("via code", "notify",
 	// "5 failures"). It never holds a code or a token.
@@ -342,6 +410,63 @@ type Store interface {
 	// RevokeToken marks an active token revoked and records
 	// KindTokenRevoked; ErrNotFound if no active token has that id.
 	RevokeToken(ctx context.Context, id string, actor Actor, now time.Time) (APIToken, error)
+
+	// SigningKeys returns the setup-token keys still verifying: the one
+	// that signs (RetiredAt zero) first, then retired ones, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+
+	// RotateSigningKey retires the signing key (RetiredAt = now), adds kid
+	// as the new one, drops keys retired at or before dropBefore, and
+	// records KindKeyRotated. With no key yet it just adds kid.
+	RotateSigningKey(ctx context.Context, kid string, now, dropBefore time.Time, actor Actor) error
+
+	// RecordSetupIssued records KindSetupIssued for a setup token of role.
+	RecordSetupIssued(ctx context.Context, role, label string, actor Actor, now time.Time) error
+
+	// CreateDeviceRequest, in one transaction: consumes the setup token's
+	// jti (ErrTokenUsed if it was consumed before, also by a concurrent
+	// caller: exactly one wins), inserts the pending request and records
+	// KindDeviceRequested. jtiExpires is when the jti may be forgotten.
+	CreateDeviceRequest(ctx context.Context, r DeviceRequest, jti string, jtiExpires time.Time, actor Actor) error
+
+	// GetDeviceRequest returns a request in any state (ErrNotFound if none).
+	GetDeviceRequest(ctx context.Context, id string) (DeviceRequest, error)
+
+	// ListDeviceRequests returns pending requests not expired at now,
+	// oldest first.
+	ListDeviceRequests(ctx context.Context, now time.Time) ([]DeviceRequest, error)
+
+	// DecideDeviceRequest approves or rejects a request that is pending and
+	// not expired at now (else ErrNotFound): of concurrent decisions and
+	// expiry exactly one wins. Records KindDeviceApproved or
+	// KindDeviceRejected.
+	DecideDeviceRequest(ctx context.Context, id string, approve bool, actor Actor, now time.Time) (DeviceRequest, error)
+
+	// DeliverDeviceToken, in one transaction, for an approved request whose
+	// token was not yet delivered (else ErrNotFound): marks it delivered,
+	// creates or replaces the device with tokenHash (clearing a
+	// revocation), and records KindDevicePaired. It happens once.
+	DeliverDeviceToken(ctx context.Context, requestID string, tokenHash []byte, now time.Time) (Device, error)
+
+	// GetDevice returns a device, revoked or not (ErrNotFound if none).
+	GetDevice(ctx context.Context, deviceID string) (Device, error)
+
+	// ListDevices returns every device, oldest pairing first.
+	ListDevices(ctx context.Context) ([]Device, error)
+
+	// RotateDeviceToken replaces an active device's token hash (the old
+	// token stops working) and records KindDeviceRotated.
+	RotateDeviceToken(ctx context.Context, deviceID string, tokenHash []byte, actor Actor, now time.Time) (Device, error)
+
+	// RevokeDevice disables an active device and records KindDeviceRevoked.
+	RevokeDevice(ctx context.Context, deviceID string, actor Actor, now time.Time) (Device, error)
+
+	// RemoveDevice deletes a device (revoked or not) and records
+	// KindDeviceRemoved.
+	RemoveDevice(ctx context.Context, deviceID string, actor Actor, now time.Time) error
+
+	// TouchDevice sets a device's LastSeenAt. No change record.
+	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
 
 	// Ping reports whether the store can be read now.
 	Ping(ctx context.Context) error

@@ -535,7 +535,7 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 	return n == 1, err
 }
 
-const changeCols = `seq, at, kind, channel, account, sender, request_id, actor, source, detail`
+const changeCols = `seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail`
 
 func (s *Store) queryChanges(ctx context.Context, query string, args ...any) ([]store.Change, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
@@ -548,7 +548,7 @@ func (s *Store) queryChanges(ctx context.Context, query string, args ...any) ([]
 		var c store.Change
 		var at int64
 		var kind string
-		if err := rows.Scan(&c.Seq, &at, &kind, &c.Scope.Channel, &c.Scope.Account, &c.Sender, &c.RequestID,
+		if err := rows.Scan(&c.Seq, &at, &kind, &c.Scope.Channel, &c.Scope.Account, &c.Sender, &c.RequestID, &c.DeviceID,
 			&c.Actor.Name, &c.Actor.Source, &c.Detail); err != nil {
 			return nil, s.fail("read change log", err)
 		}

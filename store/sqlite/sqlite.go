@@ -238,7 +238,7 @@ func (s *Store) domainOr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrTokenUsed, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
 		if errors.Is(err, sentinel) {
 			return err
 		}
@@ -321,9 +321,9 @@ func fromNullMS(v sql.NullInt64) time.Time {
 // appendChange writes one record of the change log inside tx.
 func appendChange(ctx context.Context, tx *sql.Tx, c store.Change) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO changes
-		(at, kind, channel, account, sender, request_id, actor, source, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID,
+		(at, kind, channel, account, sender, request_id, device_id, actor, source, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
 		c.Actor.Name, c.Actor.Source, c.Detail)
 	return err
 }

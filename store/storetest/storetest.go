@@ -64,6 +64,9 @@ func Run(t *testing.T, b Backend) {
 		{"ChangeLog", testChangeLog},
 		{"Changed", testChanged},
 		{"Tokens", testTokens},
+		{"SigningKeys", testSigningKeys},
+		{"Devices", testDevices},
+		{"DeviceRaces", testDeviceRaces},
 		{"Closed", testClosed},
 		{"ContextCanceled", testContextCanceled},
 	}

@@ -1,0 +1,292 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// SigningKeys implements store.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, created_at, retired_at FROM signing_keys
+		ORDER BY retired_at IS NOT NULL, created_at DESC, kid`)
+	if err != nil {
+		return nil, s.fail("list signing keys", err)
+	}
+	defer rows.Close()
+	out := []store.SigningKey{}
+	for rows.Next() {
+		var k store.SigningKey
+		var created int64
+		var retired sql.NullInt64
+		if err := rows.Scan(&k.KID, &created, &retired); err != nil {
+			return nil, s.fail("list signing keys", err)
+		}
+		k.CreatedAt, k.RetiredAt = fromMS(created), fromNullMS(retired)
+		out = append(out, k)
+	}
+	return out, s.fail("list signing keys", rows.Err())
+}
+
+// RotateSigningKey implements store.Store.
+func (s *Store) RotateSigningKey(ctx context.Context, kid string, now, dropBefore time.Time, actor store.Actor) error {
+	return s.write(ctx, "rotate signing key", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at <= ?`, ms(dropBefore)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, created_at) VALUES (?, ?)`, kid, ms(now)); err != nil {
+			return err
+		}
+		// Forget consumed token ids that can no longer verify anyway.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM used_jtis WHERE expires_at <= ?`, ms(now)); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindKeyRotated, Actor: actor, Detail: "kid " + kid})
+	})
+}
+
+// RecordSetupIssued implements store.Store.
+func (s *Store) RecordSetupIssued(ctx context.Context, role, label string, actor store.Actor, now time.Time) error {
+	detail := "role " + role
+	if label != "" {
+		detail += ", label " + label
+	}
+	return s.write(ctx, "record setup code", func(tx *sql.Tx) error {
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindSetupIssued, Actor: actor, Detail: detail})
+	})
+}
+
+const deviceRequestCols = `id, device_id, public_key, name, platform, role, scopes, label, check_code,
+	created_at, expires_at, status, decided_at, decided_by, delivered`
+
+func scanDeviceRequest(row scanner) (store.DeviceRequest, error) {
+	var r store.DeviceRequest
+	var scopes, status string
+	var created, expires int64
+	var decided sql.NullInt64
+	err := row.Scan(&r.ID, &r.DeviceID, &r.PublicKey, &r.Name, &r.Platform, &r.Role, &scopes, &r.Label, &r.CheckCode,
+		&created, &expires, &status, &decided, &r.DecidedBy, &r.Delivered)
+	if err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.ExpiresAt, r.DecidedAt, r.Status = fromMS(created), fromMS(expires), fromNullMS(decided), store.DeviceStatus(status)
+	return r, json.Unmarshal([]byte(scopes), &r.Scopes)
+}
+
+func scopesJSON(scopes []string) string {
+	if scopes == nil {
+		scopes = []string{}
+	}
+	b, _ := json.Marshal(scopes)
+	return string(b)
+}
+
+func isUnique(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE)
+}
+
+// CreateDeviceRequest implements store.Store.
+func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, jti string, jtiExpires time.Time, actor store.Actor) error {
+	return s.write(ctx, "create device request", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?)`, jti, ms(jtiExpires))
+		if isUnique(err) {
+			return fmt.Errorf("setup token %s…: %w", jti[:min(8, len(jti))], store.ErrTokenUsed)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_requests (`+deviceRequestCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '', 0)`,
+			r.ID, r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), r.Label, r.CheckCode,
+			ms(r.CreatedAt), ms(r.ExpiresAt)); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,
+			DeviceID: r.DeviceID, Actor: actor, Detail: r.Name + " (" + r.Platform + "), role " + r.Role})
+	})
+}
+
+// GetDeviceRequest implements store.Store.
+func (s *Store) GetDeviceRequest(ctx context.Context, id string) (store.DeviceRequest, error) {
+	r, err := scanDeviceRequest(s.r.QueryRowContext(ctx, `SELECT `+deviceRequestCols+` FROM device_requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("device request %s: %w", id, store.ErrNotFound)
+	}
+	return r, s.fail("read device request", err)
+}
+
+// ListDeviceRequests implements store.Store.
+func (s *Store) ListDeviceRequests(ctx context.Context, now time.Time) ([]store.DeviceRequest, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceRequestCols+` FROM device_requests
+		WHERE status = 'pending' AND expires_at > ? ORDER BY created_at, id`, ms(now))
+	if err != nil {
+		return nil, s.fail("list device requests", err)
+	}
+	defer rows.Close()
+	out := []store.DeviceRequest{}
+	for rows.Next() {
+		r, err := scanDeviceRequest(rows)
+		if err != nil {
+			return nil, s.fail("list device requests", err)
+		}
+		out = append(out, r)
+	}
+	return out, s.fail("list device requests", rows.Err())
+}
+
+// DecideDeviceRequest implements store.Store.
+func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool, actor store.Actor, now time.Time) (store.DeviceRequest, error) {
+	status, kind := store.DeviceRejected, store.KindDeviceRejected
+	if approve {
+		status, kind = store.DeviceApproved, store.KindDeviceApproved
+	}
+	var r store.DeviceRequest
+	err := s.write(ctx, "decide device request", func(tx *sql.Tx) error {
+		var err error
+		r, err = scanDeviceRequest(tx.QueryRowContext(ctx, `UPDATE device_requests SET status = ?, decided_at = ?, decided_by = ?
+			WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING `+deviceRequestCols,
+			string(status), ms(now), actor.Name, id, ms(now)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no pending device request %s (it may have expired or been decided): %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: kind, RequestID: id, DeviceID: r.DeviceID, Actor: actor})
+	})
+	return r, err
+}
+
+const deviceCols = `device_id, public_key, name, platform, role, scopes, token_hash, request_id, paired_at, last_seen_at, revoked_at`
+
+func scanDevice(row scanner) (store.Device, error) {
+	var d store.Device
+	var scopes string
+	var paired, seen int64
+	var revoked sql.NullInt64
+	err := row.Scan(&d.DeviceID, &d.PublicKey, &d.Name, &d.Platform, &d.Role, &scopes, &d.TokenHash, &d.RequestID,
+		&paired, &seen, &revoked)
+	if err != nil {
+		return d, err
+	}
+	d.PairedAt, d.LastSeenAt, d.RevokedAt = fromMS(paired), fromMS(seen), fromNullMS(revoked)
+	return d, json.Unmarshal([]byte(scopes), &d.Scopes)
+}
+
+// DeliverDeviceToken implements store.Store.
+func (s *Store) DeliverDeviceToken(ctx context.Context, requestID string, tokenHash []byte, now time.Time) (store.Device, error) {
+	var d store.Device
+	err := s.write(ctx, "deliver device token", func(tx *sql.Tx) error {
+		r, err := scanDeviceRequest(tx.QueryRowContext(ctx, `UPDATE device_requests SET delivered = 1
+			WHERE id = ? AND status = 'approved' AND delivered = 0 RETURNING `+deviceRequestCols, requestID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("device request %s is not approved or its token went out already: %w", requestID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		d, err = scanDevice(tx.QueryRowContext(ctx, `INSERT INTO devices (`+deviceCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+			ON CONFLICT (device_id) DO UPDATE SET public_key = excluded.public_key, name = excluded.name,
+				platform = excluded.platform, role = excluded.role, scopes = excluded.scopes,
+				token_hash = excluded.token_hash, request_id = excluded.request_id,
+				paired_at = excluded.paired_at, last_seen_at = excluded.last_seen_at, revoked_at = NULL
+			RETURNING `+deviceCols,
+			r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), tokenHash, r.ID, ms(now), ms(now)))
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindDevicePaired, RequestID: r.ID, DeviceID: r.DeviceID,
+			Actor: store.Actor{Name: "device", Source: "pair"}})
+	})
+	return d, err
+}
+
+// GetDevice implements store.Store.
+func (s *Store) GetDevice(ctx context.Context, deviceID string) (store.Device, error) {
+	d, err := scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_id = ?`, deviceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	return d, s.fail("read device", err)
+}
+
+// ListDevices implements store.Store.
+func (s *Store) ListDevices(ctx context.Context) ([]store.Device, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY paired_at, device_id`)
+	if err != nil {
+		return nil, s.fail("list devices", err)
+	}
+	defer rows.Close()
+	out := []store.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, s.fail("list devices", err)
+		}
+		out = append(out, d)
+	}
+	return out, s.fail("list devices", rows.Err())
+}
+
+// updateDevice runs one UPDATE … RETURNING on an active device and records
+// kind.
+func (s *Store) updateDevice(ctx context.Context, what string, kind store.ChangeKind, deviceID string, actor store.Actor, now time.Time, set string, args ...any) (store.Device, error) {
+	var d store.Device
+	err := s.write(ctx, what, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDevice(tx.QueryRowContext(ctx, `UPDATE devices SET `+set+`
+			WHERE device_id = ? AND revoked_at IS NULL RETURNING `+deviceCols, append(args, deviceID)...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no active device %s: %w", deviceID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: kind, DeviceID: deviceID, RequestID: d.RequestID, Actor: actor})
+	})
+	return d, err
+}
+
+// RotateDeviceToken implements store.Store.
+func (s *Store) RotateDeviceToken(ctx context.Context, deviceID string, tokenHash []byte, actor store.Actor, now time.Time) (store.Device, error) {
+	return s.updateDevice(ctx, "rotate device token", store.KindDeviceRotated, deviceID, actor, now, `token_hash = ?`, tokenHash)
+}
+
+// RevokeDevice implements store.Store.
+func (s *Store) RevokeDevice(ctx context.Context, deviceID string, actor store.Actor, now time.Time) (store.Device, error) {
+	return s.updateDevice(ctx, "revoke device", store.KindDeviceRevoked, deviceID, actor, now, `revoked_at = ?`, ms(now))
+}
+
+// RemoveDevice implements store.Store.
+func (s *Store) RemoveDevice(ctx context.Context, deviceID string, actor store.Actor, now time.Time) error {
+	return s.write(ctx, "remove device", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE device_id = ?`, deviceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindDeviceRemoved, DeviceID: deviceID, Actor: actor})
+	})
+}
+
+// TouchDevice implements store.Store.
+func (s *Store) TouchDevice(ctx context.Context, deviceID string, now time.Time) error {
+	return s.write(ctx, "touch device", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_at = ? WHERE device_id = ?`, ms(now), deviceID)
+		return err
+	})
+}
