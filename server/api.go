@@ -85,8 +85,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		// Anything but the end of the body after the object is refused:
+		// More() alone misses a stray "}" or "]".
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			var tooBig *http.MaxBytesError
+			if errors.As(terr, &tooBig) {
+				err = terr
+			} else {
+				err = errors.New("trailing data after the JSON object")
+			}
+		}
 	}
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
@@ -102,6 +111,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "bad_request", "the JSON body ends early")
 	case errors.As(err, &syntax):
 		return errorf(http.StatusBadRequest, "bad_request", "malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ) && typ.Field == "":
+		return errorf(http.StatusBadRequest, "bad_request", "the body must be a JSON object, not a JSON %s", typ.Value)
 	case errors.As(err, &typ):
 		return errorf(http.StatusBadRequest, "bad_request", "field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -120,7 +131,10 @@ type route struct {
 }
 
 func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
-	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	// One failing collector (the pending gauge while the store is down)
+	// must not blind the whole scrape during the outage it should show.
+	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})
 	rs := map[string]route{
 		"/v1/admit":            {method: http.MethodPost, scope: store.ScopeGateway, handle: s.admit},
 		"/v1/pairing/requests": {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listRequests},
@@ -169,6 +183,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the
+// connection underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -176,27 +194,38 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// serve routes, authenticates, runs the handler and records the outcome.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	rt, ok := s.routes[r.URL.Path]
-	if !ok {
-		writeError(sw, errorf(http.StatusNotFound, "not_found", "no such endpoint %s; see the API table in README.md", r.URL.Path))
+// mux builds the router: one pattern per route, each wrapped so that it
+// authenticates, records metrics and writes errors the same way.
+func (s *Server) mux() http.Handler {
+	m := http.NewServeMux()
+	for pattern, rt := range s.routes {
+		m.Handle(pattern, s.wrap(rt))
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, "not_found", "no such endpoint %s; see the API table in README.md", r.URL.Path))
 		s.metrics.unrouted.Inc()
-		s.logRequest(r, "unknown", sw.status, start)
-		return
-	}
-	err := s.serveRoute(sw, r, rt)
-	if err != nil {
-		ae := toAPIError(err, s.now())
-		if ae.status >= 500 {
-			s.log.Error("server: request failed", "route", rt.name, "err", err)
+		s.logRequest(r, "unknown", http.StatusNotFound, time.Now())
+	})
+	return m
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		if err := s.serveRoute(sw, r, rt); err != nil {
+			ae := toAPIError(err, s.now())
+			if ae.status >= 500 {
+				s.log.Error("server: request failed", "route", rt.name, "err", err)
+			}
+			writeError(sw, ae)
 		}
-		writeError(sw, ae)
-	}
-	rt.metrics.observe(sw.status, time.Since(start))
-	s.logRequest(r, rt.name, sw.status, start)
+		if sw.status == 0 {
+			sw.status = http.StatusSwitchingProtocols // a hijacked WebSocket upgrade
+		}
+		rt.metrics.observe(sw.status, time.Since(start))
+		s.logRequest(r, rt.name, sw.status, start)
+	})
 }
 
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) error {
@@ -206,8 +235,8 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) er
 	}
 	var c caller
 	if rt.scope != "" {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
 			return errorf(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -140,7 +141,7 @@ func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	reqs, err := p.st.ListRequests(ctx, store.RequestFilter{}, p.now())
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(pendingDesc, err)
+		ch <- prometheus.NewInvalidMetric(pendingDesc, errors.New("the store is unavailable"))
 		return
 	}
 	counts := map[string]int{}

@@ -73,7 +73,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.routes = s.routeTable(reg)
-	s.handler = http.HandlerFunc(s.serve)
+	s.handler = s.mux()
 	return s, nil
 }
 
@@ -91,6 +91,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err == nil && len(recent) == 1 {
 		seq = recent[0].Seq
 	}
+	// Tokens minted or revoked between New and now are before seq: load
+	// them again so the follower misses nothing.
+	s.reloadTokens(ctx)
 	store.Follow(ctx, s.st, seq, time.Second, func(changes []store.Change) error {
 		reload := false
 		for _, c := range changes {
