@@ -115,12 +115,15 @@ func (k Keys) Issue(p IssueParams) (token string, claims Claims, err error) {
 	return token, claims, err
 }
 
-// Verify checks a setup token for the WebSocket URL it was presented at:
-// HS256 only (so never "none"), a known kid, a valid signature, iss
-// "pairgate", aud equal to url, and an exp in the future. It does not
+// Verify checks a setup token presented at a WebSocket URL: HS256 only (so
+// never "none"), a known kid, a valid signature, iss "pairgate", an aud equal
+// to one of urls, and an exp in the future. It does not
 // consume the token: single use is the store's job, in the transaction that
 // creates the device request.
-func (k Keys) Verify(token, url string, now time.Time) (Claims, error) {
+func (k Keys) Verify(token string, urls []string, now time.Time) (Claims, error) {
+	if len(urls) == 0 {
+		return Claims{}, fmt.Errorf("%w: no audience to check against", ErrInvalidToken)
+	}
 	var claims Claims
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -133,7 +136,7 @@ func (k Keys) Verify(token, url string, now time.Time) (Claims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(tokenIssuer),
-		jwt.WithAudience(url),
+		jwt.WithAudience(urls...),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithStrictDecoding(),
 	)

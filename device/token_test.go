@@ -45,7 +45,7 @@ func TestIssueAndVerify(t *testing.T) {
 	if h["alg"] != "HS256" || h["typ"] != "JWT" || h["kid"] != "k1" {
 		t.Errorf("header %v", h)
 	}
-	got, err := k.Verify(tok, testURL, t0.Add(9*time.Minute))
+	got, err := k.Verify(tok, []string{testURL}, t0.Add(9*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestIssueAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok2, _, _ := k2.Issue(IssueParams{URL: testURL, Role: RoleOperator, Now: t0})
-	if _, err := k.Verify(tok2, testURL, t0); err != nil {
+	if _, err := k.Verify(tok2, []string{testURL}, t0); err != nil {
 		t.Errorf("a token of the newer key: %v", err)
 	}
-	if _, err := k2.Verify(tok, testURL, t0); err != nil {
+	if _, err := k2.Verify(tok, []string{testURL}, t0); err != nil {
 		t.Errorf("a token of the older key after rotation: %v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestIssueRefuses(t *testing.T) {
 	// After rotation drops k1, its tokens stop verifying.
 	old, _, _ := k.Issue(IssueParams{URL: testURL, Role: RoleNode, Now: t0})
 	k2only, _ := NewKeys(testSecret, "k2", []string{"k2"})
-	if _, err := k2only.Verify(old, testURL, t0); !errors.Is(err, ErrInvalidToken) {
+	if _, err := k2only.Verify(old, []string{testURL}, t0); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("a token of a dropped key: %v", err)
 	}
 }
@@ -147,7 +147,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"empty", "", ErrInvalidToken},
 	}
 	for _, tt := range tests {
-		_, err := k.Verify(tt.token, testURL, t0)
+		_, err := k.Verify(tt.token, []string{testURL}, t0)
 		if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
 			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
 		}
@@ -168,7 +168,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, tok string) {
-		claims, err := k.Verify(tok, testURL, t0)
+		claims, err := k.Verify(tok, []string{testURL}, t0)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidToken) && !errors.Is(err, ErrTokenExpired) {
 				t.Fatalf("error of no known kind: %v", err)
@@ -190,7 +190,7 @@ func BenchmarkIssueVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := k.Verify(tok, testURL, t0); err != nil {
+		if _, err := k.Verify(tok, []string{testURL}, t0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -46,6 +47,10 @@ func toAPIError(err error, now time.Time) *apiError {
 			lock.Scope, lock.Until.UTC().Format(time.RFC3339), lock.Failures)
 		e.retryAfter = lock.Until.Sub(now)
 		return e
+	case errors.Is(err, device.ErrNoPublicURL):
+		return errorf(http.StatusConflict, "not_configured", "%s", err.Error())
+	case errors.Is(err, device.ErrInvalidInput):
+		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), device.ErrInvalidInput.Error()+": "))
 	case errors.Is(err, pairing.ErrInvalidInput):
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
 	case errors.Is(err, store.ErrNotFound):
@@ -144,6 +149,14 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/allow":    {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.allow},
 		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
+
+		"/pair":                             {method: http.MethodGet, handle: s.pair},
+		"/v1/setup-codes":                   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.setupCode},
+		"/v1/devices":                       {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listDevices},
+		"/v1/devices/requests/{id}/approve": {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.decideDevice(true)},
+		"/v1/devices/requests/{id}/reject":  {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.decideDevice(false)},
+		"/v1/devices/{id}/revoke":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revokeDevice},
+		"/v1/devices/{id}/rotate":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.rotateDevice},
 		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 			return nil

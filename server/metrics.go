@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,8 @@ type metrics struct {
 	decisions   *prometheus.CounterVec // pairgate_gate_decisions_total{verdict,reason}
 	viewLookups *prometheus.CounterVec // pairgate_allowlist_view_lookups_total{result}
 	changes     *prometheus.CounterVec // pairgate_changes_total{kind}
+	bootstrap   *prometheus.CounterVec // pairing_bootstrap_tokens_issued_total{profile}
+	deviceReqs  *prometheus.CounterVec // pairgate_device_requests_total{result}
 	httpReqs    *prometheus.CounterVec // pairgate_http_requests_total{route,code}
 	httpLatency *prometheus.HistogramVec
 	unrouted    prometheus.Counter
@@ -54,6 +57,14 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 			Name: "pairgate_changes_total",
 			Help: "Records appended to the change log since this daemon started, by kind, from any process.",
 		}, []string{"kind"}),
+		bootstrap: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairing_bootstrap_tokens_issued_total",
+			Help: "Setup codes (bootstrap tokens) issued, by profile (the device role), from any process.",
+		}, []string{"profile"}),
+		deviceReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_device_requests_total",
+			Help: "Device pairing requests by outcome: requested, approved, rejected, paired (token delivered).",
+		}, []string{"result"}),
 		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pairgate_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -69,7 +80,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 		}),
 	}
 	reg.MustRegister(m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
-		m.httpReqs, m.httpLatency, m.unrouted, &pendingCollector{st: st, now: now},
+		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, &storeCollector{st: st, now: now},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,6 +95,12 @@ func (m *metrics) change(c store.Change) {
 		m.approvals.WithLabelValues(c.Scope.Channel, "not_found").Inc()
 	case store.KindExpired:
 		m.expired.Inc()
+	case store.KindSetupIssued:
+		// Detail is "role <role>[, label …]".
+		role, _, _ := strings.Cut(strings.TrimPrefix(c.Detail, "role "), ",")
+		m.bootstrap.WithLabelValues(role).Inc()
+	case store.KindDeviceRequested, store.KindDeviceApproved, store.KindDeviceRejected, store.KindDevicePaired:
+		m.deviceReqs.WithLabelValues(strings.TrimPrefix(string(c.Kind), "device.")).Inc()
 	}
 }
 
@@ -124,19 +141,19 @@ func (r *routeMetrics) observe(status int, d time.Duration) {
 	r.latency.Observe(d.Seconds())
 }
 
-// pendingCollector reports pairing_requests_pending{channel} by asking the
-// store at scrape time, so the gauge is right whoever created, approved or
-// let expire a request.
-type pendingCollector struct {
+// storeCollector reports pairing_requests_pending{channel} and
+// pairgate_devices_paired by asking the store at scrape time, so the gauges
+// are right whoever made the change and however requests expired.
+type storeCollector struct {
 	st  store.Store
 	now func() time.Time
 }
 
 var pendingDesc = prometheus.NewDesc("pairing_requests_pending", "Live pending pairing requests by channel.", []string{"channel"}, nil)
 
-func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pendingDesc }
+func (p *storeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pendingDesc; ch <- devicesDesc }
 
-func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+func (p *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	reqs, err := p.st.ListRequests(ctx, store.RequestFilter{}, p.now())
@@ -154,4 +171,18 @@ func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, n := range counts {
 		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n), name)
 	}
+	devices, err := p.st.ListDevices(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(devicesDesc, errors.New("the store is unavailable"))
+		return
+	}
+	active := 0
+	for _, d := range devices {
+		if d.RevokedAt.IsZero() {
+			active++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(devicesDesc, prometheus.GaugeValue, float64(active))
 }
+
+var devicesDesc = prometheus.NewDesc("pairgate_devices_paired", "Paired devices that are not revoked.", nil, nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -23,6 +24,9 @@ const MaxBodyBytes = 64 << 10
 // Options configure a Server.
 type Options struct {
 	Pairing *pairing.Service
+	// Devices serves device pairing (/pair and /v1/devices…); nil leaves
+	// those routes answering 503.
+	Devices *device.Service
 	Store   store.Store
 	// AdminToken is the token in $PAIRGATE_HOME/admin.token; it may call
 	// every API. Gateway and further admin tokens live in the store.
@@ -38,6 +42,7 @@ type Options struct {
 // and serve Handler.
 type Server struct {
 	pairing *pairing.Service
+	devices *device.Service
 	st      store.Store
 	log     *slog.Logger
 	now     func() time.Time
@@ -56,7 +61,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if len(opts.AdminToken) < 32 {
 		return nil, errors.New("server: the admin token is missing or too short")
 	}
-	s := &Server{pairing: opts.Pairing, st: opts.Store, log: opts.Logger, now: opts.Now}
+	s := &Server{pairing: opts.Pairing, devices: opts.Devices, st: opts.Store, log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

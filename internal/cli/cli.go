@@ -76,6 +76,7 @@ type app struct {
 	dbPath       string
 
 	cfg *config.Config
+	sec secret.Secret
 	st  store.Store
 	svc *pairing.Service
 	log *slog.Logger
@@ -99,7 +100,7 @@ pairing code; you approve it and they join the allowlist.`,
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd())
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd())
 	return root
 }
 
@@ -181,6 +182,7 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.sec = sec
 	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
 		return nil, fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
 	}

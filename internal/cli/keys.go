@@ -17,7 +17,7 @@ func (a *app) keysCmd() *cobra.Command {
 		Use:   "keys",
 		Short: "Manage the pairing secret",
 	}
-	c.AddCommand(&cobra.Command{
+	c.AddCommand(a.keysRotateCmd(), &cobra.Command{
 		Use:   "init",
 		Short: "Create the pairing secret when it is missing (it is created on first use otherwise)",
 		Args:  args(cobra.NoArgs),

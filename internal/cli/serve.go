@@ -51,7 +51,11 @@ func (a *app) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(ctx, server.Options{Pairing: svc, Store: a.st, AdminToken: admin, Logger: a.log})
+			devices, err := a.devices(c, "")
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(ctx, server.Options{Pairing: svc, Devices: devices, Store: a.st, AdminToken: admin, Logger: a.log})
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,368 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pairgate/pairgate/store"
+)
+
+// Protocol error codes (SPEC section 3).
+const (
+	CodeBadRequest     = "bad_request"
+	CodeInvalidToken   = "invalid_token"
+	CodeTokenExpired   = "token_expired"
+	CodeTokenUsed      = "token_used"
+	CodeBadSignature   = "bad_signature"
+	CodeClockSkew      = "clock_skew"
+	CodeUnknownRequest = "unknown_request"
+	CodeNotPaired      = "not_paired"
+	CodeRevoked        = "revoked"
+	CodeRateLimited    = "rate_limited"
+)
+
+// protoError is sent as {"type":"error"} and closes the socket with 1008.
+type protoError struct{ code, msg string }
+
+func (e *protoError) Error() string { return e.code + ": " + e.msg }
+
+func perr(code, format string, args ...any) *protoError {
+	return &protoError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// inbound is every client message; which fields apply depends on Type.
+type inbound struct {
+	Type        string      `json:"type"`
+	Token       string      `json:"token,omitempty"`
+	Device      *deviceInfo `json:"device,omitempty"`
+	SignedAt    int64       `json:"signed_at,omitempty"`
+	Signature   string      `json:"signature,omitempty"`
+	RequestID   string      `json:"request_id,omitempty"`
+	DeviceID    string      `json:"device_id,omitempty"`
+	DeviceToken string      `json:"device_token,omitempty"`
+}
+
+type deviceInfo struct {
+	PublicKey string `json:"public_key"`
+	Name      string `json:"name"`
+	Platform  string `json:"platform"`
+}
+
+var b64url = base64.RawURLEncoding
+
+// ServeHTTP is GET /pair: the device-pairing WebSocket.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Companion apps are not browsers; refusing cross-origin browser
+	// requests (the library's default) stops a web page from pairing.
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4 * MaxFrame) // a backstop; frames over MaxFrame get a protocol error first
+	ctx := r.Context()
+	addr := remoteHost(r.RemoteAddr)
+	err = s.session(ctx, c, addr, s.audiences(r))
+	var pe *protoError
+	switch {
+	case errors.As(err, &pe):
+		s.log.Info("device: refused", "code", pe.code, "remote", addr)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		writeJSON(wctx, c, map[string]string{"type": "error", "code": pe.code, "message": pe.msg})
+		c.Close(websocket.StatusPolicyViolation, pe.code)
+	case err != nil:
+		s.log.Debug("device: connection ended", "remote", addr, "err", err)
+	default:
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}
+
+// audiences are the URLs a setup token may name to be good here: the
+// configured public URL, and the URL this request arrived at (so a code made
+// with --public-url works when the device connects through that URL).
+func (s *Service) audiences(r *http.Request) []string {
+	var out []string
+	if u, _, err := s.url(); err == nil {
+		out = append(out, u)
+	}
+	scheme := "ws"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "wss"
+	}
+	return append(out, scheme+"://"+strings.ToLower(r.Host)+r.URL.Path)
+}
+
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func writeJSON(ctx context.Context, c *websocket.Conn, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Write(ctx, websocket.MessageText, b)
+}
+
+// read reads one client message: a text frame of at most MaxFrame bytes
+// holding one JSON object with known fields, within IdleTimeout.
+func read(ctx context.Context, c *websocket.Conn) (inbound, error) {
+	rctx, cancel := context.WithTimeout(ctx, IdleTimeout)
+	defer cancel()
+	typ, rd, err := c.Reader(rctx)
+	if err != nil {
+		if rctx.Err() != nil && ctx.Err() == nil {
+			return inbound{}, perr(CodeBadRequest, "nothing received for %s", IdleTimeout)
+		}
+		return inbound{}, err
+	}
+	if typ != websocket.MessageText {
+		return inbound{}, perr(CodeBadRequest, "send JSON text frames, not binary")
+	}
+	data, err := io.ReadAll(io.LimitReader(rd, MaxFrame+1))
+	if err != nil {
+		return inbound{}, err
+	}
+	if len(data) > MaxFrame {
+		return inbound{}, perr(CodeBadRequest, "frame over %d bytes", MaxFrame)
+	}
+	var m inbound
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil || dec.More() {
+		return inbound{}, perr(CodeBadRequest, "not a JSON object of this protocol: %v", err)
+	}
+	return m, nil
+}
+
+// session runs one connection: challenge, then one of pair, resume or auth.
+func (s *Service) session(ctx context.Context, c *websocket.Conn, addr string, audiences []string) error {
+	var raw [32]byte
+	rand.Read(raw[:])
+	nonce := b64url.EncodeToString(raw[:])
+	if err := writeJSON(ctx, c, map[string]any{"type": "challenge", "nonce": nonce, "server_time": s.now().UnixMilli()}); err != nil {
+		return err
+	}
+	m, err := read(ctx, c)
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case "pair", "resume", "auth":
+	default:
+		return perr(CodeBadRequest, "unknown message type %q: want pair, resume or auth", m.Type)
+	}
+	if !s.limiter.allow(addr, s.now()) {
+		return perr(CodeRateLimited, "too many attempts from this address; wait a minute")
+	}
+	if d := time.Duration(s.now().UnixMilli()-m.SignedAt) * time.Millisecond; d > MaxSkew || d < -MaxSkew {
+		return perr(CodeClockSkew, "signed_at is %s away from server time; fix the device's clock", d.Round(time.Second))
+	}
+	switch m.Type {
+	case "pair":
+		return s.pair(ctx, c, nonce, audiences, m)
+	case "resume":
+		return s.resume(ctx, c, nonce, m)
+	}
+	return s.auth(ctx, c, nonce, m)
+}
+
+func verify(pub []byte, msg, sig string) error {
+	raw, err := b64url.DecodeString(sig)
+	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, []byte(msg), raw) {
+		return perr(CodeBadSignature, "the signature does not verify")
+	}
+	return nil
+}
+
+func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, audiences []string, m inbound) error {
+	if m.Device == nil || m.Token == "" {
+		return perr(CodeBadRequest, `pair needs "token" and "device"`)
+	}
+	pub, err := b64url.DecodeString(m.Device.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return perr(CodeBadRequest, "device.public_key must be 32 bytes, base64url without padding")
+	}
+	if len(m.Device.Name) > 128 || len(m.Device.Platform) > 64 {
+		return perr(CodeBadRequest, "device.name (128 bytes) or device.platform (64 bytes) too long")
+	}
+	keys, err := s.keys(ctx)
+	if err != nil {
+		return err
+	}
+	claims, err := keys.Verify(m.Token, audiences, s.now())
+	switch {
+	case errors.Is(err, ErrTokenExpired):
+		return perr(CodeTokenExpired, "the setup code expired; ask the operator for a new one")
+	case err != nil:
+		return perr(CodeInvalidToken, "the setup token is not valid here")
+	}
+	deviceID := DeviceID(pub)
+	if err := verify(pub, pairString(nonce, deviceID, m.SignedAt, m.Token), m.Signature); err != nil {
+		return err
+	}
+	now := s.now()
+	req := store.DeviceRequest{
+		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub, Name: m.Device.Name, Platform: m.Device.Platform,
+		Role: claims.Role, Scopes: claims.Scopes, Label: claims.Label, CheckCode: CheckCode(nonce, deviceID),
+		CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
+	}
+	err = s.st.CreateDeviceRequest(ctx, req, claims.ID, claims.ExpiresAt.Time, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"})
+	if errors.Is(err, store.ErrTokenUsed) {
+		return perr(CodeTokenUsed, "this setup code was used already; ask the operator for a new one")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("device: pairing requested", "request_id", req.ID, "device_id", deviceID, "name", req.Name)
+	return s.await(ctx, c, req)
+}
+
+// await sends pending and waits for the decision, the expiry, or the
+// client leaving.
+func (s *Service) await(ctx context.Context, c *websocket.Conn, req store.DeviceRequest) error {
+	if err := writeJSON(ctx, c, map[string]any{"type": "pending", "request_id": req.ID, "device_id": req.DeviceID,
+		"check_code": req.CheckCode, "expires_at": req.ExpiresAt.UTC().Format(time.RFC3339)}); err != nil {
+		return err
+	}
+	// A closed socket ends the wait; the device may resume later.
+	ctx = c.CloseRead(ctx)
+	expiry := time.NewTimer(req.ExpiresAt.Sub(s.now()))
+	defer expiry.Stop()
+	for {
+		wake := s.st.Changed()
+		cur, err := s.st.GetDeviceRequest(ctx, req.ID)
+		if err != nil {
+			return err
+		}
+		done, err := s.settle(ctx, c, cur)
+		if done || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-expiry.C:
+			return writeJSON(ctx, c, map[string]string{"type": "expired"})
+		case <-wake:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// settle answers a decided request: the token (once), rejected or expired.
+// It reports whether the conversation is over.
+func (s *Service) settle(ctx context.Context, c *websocket.Conn, r store.DeviceRequest) (bool, error) {
+	switch {
+	case r.Status == store.DeviceRejected:
+		return true, writeJSON(ctx, c, map[string]string{"type": "rejected"})
+	case r.Status == store.DevicePending && !s.now().Before(r.ExpiresAt):
+		return true, writeJSON(ctx, c, map[string]string{"type": "expired"})
+	case r.Status == store.DeviceApproved && r.Delivered:
+		return true, perr(CodeUnknownRequest, "the device token for this request was delivered already; authenticate with auth")
+	case r.Status == store.DeviceApproved:
+		tok, hash := newDeviceToken()
+		d, err := s.st.DeliverDeviceToken(ctx, r.ID, hash, s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return true, perr(CodeUnknownRequest, "the device token for this request was delivered already")
+		}
+		if err != nil {
+			return true, err
+		}
+		s.log.Info("device: paired", "device_id", d.DeviceID, "request_id", r.ID)
+		scopes := d.Scopes
+		if scopes == nil {
+			scopes = []string{}
+		}
+		return true, writeJSON(ctx, c, map[string]any{"type": "approved", "device_id": d.DeviceID, "device_token": tok,
+			"role": d.Role, "scopes": scopes})
+	}
+	return false, nil
+}
+
+func (s *Service) resume(ctx context.Context, c *websocket.Conn, nonce string, m inbound) error {
+	r, err := s.st.GetDeviceRequest(ctx, m.RequestID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.DeviceID != m.DeviceID) {
+		return perr(CodeUnknownRequest, "no such pairing request for this device")
+	}
+	if err != nil {
+		return err
+	}
+	if err := verify(r.PublicKey, resumeString(nonce, r.ID, r.DeviceID, m.SignedAt), m.Signature); err != nil {
+		return err
+	}
+	if r.Status == store.DevicePending && s.now().Before(r.ExpiresAt) {
+		return s.await(ctx, c, r)
+	}
+	_, err = s.settle(ctx, c, r)
+	return err
+}
+
+func (s *Service) auth(ctx context.Context, c *websocket.Conn, nonce string, m inbound) error {
+	d, err := s.st.GetDevice(ctx, m.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return perr(CodeNotPaired, "this device is not paired")
+	}
+	if err != nil {
+		return err
+	}
+	if err := verify(d.PublicKey, authString(nonce, d.DeviceID, m.SignedAt), m.Signature); err != nil {
+		return err
+	}
+	if !d.RevokedAt.IsZero() {
+		return perr(CodeRevoked, "this device was revoked")
+	}
+	presented := sha256.Sum256([]byte(m.DeviceToken))
+	if subtle.ConstantTimeCompare(presented[:], d.TokenHash) != 1 {
+		return perr(CodeNotPaired, "the device token is not valid (it may have been rotated)")
+	}
+	s.st.TouchDevice(ctx, d.DeviceID, s.now())
+	scopes := d.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	if err := writeJSON(ctx, c, map[string]any{"type": "authenticated", "device_id": d.DeviceID, "role": d.Role, "scopes": scopes}); err != nil {
+		return err
+	}
+	// The session lasts until the device leaves, or is revoked or rotated.
+	ctx = c.CloseRead(ctx)
+	for {
+		wake := s.st.Changed()
+		cur, err := s.st.GetDevice(ctx, d.DeviceID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return perr(CodeRevoked, "this device was removed")
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err == nil && !cur.RevokedAt.IsZero():
+			return perr(CodeRevoked, "this device was revoked")
+		case err == nil && subtle.ConstantTimeCompare(cur.TokenHash, d.TokenHash) != 1:
+			return perr(CodeNotPaired, "the device token was rotated; authenticate with the new one")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/pairgate/pairgate/device"
+)
+
+var errNoDevices = errorf(http.StatusServiceUnavailable, "unavailable", "device pairing is not enabled on this server")
+
+// pair is GET /pair: the WebSocket of SPEC section 3. Devices authenticate
+// inside the protocol, so the route takes no bearer token.
+func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if s.devices == nil {
+		return errNoDevices
+	}
+	s.devices.ServeHTTP(w, r)
+	return nil
+}
+
+// setupRequest is the body of POST /v1/setup-codes.
+type setupRequest struct {
+	Role  string `json:"role"`
+	Label string `json:"label"`
+	// TTL is a Go duration ("10m"); default 10m, at most 1h.
+	TTL string `json:"ttl"`
+}
+
+func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) error {
+	if s.devices == nil {
+		return errNoDevices
+	}
+	var in setupRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if in.TTL != "" {
+		var err error
+		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 || ttl > device.MaxTokenTTL {
+			return errorf(http.StatusBadRequest, "invalid_input", `field "ttl": want a duration from 1s to 1h such as "10m", got %q`, in.TTL)
+		}
+	}
+	if in.Role != "" && in.Role != device.RoleNode && in.Role != device.RoleOperator {
+		return errorf(http.StatusBadRequest, "invalid_input", `field "role": want "node" or "operator", got %q`, in.Role)
+	}
+	setup, err := s.devices.IssueSetupCode(r.Context(), device.SetupParams{Role: in.Role, Label: in.Label, TTL: ttl}, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, setup)
+	return nil
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if s.devices == nil {
+		return errNoDevices
+	}
+	if _, err := query(r); err != nil {
+		return err
+	}
+	l, err := s.devices.List(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Request, caller) error {
+	return func(w http.ResponseWriter, r *http.Request, c caller) error {
+		if s.devices == nil {
+			return errNoDevices
+		}
+		v, err := s.devices.Decide(r.Context(), r.PathValue("id"), approve, s.actor(r, c))
+		if err != nil {
+			return err
+		}
+		key := "rejected"
+		if approve {
+			key = "approved"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{key: v})
+		return nil
+	}
+}
+
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	if s.devices == nil {
+		return errNoDevices
+	}
+	d, err := s.devices.Revoke(r.Context(), r.PathValue("id"), s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": d})
+	return nil
+}
+
+func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	if s.devices == nil {
+		return errNoDevices
+	}
+	rot, err := s.devices.Rotate(r.Context(), r.PathValue("id"), s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rot)
+	return nil
+}
