@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -123,18 +124,32 @@ func writeJSON(ctx context.Context, c *websocket.Conn, v any) error {
 	return c.Write(ctx, websocket.MessageText, b)
 }
 
+// errIdle means the idle timer already told the client and closed the
+// socket.
+var errIdle = errors.New("idle client closed")
+
 // read reads one client message: a text frame of at most MaxFrame bytes
-// holding one JSON object with known fields, within IdleTimeout.
-func read(ctx context.Context, c *websocket.Conn) (inbound, error) {
-	rctx, cancel := context.WithTimeout(ctx, IdleTimeout)
-	defer cancel()
-	typ, rd, err := c.Reader(rctx)
+// holding one JSON object with known fields, within idle. A read cut short
+// by a context would close the socket without a word, so a timer sends the
+// protocol error and closes instead.
+func read(ctx context.Context, c *websocket.Conn, idle time.Duration) (inbound, error) {
+	var fired atomic.Bool
+	timer := time.AfterFunc(idle, func() {
+		fired.Store(true)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		writeJSON(wctx, c, map[string]string{"type": "error", "code": CodeBadRequest, "message": "nothing received for " + idle.String()})
+		c.Close(websocket.StatusPolicyViolation, CodeBadRequest)
+	})
+	defer timer.Stop()
+	typ, rd, err := c.Reader(ctx)
 	if err != nil {
-		if rctx.Err() != nil && ctx.Err() == nil {
-			return inbound{}, perr(CodeBadRequest, "nothing received for %s", IdleTimeout)
+		if fired.Load() {
+			return inbound{}, errIdle
 		}
 		return inbound{}, err
 	}
+	timer.Stop()
 	if typ != websocket.MessageText {
 		return inbound{}, perr(CodeBadRequest, "send JSON text frames, not binary")
 	}
@@ -162,7 +177,7 @@ func (s *Service) session(ctx context.Context, c *websocket.Conn, addr string, a
 	if err := writeJSON(ctx, c, map[string]any{"type": "challenge", "nonce": nonce, "server_time": s.now().UnixMilli()}); err != nil {
 		return err
 	}
-	m, err := read(ctx, c)
+	m, err := read(ctx, c, s.idle)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	// AttemptsPerMinute bounds pair/resume/auth attempts per remote
 	// address. Default 20.
 	AttemptsPerMinute int
+	// IdleTimeout closes a client that sends nothing; default 30 s.
+	IdleTimeout time.Duration
 }
 
 // ErrInvalidInput is wrapped by errors about what the caller asked for
@@ -54,6 +56,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	limiter *limiter
+	idle    time.Duration
 	keysMu  sync.Mutex
 }
 
@@ -74,6 +77,10 @@ func New(opts Options) (*Service, error) {
 		n = 20
 	}
 	s.limiter = newLimiter(n, time.Minute)
+	s.idle = opts.IdleTimeout
+	if s.idle <= 0 {
+		s.idle = IdleTimeout
+	}
 	return s, nil
 }
 

@@ -1,0 +1,345 @@
+package device
+
+// Tests of the /pair protocol over a real WebSocket on loopback, with a
+// minimal client written here from SPEC section 3.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlite"
+)
+
+type pairEnv struct {
+	t   *testing.T
+	svc *Service
+	st  *sqlite.Store
+	url string // ws://127.0.0.1:port/pair
+	now func() time.Time
+	mu  sync.Mutex
+	off time.Duration // clock offset, moved by tests
+}
+
+func newPairEnv(t *testing.T, mutate func(*Options)) *pairEnv {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &pairEnv{t: t, st: st}
+	e.now = func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.off) }
+	hs := httptest.NewUnstartedServer(nil)
+	e.url = "ws://" + hs.Listener.Addr().String() + "/pair"
+	opts := Options{Store: st, Secret: testSecret, Now: e.now,
+		URL: func() (string, URLSource, error) { return e.url, URLSourceConfig, nil }}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	if e.svc, err = New(opts); err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = e.svc
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return e
+}
+
+func (e *pairEnv) advance(d time.Duration) { e.mu.Lock(); e.off += d; e.mu.Unlock() }
+
+func (e *pairEnv) setupToken(ttl time.Duration) string {
+	e.t.Helper()
+	s, err := e.svc.IssueSetupCode(context.Background(), SetupParams{TTL: ttl}, store.Actor{Name: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := DecodeSetupCode(s.SetupCode)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Token
+}
+
+// client is one connection of a test device.
+type client struct {
+	t     *testing.T
+	c     *websocket.Conn
+	nonce string
+	key   ed25519.PrivateKey
+	id    string
+}
+
+var seed = sha256.Sum256([]byte("test device"))
+
+func (e *pairEnv) dial(key ed25519.PrivateKey) *client {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, e.url, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.CloseNow() })
+	cl := &client{t: e.t, c: c, key: key, id: DeviceID(key.Public().(ed25519.PublicKey))}
+	m := cl.recv()
+	if m["type"] != "challenge" || len(m["nonce"].(string)) != 43 {
+		e.t.Fatalf("first message: %v", m)
+	}
+	cl.nonce = m["nonce"].(string)
+	return cl
+}
+
+func (cl *client) send(v any) {
+	cl.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := cl.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		cl.t.Fatal(err)
+	}
+}
+
+func (cl *client) recv() map[string]any {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := cl.c.Read(ctx)
+	if err != nil {
+		cl.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		cl.t.Fatalf("not JSON: %q", data)
+	}
+	return m
+}
+
+// expectError reads an error message with code, then a 1008 close.
+func (cl *client) expectError(code string) {
+	cl.t.Helper()
+	m := cl.recv()
+	if m["type"] != "error" || m["code"] != code || m["message"] == "" {
+		cl.t.Fatalf("got %v, want error %s", m, code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := cl.c.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		cl.t.Fatalf("after error %s: %v, want close 1008", code, err)
+	}
+}
+
+func (cl *client) sign(s string) string { return b64url.EncodeToString(ed25519.Sign(cl.key, []byte(s))) }
+
+func (cl *client) pair(token string, signedAt int64) {
+	cl.send(map[string]any{"type": "pair", "token": token,
+		"device": map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "Pixel 9", "platform": "android"},
+		"signed_at": signedAt, "signature": cl.sign(pairString(cl.nonce, cl.id, signedAt, token))})
+}
+
+func (cl *client) resume(requestID string, signedAt int64) {
+	cl.send(map[string]any{"type": "resume", "request_id": requestID, "device_id": cl.id, "signed_at": signedAt,
+		"signature": cl.sign(resumeString(cl.nonce, requestID, cl.id, signedAt))})
+}
+
+func (cl *client) auth(token string, signedAt int64) {
+	cl.send(map[string]any{"type": "auth", "device_id": cl.id, "device_token": token, "signed_at": signedAt,
+		"signature": cl.sign(authString(cl.nonce, cl.id, signedAt))})
+}
+
+func deviceKey(name string) ed25519.PrivateKey {
+	s := sha256.Sum256([]byte(name))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+var operator = store.Actor{Name: "cli:test", Source: "test"}
+
+func TestPairApproveAuthRotateRevoke(t *testing.T) {
+	e := newPairEnv(t, nil)
+	ctx := context.Background()
+	cl := e.dial(deviceKey("a"))
+	cl.pair(e.setupToken(0), e.now().UnixMilli())
+	p := cl.recv()
+	if p["type"] != "pending" || p["device_id"] != cl.id || p["check_code"] != CheckCode(cl.nonce, cl.id) || !strings.HasPrefix(p["request_id"].(string), "dreq_") {
+		t.Fatalf("pending: %v", p)
+	}
+	l, _ := e.svc.List(ctx)
+	if len(l.Requests) != 1 || l.Requests[0].CheckCode != p["check_code"] {
+		t.Fatalf("the operator sees %+v", l)
+	}
+	if _, err := e.svc.Decide(ctx, "latest", true, operator); err != nil {
+		t.Fatal(err)
+	}
+	a := cl.recv()
+	if a["type"] != "approved" || a["device_id"] != cl.id || a["role"] != RoleNode || len(a["device_token"].(string)) != 43 {
+		t.Fatalf("approved: %v", a)
+	}
+	token := a["device_token"].(string)
+	d, _ := e.st.GetDevice(ctx, cl.id)
+	if h := sha256.Sum256([]byte(token)); string(d.TokenHash) != string(h[:]) || strings.Contains(string(d.TokenHash), token) {
+		t.Fatal("the device token must be stored as its hash only")
+	}
+
+	s := e.dial(deviceKey("a"))
+	s.auth(token, e.now().UnixMilli())
+	if m := s.recv(); m["type"] != "authenticated" || m["device_id"] != cl.id {
+		t.Fatalf("auth: %v", m)
+	}
+	rot, err := e.svc.Rotate(ctx, cl.id, operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.expectError(CodeNotPaired) // the open session ends at rotation
+	old := e.dial(deviceKey("a"))
+	old.auth(token, e.now().UnixMilli())
+	old.expectError(CodeNotPaired)
+	fresh := e.dial(deviceKey("a"))
+	fresh.auth(rot.DeviceToken, e.now().UnixMilli())
+	if m := fresh.recv(); m["type"] != "authenticated" {
+		t.Fatalf("auth with the rotated token: %v", m)
+	}
+	if _, err := e.svc.Revoke(ctx, cl.id, operator); err != nil {
+		t.Fatal(err)
+	}
+	fresh.expectError(CodeRevoked) // revoke closes the open session
+	again := e.dial(deviceKey("a"))
+	again.auth(rot.DeviceToken, e.now().UnixMilli())
+	again.expectError(CodeRevoked)
+}
+
+func TestResumeAfterDrop(t *testing.T) {
+	e := newPairEnv(t, nil)
+	cl := e.dial(deviceKey("b"))
+	cl.pair(e.setupToken(0), e.now().UnixMilli())
+	p := cl.recv()
+	cl.c.Close(websocket.StatusGoingAway, "")
+	if _, err := e.svc.Decide(context.Background(), p["request_id"].(string), true, operator); err != nil {
+		t.Fatal(err)
+	}
+	r := e.dial(deviceKey("b"))
+	r.resume(p["request_id"].(string), e.now().UnixMilli())
+	if m := r.recv(); m["type"] != "approved" || m["device_token"] == "" {
+		t.Fatalf("resume after approval: %v", m)
+	}
+	// Delivered once: a second resume gets no token.
+	r2 := e.dial(deviceKey("b"))
+	r2.resume(p["request_id"].(string), e.now().UnixMilli())
+	r2.expectError(CodeUnknownRequest)
+	// Another key cannot resume someone else's request.
+	thief := e.dial(deviceKey("thief"))
+	thief.send(map[string]any{"type": "resume", "request_id": p["request_id"], "device_id": cl.id, "signed_at": e.now().UnixMilli(),
+		"signature": thief.sign(resumeString(thief.nonce, p["request_id"].(string), cl.id, e.now().UnixMilli()))})
+	thief.expectError(CodeBadSignature)
+}
+
+func TestRejectedAndExpired(t *testing.T) {
+	e := newPairEnv(t, nil)
+	cl := e.dial(deviceKey("c"))
+	cl.pair(e.setupToken(0), e.now().UnixMilli())
+	p := cl.recv()
+	if _, err := e.svc.Decide(context.Background(), p["request_id"].(string), false, operator); err != nil {
+		t.Fatal(err)
+	}
+	if m := cl.recv(); m["type"] != "rejected" {
+		t.Fatalf("got %v", m)
+	}
+	x := e.dial(deviceKey("d"))
+	x.pair(e.setupToken(0), e.now().UnixMilli())
+	px := x.recv()
+	x.c.Close(websocket.StatusGoingAway, "")
+	e.advance(RequestTTL + time.Second)
+	r := e.dial(deviceKey("d"))
+	r.resume(px["request_id"].(string), e.now().UnixMilli())
+	if m := r.recv(); m["type"] != "expired" {
+		t.Fatalf("resume after expiry: %v", m)
+	}
+	if _, err := e.svc.Decide(context.Background(), px["request_id"].(string), true, operator); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("approving an expired request: %v", err)
+	}
+}
+
+func TestPairRefusals(t *testing.T) {
+	e := newPairEnv(t, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+	used := e.setupToken(0)
+	first := e.dial(deviceKey("e"))
+	first.pair(used, e.now().UnixMilli())
+	first.recv()
+
+	expired := e.setupToken(time.Minute)
+	e.advance(2 * time.Minute)
+	otherAud, _, _ := func() (string, Claims, error) {
+		k, _ := e.svc.keys(context.Background())
+		return k.Issue(IssueParams{URL: "wss://elsewhere.example.com/pair", Role: RoleNode, Now: e.now()})
+	}()
+	forged, _, _ := func() (string, Claims, error) {
+		k, _ := NewKeys(testSecret, "not-ours", []string{"not-ours"})
+		return k.Issue(IssueParams{URL: e.url, Role: RoleNode, Now: e.now()})
+	}()
+	head, rest, _ := strings.Cut(e.setupToken(0), ".")
+	_ = head
+	swapped := b64url.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + strings.Split(rest, ".")[0] + "."
+
+	tests := []struct {
+		name string
+		do   func(cl *client)
+		code string
+	}{
+		{"second device with the same code", func(cl *client) { cl.pair(used, e.now().UnixMilli()) }, CodeTokenUsed},
+		{"expired token", func(cl *client) { cl.pair(expired, e.now().UnixMilli()) }, CodeTokenExpired},
+		{"token for another gateway", func(cl *client) { cl.pair(otherAud, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"forged token", func(cl *client) { cl.pair(forged, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"alg none", func(cl *client) { cl.pair(swapped, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"clock skew", func(cl *client) { cl.pair(e.setupToken(0), e.now().Add(3*time.Minute).UnixMilli()) }, CodeClockSkew},
+		{"wrong signature", func(cl *client) {
+			tok := e.setupToken(0)
+			now := e.now().UnixMilli()
+			cl.send(map[string]any{"type": "pair", "token": tok,
+				"device": map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "x", "platform": "y"},
+				"signed_at": now, "signature": cl.sign(pairString("another-nonce", cl.id, now, tok))})
+		}, CodeBadSignature},
+		{"auth of an unknown device", func(cl *client) { cl.auth("x", e.now().UnixMilli()) }, CodeNotPaired},
+		{"resume of an unknown request", func(cl *client) { cl.resume("dreq_nope", e.now().UnixMilli()) }, CodeUnknownRequest},
+		{"unknown type", func(cl *client) { cl.send(map[string]any{"type": "hello"}) }, CodeBadRequest},
+		{"unknown field", func(cl *client) { cl.send(map[string]any{"type": "auth", "extra": 1}) }, CodeBadRequest},
+		{"not JSON", func(cl *client) { cl.c.Write(context.Background(), websocket.MessageText, []byte("hello")) }, CodeBadRequest},
+		{"binary frame", func(cl *client) { cl.c.Write(context.Background(), websocket.MessageBinary, []byte("{}")) }, CodeBadRequest},
+		{"frame over 16 KiB", func(cl *client) {
+			cl.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"pair","token":"`+strings.Repeat("a", MaxFrame)+`"}`))
+		}, CodeBadRequest},
+		{"silent client", func(cl *client) {}, CodeBadRequest},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := e.dial(deviceKey("refused" + string(rune('a'+i))))
+			cl.t = t
+			tt.do(cl)
+			cl.expectError(tt.code)
+		})
+	}
+}
+
+func TestRateLimitPerAddress(t *testing.T) {
+	e := newPairEnv(t, func(o *Options) { o.AttemptsPerMinute = 3 })
+	for i := 0; i < 3; i++ {
+		cl := e.dial(deviceKey("r"))
+		cl.auth("x", e.now().UnixMilli())
+		cl.expectError(CodeNotPaired)
+	}
+	cl := e.dial(deviceKey("r"))
+	cl.auth("x", e.now().UnixMilli())
+	cl.expectError(CodeRateLimited)
+	e.advance(time.Minute)
+	cl = e.dial(deviceKey("r"))
+	cl.auth("x", e.now().UnixMilli())
+	cl.expectError(CodeNotPaired)
+}
