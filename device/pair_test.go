@@ -139,11 +139,13 @@ func (cl *client) expectError(code string) {
 	}
 }
 
-func (cl *client) sign(s string) string { return b64url.EncodeToString(ed25519.Sign(cl.key, []byte(s))) }
+func (cl *client) sign(s string) string {
+	return b64url.EncodeToString(ed25519.Sign(cl.key, []byte(s)))
+}
 
 func (cl *client) pair(token string, signedAt int64) {
 	cl.send(map[string]any{"type": "pair", "token": token,
-		"device": map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "Pixel 9", "platform": "android"},
+		"device":    map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "Pixel 9", "platform": "android"},
 		"signed_at": signedAt, "signature": cl.sign(pairString(cl.nonce, cl.id, signedAt, token))})
 }
 
@@ -304,7 +306,7 @@ func TestPairRefusals(t *testing.T) {
 			tok := e.setupToken(0)
 			now := e.now().UnixMilli()
 			cl.send(map[string]any{"type": "pair", "token": tok,
-				"device": map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "x", "platform": "y"},
+				"device":    map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "x", "platform": "y"},
 				"signed_at": now, "signature": cl.sign(pairString("another-nonce", cl.id, now, tok))})
 		}, CodeBadSignature},
 		{"auth of an unknown device", func(cl *client) { cl.auth("x", e.now().UnixMilli()) }, CodeNotPaired},
