@@ -100,7 +100,7 @@ pairing code; you approve it and they join the allowlist.`,
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd())
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd())
 	return root
 }
 
