@@ -81,8 +81,6 @@ type client struct {
 	id    string
 }
 
-var seed = sha256.Sum256([]byte("test device"))
-
 func (e *pairEnv) dial(key ed25519.PrivateKey) *client {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -46,7 +46,8 @@ func TestCodesAreUniform(t *testing.T) {
 func TestCodeIsAFunctionOfTheRequest(t *testing.T) {
 	c := codec{codeKey: []byte("k1"), hashKey: []byte("h1")}
 	id := newRequestID()
-	if c.code(id) != c.code(id) {
+	first, again := c.code(id), c.code(id)
+	if first != again {
 		t.Fatal("a request's code changed")
 	}
 	other := codec{codeKey: []byte("k2"), hashKey: []byte("h1")}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/pairing"
@@ -81,7 +82,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 	}
 	reg.MustRegister(m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
 		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, &storeCollector{st: st, now: now},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
