@@ -38,7 +38,8 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type apiEnv struct {
-	t       *testing.T
+	t       testing.TB
+	handler http.Handler
 	url     string
 	st      *sqlite.Store
 	svc     *pairing.Service
@@ -46,7 +47,7 @@ type apiEnv struct {
 	gateway string
 }
 
-func newAPI(t *testing.T) *apiEnv {
+func newAPI(t testing.TB) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
@@ -73,7 +74,7 @@ func newAPI(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &apiEnv{t: t, url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token}
+	e := &apiEnv{t: t, handler: srv.Handler(), url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token}
 	e.waitToken(gw.Token)
 	return e
 }
