@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,7 @@ import (
 )
 
 type pairEnv struct {
-	t   *testing.T
+	t   testing.TB
 	svc *Service
 	st  *sqlite.Store
 	url string // ws://127.0.0.1:port/pair
@@ -32,7 +33,7 @@ type pairEnv struct {
 	off time.Duration // clock offset, moved by tests
 }
 
-func newPairEnv(t *testing.T, mutate func(*Options)) *pairEnv {
+func newPairEnv(t testing.TB, mutate func(*Options)) *pairEnv {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
 	if err != nil {
@@ -74,7 +75,7 @@ func (e *pairEnv) setupToken(ttl time.Duration) string {
 
 // client is one connection of a test device.
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	c     *websocket.Conn
 	nonce string
 	key   ed25519.PrivateKey
@@ -342,4 +343,34 @@ func TestRateLimitPerAddress(t *testing.T) {
 	cl = e.dial(deviceKey("r"))
 	cl.auth("x", e.now().UnixMilli())
 	cl.expectError(CodeNotPaired)
+}
+
+// BenchmarkAuthRoundTrip measures what a paired device waits for over
+// loopback: connect, receive the challenge, send auth, receive
+// authenticated. It reports p50 and p99.
+func BenchmarkAuthRoundTrip(b *testing.B) {
+	e := newPairEnv(b, func(o *Options) { o.AttemptsPerMinute = 1 << 30 })
+	ctx := context.Background()
+	key := deviceKey("bench")
+	cl := e.dial(key)
+	cl.pair(e.setupToken(0), e.now().UnixMilli())
+	p := cl.recv()
+	if _, err := e.svc.Decide(ctx, p["request_id"].(string), true, operator); err != nil {
+		b.Fatal(err)
+	}
+	token := cl.recv()["device_token"].(string)
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		s := e.dial(key)
+		s.auth(token, e.now().UnixMilli())
+		if m := s.recv(); m["type"] != "authenticated" {
+			b.Fatal(m)
+		}
+		lat = append(lat, time.Since(start))
+		s.c.Close(websocket.StatusNormalClosure, "")
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

@@ -13,10 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -96,9 +96,9 @@ func newFake(t *testing.T) *fakeServer {
 		t: t, role: "node", scopes: []string{"node.invoke", "node.events"}, ttl: 10 * time.Minute, now: time.Now,
 		created:     make(chan string, 16),
 		pendingSent: make(chan string, 16),
-		tokens:   map[string]bool{},
-		requests: map[string]*fakeRequest{},
-		devices:  map[string]*fakeDevice{},
+		tokens:      map[string]bool{},
+		requests:    map[string]*fakeRequest{},
+		devices:     map[string]*fakeDevice{},
 	}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
