@@ -806,6 +806,13 @@ func TestPairHalfOpenSocketResumed(t *testing.T) {
 	done := startPair(t, o)
 	id := waitRequest(t, f)
 	waitPending(t, f)
+	// Freeze once the client has read pending and is waiting.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "Waiting for approval"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client did not start waiting\noutput:\n%s", out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	mu.Lock()
 	conns[0].frozen.Store(true)
 	mu.Unlock()
