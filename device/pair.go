@@ -249,6 +249,8 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 		return err
 	}
 	s.log.Info("device: pairing requested", "request_id", req.ID, "device_id", deviceID, "name", req.Name)
+	ctx, release := s.claim(ctx, req.ID)
+	defer release()
 	return s.await(ctx, c, req)
 }
 
@@ -281,6 +283,28 @@ func (s *Service) await(ctx context.Context, c *websocket.Conn, req store.Device
 		case <-wake:
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// claim makes this connection the only one speaking for a request: an
+// older connection (say, half-open after the device lost its network) is
+// cancelled, so it can never be the one that takes the device token.
+func (s *Service) claim(ctx context.Context, requestID string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &waiter{cancel: cancel}
+	s.waitersMu.Lock()
+	if older := s.waiters[requestID]; older != nil {
+		older.cancel()
+	}
+	s.waiters[requestID] = w
+	s.waitersMu.Unlock()
+	return ctx, func() {
+		cancel()
+		s.waitersMu.Lock()
+		if s.waiters[requestID] == w {
+			delete(s.waiters, requestID)
+		}
+		s.waitersMu.Unlock()
 	}
 }
 
@@ -323,6 +347,11 @@ func (s *Service) resume(ctx context.Context, c *websocket.Conn, nonce string, m
 		return err
 	}
 	if err := verify(r.PublicKey, resumeString(nonce, r.ID, r.DeviceID, m.SignedAt), m.Signature); err != nil {
+		return err
+	}
+	ctx, release := s.claim(ctx, r.ID)
+	defer release()
+	if r, err = s.st.GetDeviceRequest(ctx, r.ID); err != nil {
 		return err
 	}
 	if r.Status == store.DevicePending && s.now().Before(r.ExpiresAt) {

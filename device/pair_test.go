@@ -374,3 +374,29 @@ func BenchmarkAuthRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// TestResumeTakesOverFromAHalfOpenSocket: the first socket is still open
+// (as a half-open connection would look to the server) when the device
+// resumes on a second one; the token must go to the second.
+func TestResumeTakesOverFromAHalfOpenSocket(t *testing.T) {
+	e := newPairEnv(t, nil)
+	first := e.dial(deviceKey("h"))
+	first.pair(e.setupToken(0), e.now().UnixMilli())
+	p := first.recv()
+	second := e.dial(deviceKey("h"))
+	second.resume(p["request_id"].(string), e.now().UnixMilli())
+	if m := second.recv(); m["type"] != "pending" || m["check_code"] != p["check_code"] {
+		t.Fatalf("resume while pending: %v", m)
+	}
+	if _, err := e.svc.Decide(context.Background(), p["request_id"].(string), true, operator); err != nil {
+		t.Fatal(err)
+	}
+	if m := second.recv(); m["type"] != "approved" || m["device_token"] == "" {
+		t.Fatalf("the resumed socket: %v", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, data, err := first.c.Read(ctx); err == nil && strings.Contains(string(data), "device_token") {
+		t.Fatalf("the superseded socket got the token: %s", data)
+	}
+}

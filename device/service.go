@@ -58,14 +58,24 @@ type Service struct {
 	limiter *limiter
 	idle    time.Duration
 	keysMu  sync.Mutex
+
+	// waiters holds, per request, the cancel of the socket waiting for its
+	// decision: a resume cancels the older socket, so a half-open
+	// connection can never be the one that takes the device token.
+	waitersMu sync.Mutex
+	waiters   map[string]*waiter
 }
+
+// waiter is the connection currently speaking for a device request.
+type waiter struct{ cancel context.CancelFunc }
 
 // New makes a Service.
 func New(opts Options) (*Service, error) {
 	if opts.Store == nil || opts.URL == nil {
 		return nil, errors.New("device: Store and URL are required")
 	}
-	s := &Service{st: opts.Store, sec: opts.Secret, url: opts.URL, now: opts.Now, log: opts.Logger}
+	s := &Service{st: opts.Store, sec: opts.Secret, url: opts.URL, now: opts.Now, log: opts.Logger,
+		waiters: map[string]*waiter{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
