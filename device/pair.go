@@ -157,14 +157,23 @@ func read(ctx context.Context, c *websocket.Conn, idle time.Duration) (inbound, 
 	if err != nil {
 		return inbound{}, err
 	}
+	return parseFrame(data)
+}
+
+// parseFrame decodes one client frame: at most MaxFrame bytes of one JSON
+// object whose fields all belong to the protocol, and nothing after it.
+func parseFrame(data []byte) (inbound, error) {
 	if len(data) > MaxFrame {
 		return inbound{}, perr(CodeBadRequest, "frame over %d bytes", MaxFrame)
 	}
 	var m inbound
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil || dec.More() {
+	if err := dec.Decode(&m); err != nil {
 		return inbound{}, perr(CodeBadRequest, "not a JSON object of this protocol: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return inbound{}, perr(CodeBadRequest, "trailing data after the JSON object")
 	}
 	return m, nil
 }

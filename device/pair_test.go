@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -399,4 +400,32 @@ func TestResumeTakesOverFromAHalfOpenSocket(t *testing.T) {
 	if _, data, err := first.c.Read(ctx); err == nil && strings.Contains(string(data), "device_token") {
 		t.Fatalf("the superseded socket got the token: %s", data)
 	}
+}
+
+func FuzzParseFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"pair","token":"t","device":{"public_key":"AA","name":"n","platform":"p"},"signed_at":1,"signature":"s"}`,
+		`{"type":"auth","device_id":"x","device_token":"y","signed_at":1,"signature":"z"}`,
+		`{"type":"resume"}`, `{}`, `[]`, `null`, `{"type":1}`, `{"extra":true}`, `{"type":"auth"}}`, "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseFrame(data)
+		if err != nil {
+			var pe *protoError
+			if !errors.As(err, &pe) || pe.code != CodeBadRequest {
+				t.Fatalf("parseFrame error is not a bad_request protocol error: %v", err)
+			}
+			return
+		}
+		// Whatever parses re-encodes to something that parses the same.
+		again, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2, err := parseFrame(again); err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("round trip: %+v → %s → %+v, %v", m, again, m2, err)
+		}
+	})
 }

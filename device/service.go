@@ -124,9 +124,13 @@ func (s *Service) keys(ctx context.Context) (Keys, error) {
 			}
 		}
 	}
-	kids := make([]string, len(list))
-	for i, k := range list {
-		kids[i] = k.KID
+	// A key retired longer ago than a token can live verifies nothing
+	// any more: leave it out even before a rotation drops it.
+	kids := []string{}
+	for _, k := range list {
+		if k.RetiredAt.IsZero() || s.now().Sub(k.RetiredAt) < MaxTokenTTL {
+			kids = append(kids, k.KID)
+		}
 	}
 	return NewKeys(s.sec, list[0].KID, kids)
 }
