@@ -105,7 +105,14 @@ func ReadPrivate(path string) ([]byte, error) {
 // linked into place only when complete and synced, so a concurrent reader
 // never sees a partial secret; an existing file is never replaced (the error
 // wraps fs.ErrExist).
-func WriteNew(path string, data []byte) error {
+func WriteNew(path string, data []byte) error { return writePrivate(path, data, false) }
+
+// WriteReplace is WriteNew that atomically replaces an existing file (by
+// rename), for secrets that are rewritten, such as a device's credentials.
+// At no moment is the data in a file others may read.
+func WriteReplace(path string, data []byte) error { return writePrivate(path, data, true) }
+
+func writePrivate(path string, data []byte, replace bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -114,7 +121,7 @@ func WriteNew(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // a no-op once linked or renamed away
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
@@ -126,7 +133,19 @@ func WriteNew(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Link(tmp.Name(), path)
+	if replace {
+		err = os.Rename(tmp.Name(), path)
+	} else {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // make the new name durable; best effort
+		d.Close()
+	}
+	return nil
 }
 
 // FromBytes makes a Secret from key material, for tests and embedders that
