@@ -43,6 +43,13 @@ func (a *app) setupCodeCmd() *cobra.Command {
   pairgate setup-code --role operator --label "Ana's phone" --png setup.png`,
 		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			// Refuse an occupied --png path before issuing: a refused
+			// command must leave no setup code on record.
+			if pngPath != "" {
+				if _, err := os.Lstat(pngPath); err == nil {
+					return fmt.Errorf("--png %s already exists; remove it or choose another name", pngPath)
+				}
+			}
 			svc, err := a.devices(c, publicURL)
 			if err != nil {
 				return err
