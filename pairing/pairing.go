@@ -250,11 +250,22 @@ func (s *Service) Load(ctx context.Context) error {
 }
 
 // Run keeps the in-memory allowlist current with changes made by other
-// processes and replicas until ctx ends. A gateway runs it in a goroutine
-// for the life of the Service.
+// processes and replicas until ctx ends, retrying while the store is
+// unavailable. A gateway runs it in a goroutine for the life of the Service.
 func (s *Service) Run(ctx context.Context) error {
-	if err := s.Load(ctx); err != nil {
-		return err
+	// A store that is down at start is waited for, not given up on:
+	// until the allowlist loads, Admit drops everyone as unavailable.
+	for {
+		err := s.Load(ctx)
+		if err == nil {
+			break
+		}
+		s.log.Warn("pairing: loading the allowlist failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	for {
 		wake := s.st.Changed()
