@@ -91,10 +91,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.pairing.Run(ctx) }()
-	recent, err := s.st.RecentChanges(ctx, 1)
+	// Counters start from now: find the newest change, waiting for a
+	// store that is down rather than replaying its whole history.
 	var seq int64
-	if err == nil && len(recent) == 1 {
-		seq = recent[0].Seq
+	for {
+		recent, err := s.st.RecentChanges(ctx, 1)
+		if err == nil {
+			if len(recent) == 1 {
+				seq = recent[0].Seq
+			}
+			break
+		}
+		s.log.Warn("server: reading the change log failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return <-errc
+		case <-time.After(time.Second):
+		}
 	}
 	// Tokens minted or revoked between New and now are before seq: load
 	// them again so the follower misses nothing.
