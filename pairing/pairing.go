@@ -333,10 +333,7 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 // challenge applies rule 5 for a sender who is not allowed.
 func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store.Scope, sender, name string) Decision {
 	now := s.now()
-	unavailable := func(step string, err error) Decision {
-		s.log.Error("pairing: store error; dropping", "step", step, "channel", scope.Channel, "account", scope.Account, "err", err)
-		return Decision{Verdict: Drop, Reason: ReasonUnavailable}
-	}
+	unavailable := func(step string, err error) Decision { return s.unavailable(scope, step, err) }
 	until, err := s.st.LockedUntil(ctx, scope, now)
 	if err != nil {
 		return unavailable("read lockout", err)
@@ -350,6 +347,18 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 	}
 	if declined {
 		return Decision{Verdict: Drop, Reason: ReasonDeclined}
+	}
+	// Repeat messages from a pending sender and senders arriving at a full
+	// scope are the common cases under load: answer them from a read, so
+	// only a sender who may get a new code takes the write lock.
+	existing, found, live, err := s.st.PendingFor(ctx, scope, sender, now, s.lim.maxPending)
+	switch {
+	case err != nil:
+		return unavailable("read pending", err)
+	case found:
+		return s.remind(ctx, ad, scope, existing, now)
+	case live >= s.lim.maxPending:
+		return s.tooMany(ctx, ad, scope, sender, now)
 	}
 	actor := store.Actor{Name: "gate", Source: "gate"}
 	// A new request id (and so a new code) per attempt: a clash with a live
@@ -372,29 +381,52 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 			// Approved elsewhere a moment ago; the view catches up shortly.
 			return Decision{Verdict: Admit, Reason: ReasonAllowed}
 		case errors.Is(err, store.ErrPending):
-			sent, err := s.st.MarkRequestSent(ctx, req.ID, now.Add(-s.lim.rateWindow), now)
-			if err != nil {
-				return unavailable("mark request sent", err)
-			}
-			if !sent {
-				return Decision{Verdict: Drop, Reason: ReasonPending}
-			}
-			return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now))
+			return s.remind(ctx, ad, scope, req, now)
 		case errors.Is(err, store.ErrCapReached):
-			told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-s.lim.rateWindow), now)
-			if err != nil {
-				return unavailable("mark notice", err)
-			}
-			d := Decision{Verdict: Drop, Reason: ReasonMaxPending}
-			if told {
-				d.Reply = ad.TooManyText()
-			}
-			return d
+			return s.tooMany(ctx, ad, scope, sender, now)
 		default:
 			return unavailable("create request", err)
 		}
 	}
 	return unavailable("create request", errors.New("no free code after 4 attempts"))
+}
+
+// unavailable is the answer to any storage error: drop, never admit.
+func (s *Service) unavailable(scope store.Scope, step string, err error) Decision {
+	s.log.Error("pairing: store error; dropping", "step", step, "channel", scope.Channel, "account", scope.Account, "err", err)
+	return Decision{Verdict: Drop, Reason: ReasonUnavailable}
+}
+
+// remind answers a sender who already has a live request: the same code
+// again once the rate window has passed since it was last sent (exactly one
+// of several gateways sends it), otherwise silence.
+func (s *Service) remind(ctx context.Context, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) Decision {
+	notAfter := now.Add(-s.lim.rateWindow)
+	if req.LastSentAt.After(notAfter) {
+		return Decision{Verdict: Drop, Reason: ReasonPending}
+	}
+	sent, err := s.st.MarkRequestSent(ctx, req.ID, notAfter, now)
+	if err != nil {
+		return s.unavailable(scope, "mark request sent", err)
+	}
+	if !sent {
+		return Decision{Verdict: Drop, Reason: ReasonPending}
+	}
+	return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now))
+}
+
+// tooMany answers a sender arriving at a full scope, telling them once per
+// rate window.
+func (s *Service) tooMany(ctx context.Context, ad channel.Adapter, scope store.Scope, sender string, now time.Time) Decision {
+	told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-s.lim.rateWindow), now)
+	if err != nil {
+		return s.unavailable(scope, "mark notice", err)
+	}
+	d := Decision{Verdict: Drop, Reason: ReasonMaxPending}
+	if told {
+		d.Reply = ad.TooManyText()
+	}
+	return d
 }
 
 func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration) Decision {

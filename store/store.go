@@ -329,6 +329,13 @@ type Store interface {
 	// records KindRequested.
 	CreateRequest(ctx context.Context, p CreateRequestParams) (Request, error)
 
+	// PendingFor reads the sender's live request in scope (found false if
+	// none) and how many live requests the scope holds, counting at most
+	// limit. It is a read that lets the gate answer repeat messages and a
+	// full scope without taking the write lock; CreateRequest still decides
+	// atomically.
+	PendingFor(ctx context.Context, scope Scope, sender string, now time.Time, limit int) (r Request, found bool, live int, err error)
+
 	// MarkRequestSent sets LastSentAt to now on a live request whose
 	// LastSentAt is at or before notAfter. It reports whether it did, so
 	// exactly one of several concurrent callers resends a code.

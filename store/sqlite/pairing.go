@@ -128,6 +128,31 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 	return r, nil
 }
 
+// PendingFor implements store.Store.
+func (s *Store) PendingFor(ctx context.Context, scope store.Scope, sender string, now time.Time, limit int) (store.Request, bool, int, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return store.Request{}, false, 0, s.fail("read pending", err)
+	}
+	defer tx.Rollback()
+	r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests
+		WHERE channel = ? AND account = ? AND sender = ? AND expires_at > ?`, scope.Channel, scope.Account, sender, ms(now)))
+	found := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.Request{}, false, 0, s.fail("read pending", err)
+	}
+	var live int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM
+		(SELECT 1 FROM requests WHERE channel = ? AND account = ? AND expires_at > ? LIMIT ?)`,
+		scope.Channel, scope.Account, ms(now), limit).Scan(&live); err != nil {
+		return store.Request{}, false, 0, s.fail("read pending", err)
+	}
+	if !found {
+		r = store.Request{}
+	}
+	return r, found, live, nil
+}
+
 // MarkRequestSent implements store.Store.
 func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error) {
 	var n int64

@@ -29,6 +29,10 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			_, err := s.CreateRequest(ctx, store.CreateRequestParams{Request: fresh, MaxPending: 10, Actor: gate})
 			return err
 		}},
+		{"PendingFor", func(ctx context.Context, s store.Store) error {
+			_, _, _, err := s.PendingFor(ctx, tg, "1", at(minute), 3)
+			return err
+		}},
 		{"MarkRequestSent", func(ctx context.Context, s store.Store) error {
 			_, err := s.MarkRequestSent(ctx, r.ID, at(window), at(window))
 			return err

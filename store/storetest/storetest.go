@@ -48,6 +48,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"CreateList", testCreateList},
 		{"Pending", testPending},
+		{"PendingFor", testPendingFor},
 		{"AllowedSender", testAllowedSender},
 		{"Cap", testCap},
 		{"CodeConflict", testCodeConflict},
