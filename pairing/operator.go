@@ -88,9 +88,6 @@ func (s *Service) scope(ch, account string) (channel.Adapter, store.Scope, error
 }
 
 func (s *Service) sender(ad channel.Adapter, raw string) (string, error) {
-	if len(raw) > MaxSenderLen {
-		return "", fmt.Errorf("%w: sender is %d bytes, at most %d are allowed", ErrInvalidInput, len(raw), MaxSenderLen)
-	}
 	sender, err := ad.Normalize(raw)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidInput, err)

@@ -35,11 +35,9 @@ var (
 	ErrInvalidInput = errors.New("invalid input")
 )
 
-// Limits on free-form input.
-const (
-	MaxNameLen   = 128 // account and sender display names, bytes
-	MaxSenderLen = 256 // raw sender ids, bytes
-)
+// MaxNameLen bounds account names and sender display names, in bytes.
+// Sender ids are bounded by their channel's adapter (channel.MaxSenderLen).
+const MaxNameLen = 128
 
 // DefaultAccount is the account of a channel when none is named.
 const DefaultAccount = "default"
