@@ -142,7 +142,6 @@ const (
 	KindDeviceRequested ChangeKind = "device.requested"   // a device presented a setup token
 	KindDeviceApproved  ChangeKind = "device.approved"
 	KindDeviceRejected  ChangeKind = "device.rejected"
-	KindDeviceExpired   ChangeKind = "device.expired"
 	KindDevicePaired    ChangeKind = "device.paired"  // its device token was delivered
 	KindDeviceRotated   ChangeKind = "device.rotated" // its device token was replaced
 	KindDeviceRevoked   ChangeKind = "device.revoked"
