@@ -186,26 +186,6 @@ func (c *Config) PolicyFor(channel, account string) Policy {
 	return PolicyPairing
 }
 
-// AllowFrom returns the senders the configuration admits on an account: the
-// channel's allow_from followed by the account's. An account inherits its
-// channel's list and can only add to it; to admit someone on one account
-// only, list them under that account and not under the channel. An empty
-// account means "default". The result is a new slice (nil when both lists
-// are empty); entries are as written, not normalised.
-func (c *Config) AllowFrom(channel, account string) []string {
-	if account == "" {
-		account = DefaultAccount
-	}
-	ch := c.Pairing.Channels[channel]
-	acc := ch.Accounts[account].AllowFrom
-	if len(ch.AllowFrom)+len(acc) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(ch.AllowFrom)+len(acc))
-	out = append(out, ch.AllowFrom...)
-	return append(out, acc...)
-}
-
 // Duration is a time.Duration written in YAML as a Go duration string
 // ("90m", "1h30m") or as an integer number of seconds.
 type Duration time.Duration

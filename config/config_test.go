@@ -88,35 +88,6 @@ func TestPolicyFor(t *testing.T) {
 	}
 }
 
-func TestAllowFrom(t *testing.T) {
-	c := inheritConfig()
-	tests := []struct {
-		channel, account string
-		want             []string
-	}{
-		{"telegram", "work", []string{"1", "2", "3"}},
-		{"telegram", "home", []string{"1", "2", "4"}},
-		{"telegram", "", []string{"1", "2", "5"}},
-		{"telegram", "other", []string{"1", "2"}},
-		{"slack", "any", []string{"U1"}},
-		{"discord", "bot", nil},
-		{"email", "default", nil},
-	}
-	for _, tt := range tests {
-		got := c.AllowFrom(tt.channel, tt.account)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("AllowFrom(%q, %q) mismatch (-want +got):\n%s", tt.channel, tt.account, diff)
-		}
-	}
-
-	// The result is the caller's: changing it leaves the config alone.
-	got := c.AllowFrom("telegram", "work")
-	got[0] = "changed"
-	if c.Pairing.Channels["telegram"].AllowFrom[0] != "1" {
-		t.Error("AllowFrom returned the config's own slice")
-	}
-}
-
 func TestDurationString(t *testing.T) {
 	tests := []struct {
 		d    time.Duration
