@@ -272,17 +272,22 @@ func (s *Service) await(ctx context.Context, c *websocket.Conn, req store.Device
 	}
 	// A closed socket ends the wait; the device may resume later.
 	ctx = c.CloseRead(ctx)
+	wake, unwatch := s.watchers.watch(req.ID)
+	defer unwatch()
 	expiry := time.NewTimer(req.ExpiresAt.Sub(s.now()))
 	defer expiry.Stop()
 	for {
-		wake := s.st.Changed()
 		cur, err := s.st.GetDeviceRequest(ctx, req.ID)
-		if err != nil {
-			return err
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
 		}
-		done, err := s.settle(ctx, c, cur)
-		if done || err != nil {
-			return err
+		if err == nil {
+			done, err := s.settle(ctx, c, cur)
+			if done || err != nil {
+				return err
+			}
+		} else {
+			s.log.Warn("device: reading a pending request failed; will retry", "request_id", req.ID, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -290,9 +295,18 @@ func (s *Service) await(ctx context.Context, c *websocket.Conn, req store.Device
 		case <-expiry.C:
 			return writeJSON(ctx, c, map[string]string{"type": "expired"})
 		case <-wake:
-		case <-time.After(time.Second):
+		case <-time.After(recheckAfter(err)):
 		}
 	}
+}
+
+// recheckAfter is how long a session waits before reading its state again
+// when nothing wakes it: soon after a failed read, rarely otherwise.
+func recheckAfter(readErr error) time.Duration {
+	if readErr != nil {
+		return readRetry
+	}
+	return sessionRecheck
 }
 
 // claim makes this connection the only one speaking for a request: an
@@ -404,24 +418,29 @@ func (s *Service) auth(ctx context.Context, c *websocket.Conn, nonce string, m i
 	}
 	// The session lasts until the device leaves, or is revoked or rotated.
 	ctx = c.CloseRead(ctx)
+	wake, unwatch := s.watchers.watch(d.DeviceID)
+	defer unwatch()
 	for {
-		wake := s.st.Changed()
+		// The read after registering catches a change made between the
+		// first read and the registration.
 		cur, err := s.st.GetDevice(ctx, d.DeviceID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return perr(CodeRevoked, "this device was removed")
 		case err != nil && ctx.Err() != nil:
 			return nil
-		case err == nil && !cur.RevokedAt.IsZero():
+		case err != nil:
+			s.log.Warn("device: reading a paired device failed; will retry", "device_id", d.DeviceID, "err", err)
+		case !cur.RevokedAt.IsZero():
 			return perr(CodeRevoked, "this device was revoked")
-		case err == nil && subtle.ConstantTimeCompare(cur.TokenHash, d.TokenHash) != 1:
+		case subtle.ConstantTimeCompare(cur.TokenHash, d.TokenHash) != 1:
 			return perr(CodeNotPaired, "the device token was rotated; authenticate with the new one")
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-		case <-time.After(5 * time.Second):
+		case <-time.After(recheckAfter(err)):
 		}
 	}
 }

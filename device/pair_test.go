@@ -25,23 +25,25 @@ import (
 )
 
 type pairEnv struct {
-	t   testing.TB
-	svc *Service
-	st  *sqlite.Store
-	url string // ws://127.0.0.1:port/pair
-	now func() time.Time
-	mu  sync.Mutex
-	off time.Duration // clock offset, moved by tests
+	t    testing.TB
+	svc  *Service
+	st   *sqlite.Store
+	path string // the database file
+	url  string // ws://127.0.0.1:port/pair
+	now  func() time.Time
+	mu   sync.Mutex
+	off  time.Duration // clock offset, moved by tests
 }
 
 func newPairEnv(t testing.TB, mutate func(*Options)) *pairEnv {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &pairEnv{t: t, st: st}
+	e := &pairEnv{t: t, st: st, path: path}
 	e.now = func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return time.Now().Add(e.off) }
 	hs := httptest.NewUnstartedServer(nil)
 	e.url = "ws://" + hs.Listener.Addr().String() + "/pair"
@@ -53,6 +55,10 @@ func newPairEnv(t testing.TB, mutate func(*Options)) *pairEnv {
 	if e.svc, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { e.svc.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stopRun(); <-ran })
 	hs.Config.Handler = e.svc
 	hs.Start()
 	t.Cleanup(hs.Close)

@@ -64,6 +64,10 @@ type Service struct {
 	// connection can never be the one that takes the device token.
 	waitersMu sync.Mutex
 	waiters   map[string]*waiter
+
+	// watchers wakes open sessions when the change log concerns them;
+	// Run feeds it.
+	watchers watchers
 }
 
 // waiter is the connection currently speaking for a device request.

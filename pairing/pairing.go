@@ -265,17 +265,11 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	for {
-		wake := s.st.Changed()
-		if err := s.view.catchUp(ctx, s.st); err != nil && ctx.Err() == nil {
-			s.log.Warn("pairing: following the change log failed; will retry", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		}
-	}
+	store.Follow(ctx, s.st, store.FollowOptions{
+		After:   s.view.position(),
+		OnError: func(err error) { s.log.Warn("pairing: following the change log failed; will retry", "err", err) },
+	}, s.view.apply)
+	return nil
 }
 
 // Admit runs the gate for one inbound message (SPEC section 2). It never

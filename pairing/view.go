@@ -151,7 +151,41 @@ func (v *view) load(ctx context.Context, st store.Store) error {
 	return nil
 }
 
-// catchUp applies every change after the last one applied.
+// position is the sequence number of the last change applied.
+func (v *view) position() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.seq
+}
+
+// apply brings changes into the view, skipping those already applied: the
+// follower and a catch-up after a change made through the Service may read
+// the same part of the log.
+func (v *view) apply(changes []store.Change) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.applyLocked(changes)
+	return nil
+}
+
+func (v *view) applyLocked(changes []store.Change) {
+	for _, c := range changes {
+		if c.Seq <= v.seq {
+			continue
+		}
+		switch {
+		case c.Kind.AdmitsSender():
+			v.set(c.Scope, c.Sender, true)
+		case c.Kind == store.KindRevoked:
+			v.set(c.Scope, c.Sender, false)
+		}
+		v.seq = c.Seq
+	}
+}
+
+// catchUp applies every change after the last one applied, once. The
+// follower (Service.Run) keeps the view current; catchUp makes a change made
+// through this Service visible before the call that made it returns.
 func (v *view) catchUp(ctx context.Context, st store.Store) error {
 	if !v.loaded.Load() {
 		return nil // nothing to keep current; load reads the latest state
@@ -163,15 +197,7 @@ func (v *view) catchUp(ctx context.Context, st store.Store) error {
 		if err != nil {
 			return err
 		}
-		for _, c := range changes {
-			switch {
-			case c.Kind.AdmitsSender():
-				v.set(c.Scope, c.Sender, true)
-			case c.Kind == store.KindRevoked:
-				v.set(c.Scope, c.Sender, false)
-			}
-			v.seq = c.Seq
-		}
+		v.applyLocked(changes)
 		if len(changes) < 1000 {
 			return nil
 		}

@@ -7,8 +7,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,11 +88,17 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run follows the change log until ctx ends: the gate's allowlist view,
-// API tokens minted or revoked with the CLI, and the metrics that count
-// changes made anywhere (CLI included).
+// device sessions waiting on a decision or a revocation, API tokens minted
+// or revoked with the CLI, and the metrics that count changes made anywhere
+// (CLI included). Every follower runs store.Follow, so a failed read is
+// retried on a timer and never waits for an unrelated later change.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.pairing.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.pairing.Run(ctx) })
+	if s.devices != nil {
+		wg.Go(func() { s.devices.Run(ctx) })
+	}
+	defer wg.Wait()
 	// Counters start from now: find the newest change, waiting for a
 	// store that is down rather than replaying its whole history.
 	var seq int64
@@ -105,27 +113,39 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("server: reading the change log failed; retrying", "err", err)
 		select {
 		case <-ctx.Done():
-			return <-errc
+			return nil
 		case <-time.After(time.Second):
 		}
 	}
 	// Tokens minted or revoked between New and now are before seq: load
 	// them again so the follower misses nothing.
 	s.reloadTokens(ctx)
-	store.Follow(ctx, s.st, seq, time.Second, func(changes []store.Change) error {
-		reload := false
+	reload, counted := false, seq
+	store.Follow(ctx, s.st, store.FollowOptions{
+		After:   seq,
+		OnError: func(err error) { s.log.Warn("server: following the change log failed; will retry", "err", err) },
+	}, func(changes []store.Change) error {
 		for _, c := range changes {
-			s.metrics.change(c)
+			// A batch whose token reload failed comes again: count
+			// each change once.
+			if c.Seq > counted {
+				s.metrics.change(c)
+				counted = c.Seq
+			}
 			if c.Kind == store.KindTokenCreated || c.Kind == store.KindTokenRevoked {
 				reload = true
 			}
 		}
-		if reload {
-			s.reloadTokens(ctx)
+		if !reload {
+			return nil
 		}
+		if err := s.tokens.reload(ctx, s.st); err != nil {
+			return fmt.Errorf("reload API tokens: %w", err)
+		}
+		reload = false
 		return nil
 	})
-	return <-errc
+	return nil
 }
 
 // reloadTokens retries until the token set is current or ctx ends; until

@@ -225,31 +225,78 @@ type APIToken struct {
 	RevokedAt time.Time // zero while active
 }
 
-// Follow calls fn with every change after seq, in order, as they are
-// appended, until ctx ends; it returns ctx's error then. A failing read or fn
-// is retried at the next wake-up or after retry, whichever comes first, so a
-// follower survives a store that is briefly unavailable.
-func Follow(ctx context.Context, st Store, seq int64, retry time.Duration, fn func([]Change) error) error {
-	t := time.NewTicker(retry)
-	defer t.Stop()
+// FollowOptions configure Follow.
+type FollowOptions struct {
+	// After is the sequence number to follow from: fn gets the changes
+	// after it.
+	After int64
+	// Retry is how soon a failed read (or a failed fn) is tried again when
+	// no wake-up comes first. Default 1s: a change is never left waiting
+	// for an unrelated later change to wake the follower.
+	Retry time.Duration
+	// OnError, when set, is told of every failed read or fn; the follower
+	// goes on regardless.
+	OnError func(error)
+}
+
+// followBatch is how many changes Follow reads at a time.
+const followBatch = 1000
+
+// Follow calls fn with every change after o.After, in order and in batches,
+// as they are appended, until ctx ends; it returns ctx's error then. It is
+// the one loop every follower of the change log runs.
+//
+// A batch is handed on only once: its position advances when fn returns nil.
+// A failing read or fn is retried at the next wake-up or after o.Retry,
+// whichever comes first, so a follower survives a store that is briefly
+// unavailable and never sits on a change it failed to read. fn must be
+// idempotent for the batch it failed on, since it sees that batch again.
+func Follow(ctx context.Context, st Store, o FollowOptions, fn func([]Change) error) error {
+	if o.Retry <= 0 {
+		o.Retry = time.Second
+	}
+	seq := o.After
+	retry := time.NewTimer(o.Retry)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		wake := st.Changed()
+		failed := false
 		for {
-			changes, err := st.Changes(ctx, seq, 1000)
+			changes, err := st.Changes(ctx, seq, followBatch)
 			if err == nil && len(changes) > 0 {
 				err = fn(changes)
 			}
-			if err != nil || len(changes) == 0 {
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if o.OnError != nil {
+					o.OnError(err)
+				}
+				failed = true
+				break
+			}
+			if len(changes) == 0 {
 				break
 			}
 			seq = changes[len(changes)-1].Seq
+			if len(changes) < followBatch {
+				break
+			}
+		}
+		var retryC <-chan time.Time
+		if failed {
+			retry.Reset(o.Retry)
+			retryC = retry.C
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-wake:
-		case <-t.C:
+		case <-retryC:
 		}
+		retry.Stop()
 	}
 }
 

@@ -1,0 +1,105 @@
+package pairing_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlite"
+)
+
+// blinkingStore fails every read of the change log while failing is set,
+// as a store does for a moment when its disk or connection hiccups.
+type blinkingStore struct {
+	store.Store
+	failing atomic.Bool
+	failed  atomic.Int64 // reads refused
+}
+
+func (b *blinkingStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	if b.failing.Load() {
+		b.failed.Add(1)
+		return nil, fmt.Errorf("%w: injected read failure", store.ErrUnavailable)
+	}
+	return b.Store.Changes(ctx, after, limit)
+}
+
+// A revocation made by another process while this one cannot read the
+// change log is applied once reads work again, with no later change to wake
+// the follower: it retries on a timer.
+func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
+	path := t.TempDir() + "/pairgate.db"
+	open := func() *sqlite.Store {
+		st, err := sqlite.Open(ctx, sqlite.Options{Path: path, PollInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	sec, err := secret.FromBytes(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The allowlist policy answers an unknown sender without writing
+	// anything, so probing Admit appends nothing that could wake the
+	// follower.
+	cfg := config.Default()
+	cfg.Pairing.Policy = config.PolicyAllowlist
+	gate := &blinkingStore{Store: open()}
+	gateway, err := pairing.New(pairing.Options{Store: gate, Secret: sec, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := pairing.New(pairing.Options{Store: open(), Secret: sec, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { gateway.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stop(); <-ran })
+
+	in := pairing.Inbound{Channel: "telegram", Sender: "123"}
+	verdictWithin := func(want pairing.Verdict, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < limit {
+			if gateway.Admit(ctx, in).Verdict == want {
+				return time.Since(start)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the gateway did not answer %s within %v", want, limit)
+		return 0
+	}
+	if _, err := cli.Allow(ctx, "telegram", "", []string{"123"}, store.ViaManual, store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	verdictWithin(pairing.Admit, 2*time.Second)
+
+	gate.failing.Store(true)
+	if _, err := cli.Revoke(ctx, "telegram", "", "123", store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation's wake-up arrives (poll: 20 ms) while reads fail.
+	time.Sleep(400 * time.Millisecond)
+	if gate.failed.Load() == 0 {
+		t.Fatal("the follower never tried to read the log while it was failing: the test proves nothing")
+	}
+	if d := gateway.Admit(ctx, in); d.Verdict != pairing.Admit {
+		t.Fatalf("revocation applied without reading the log: %+v", d)
+	}
+	gate.failing.Store(false)
+	took := verdictWithin(pairing.Drop, 3*time.Second)
+	if took > 1500*time.Millisecond {
+		t.Errorf("revocation applied %v after reads worked again; want about a second at most", took)
+	}
+	t.Logf("revocation applied %v after reads worked again", took)
+}
