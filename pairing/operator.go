@@ -214,7 +214,8 @@ type AllowResult struct {
 
 // Allow puts senders on the allowlist without a request (seeding, or a
 // sender the operator knows). It is idempotent and reactivates revoked
-// entries. Every sender is checked before any is added.
+// entries. Every sender is checked before any is added, and all are added
+// in one transaction.
 func (s *Service) Allow(ctx context.Context, ch, account string, senders []string, via store.Via, actor store.Actor) ([]AllowResult, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
@@ -226,22 +227,23 @@ func (s *Service) Allow(ctx context.Context, ch, account string, senders []strin
 	if via == "" {
 		via = store.ViaManual
 	}
-	norm := make([]string, len(senders))
+	list := make([]store.AllowSender, len(senders))
 	for i, raw := range senders {
-		if norm[i], err = s.sender(ad, raw); err != nil {
+		if list[i].Sender, err = s.sender(ad, raw); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]AllowResult, 0, len(norm))
-	for _, sender := range norm {
-		e, changed, err := s.st.Allow(ctx, store.AllowParams{Scope: scope, Sender: sender, Via: via, Actor: actor, Now: s.now()})
-		if err != nil {
-			s.sync(ctx)
-			return out, err
-		}
-		out = append(out, AllowResult{AllowedSender: allowedFrom(e), Changed: changed})
+	// One transaction for the whole list: a command killed half-way leaves
+	// all of them allowed or none.
+	res, err := s.st.Allow(ctx, store.AllowParams{Scope: scope, Senders: list, Via: via, Actor: actor, Now: s.now()})
+	if err != nil {
+		return nil, err
 	}
 	s.sync(ctx)
+	out := make([]AllowResult, len(res))
+	for i, r := range res {
+		out[i] = AllowResult{AllowedSender: allowedFrom(r.Entry), Changed: r.Changed}
+	}
 	return out, nil
 }
 

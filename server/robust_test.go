@@ -1032,7 +1032,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	}
 	// The followers recovered too: a change made behind the server's back
 	// (as the CLI would) reaches its gate.
-	if _, _, err := e.sqlite.Allow(ctx, store.AllowParams{Scope: store.Scope{Channel: "telegram", Account: "default"}, Sender: "44",
+	if _, err := e.sqlite.Allow(ctx, store.AllowParams{Scope: store.Scope{Channel: "telegram", Account: "default"}, Senders: []store.AllowSender{{Sender: "44"}},
 		Via: store.ViaManual, Actor: store.Actor{Name: "cli:test"}, Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -347,12 +347,26 @@ type ApproveParams struct {
 
 // AllowParams is the input of Allow.
 type AllowParams struct {
-	Scope  Scope
+	Scope   Scope
+	Senders []AllowSender // at least one
+	Via     Via           // ViaManual or ViaImport
+	Actor   Actor
+	Now     time.Time
+}
+
+// AllowSender is one sender to allow, with the name to record (empty keeps
+// the name already on record).
+type AllowSender struct {
 	Sender string
 	Name   string
-	Via    Via // ViaManual or ViaImport
-	Actor  Actor
-	Now    time.Time
+}
+
+// AllowResult is what Allow did for one sender.
+type AllowResult struct {
+	Entry AllowEntry
+	// Changed is false when the sender was already allowed: nothing was
+	// written or recorded for them.
+	Changed bool
 }
 
 // LockoutPolicy tells RecordApprovalFailure when to lock a scope.
@@ -412,11 +426,13 @@ type Store interface {
 	// KindExpired for each, and returns how many it purged.
 	ExpireRequests(ctx context.Context, now time.Time) (int, error)
 
-	// Allow inserts an active allow entry or reactivates a revoked one and
-	// records KindAllowed; a pending request of the sender is deleted in the
-	// same transaction (recording KindCleared). On an already active entry it changes nothing,
-	// records nothing and returns the entry with changed == false.
-	Allow(ctx context.Context, p AllowParams) (entry AllowEntry, changed bool, err error)
+	// Allow, in one transaction for all of p.Senders (all or none are
+	// allowed): inserts an active allow entry or reactivates a revoked one
+	// and records KindAllowed; a pending request of the sender is deleted
+	// (recording KindCleared). On an already active entry it changes
+	// nothing, records nothing and reports Changed == false. Results are in
+	// the order of p.Senders.
+	Allow(ctx context.Context, p AllowParams) ([]AllowResult, error)
 
 	// Revoke soft-deletes an active allow entry and records KindRevoked.
 	// ErrNotFound if the sender has no active entry.

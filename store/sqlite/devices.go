@@ -128,21 +128,8 @@ func (s *Store) GetDeviceRequest(ctx context.Context, id string) (store.DeviceRe
 
 // ListDeviceRequests implements store.Store.
 func (s *Store) ListDeviceRequests(ctx context.Context, now time.Time) ([]store.DeviceRequest, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceRequestCols+` FROM device_requests
-		WHERE status = 'pending' AND expires_at > ? ORDER BY created_at, id`, ms(now))
-	if err != nil {
-		return nil, s.fail("list device requests", err)
-	}
-	defer rows.Close()
-	out := []store.DeviceRequest{}
-	for rows.Next() {
-		r, err := scanDeviceRequest(rows)
-		if err != nil {
-			return nil, s.fail("list device requests", err)
-		}
-		out = append(out, r)
-	}
-	return out, s.fail("list device requests", rows.Err())
+	return list(ctx, s, "list device requests", "device_requests", `SELECT `+deviceRequestCols+` FROM device_requests
+		WHERE status = 'pending' AND expires_at > ? ORDER BY created_at, id`, scanDeviceRequest, ms(now))
 }
 
 // DecideDeviceRequest implements store.Store.
@@ -224,20 +211,7 @@ func (s *Store) GetDevice(ctx context.Context, deviceID string) (store.Device, e
 
 // ListDevices implements store.Store.
 func (s *Store) ListDevices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY paired_at, device_id`)
-	if err != nil {
-		return nil, s.fail("list devices", err)
-	}
-	defer rows.Close()
-	out := []store.Device{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, s.fail("list devices", err)
-		}
-		out = append(out, d)
-	}
-	return out, s.fail("list devices", rows.Err())
+	return list(ctx, s, "list devices", "devices", `SELECT `+deviceCols+` FROM devices ORDER BY paired_at, device_id`, scanDevice)
 }
 
 // updateDevice runs one UPDATE … RETURNING on an active device and records

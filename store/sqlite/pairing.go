@@ -171,21 +171,8 @@ func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now ti
 // ListRequests implements store.Store.
 func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter, now time.Time) ([]store.Request, error) {
 	where, args := filterSQL(f)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+requestCols+` FROM requests WHERE `+where+
-		` AND expires_at > ? ORDER BY created_at, id`, append(args, ms(now))...)
-	if err != nil {
-		return nil, s.fail("list requests", err)
-	}
-	defer rows.Close()
-	out := []store.Request{}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, s.fail("list requests", err)
-		}
-		out = append(out, r)
-	}
-	return out, s.fail("list requests", rows.Err())
+	return list(ctx, s, "list requests", "requests", `SELECT `+requestCols+` FROM requests WHERE `+where+
+		` AND expires_at > ? ORDER BY created_at, id`, scanRequest, append(args, ms(now))...)
 }
 
 // takeRequest deletes and returns the live request matched by code hash or
@@ -345,47 +332,59 @@ func scanAllowed(row scanner) (store.AllowEntry, error) {
 }
 
 // Allow implements store.Store.
-func (s *Store) Allow(ctx context.Context, p store.AllowParams) (store.AllowEntry, bool, error) {
-	var entry store.AllowEntry
-	changed := false
+func (s *Store) Allow(ctx context.Context, p store.AllowParams) ([]store.AllowResult, error) {
+	if len(p.Senders) == 0 {
+		return nil, fmt.Errorf("allow on %s: no sender given", p.Scope)
+	}
+	var out []store.AllowResult
 	err := s.write(ctx, "allow", func(tx *sql.Tx) error {
-		changed = false
-		cur, err := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
-			WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, p.Sender))
-		if err == nil && cur.Active() {
-			entry = cur
-			return nil
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		entry = store.AllowEntry{Scope: p.Scope, Sender: p.Sender, Name: p.Name,
-			ApprovedAt: fromMS(ms(p.Now)), ApprovedBy: p.Actor.Name, Via: p.Via}
-		if entry.Name == "" {
-			entry.Name = cur.Name
-		}
-		if err := upsertAllowed(ctx, tx, entry); err != nil {
-			return err
-		}
-		var stale string
-		err = tx.QueryRowContext(ctx, `DELETE FROM requests WHERE channel = ? AND account = ? AND sender = ? RETURNING id`,
-			p.Scope.Channel, p.Scope.Account, p.Sender).Scan(&stale)
-		if err == nil {
-			if err := appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindCleared, Scope: p.Scope,
-				Sender: p.Sender, RequestID: stale, Actor: p.Actor, Detail: "sender allowed"}); err != nil {
+		out = make([]store.AllowResult, 0, len(p.Senders))
+		for _, a := range p.Senders {
+			r, err := allowOne(ctx, tx, p, a)
+			if err != nil {
 				return err
 			}
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return err
+			out = append(out, r)
 		}
-		changed = true
-		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindAllowed, Scope: p.Scope,
-			Sender: p.Sender, Actor: p.Actor, Detail: "via " + string(p.Via)})
+		return nil
 	})
 	if err != nil {
-		return store.AllowEntry{}, false, err
+		return nil, err
 	}
-	return entry, changed, nil
+	return out, nil
+}
+
+func allowOne(ctx context.Context, tx *sql.Tx, p store.AllowParams, a store.AllowSender) (store.AllowResult, error) {
+	cur, err := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
+		WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, a.Sender))
+	if err == nil && cur.Active() {
+		return store.AllowResult{Entry: cur}, nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.AllowResult{}, err
+	}
+	entry := store.AllowEntry{Scope: p.Scope, Sender: a.Sender, Name: a.Name,
+		ApprovedAt: fromMS(ms(p.Now)), ApprovedBy: p.Actor.Name, Via: p.Via}
+	if entry.Name == "" {
+		entry.Name = cur.Name
+	}
+	if err := upsertAllowed(ctx, tx, entry); err != nil {
+		return store.AllowResult{}, err
+	}
+	var stale string
+	err = tx.QueryRowContext(ctx, `DELETE FROM requests WHERE channel = ? AND account = ? AND sender = ? RETURNING id`,
+		p.Scope.Channel, p.Scope.Account, a.Sender).Scan(&stale)
+	if err == nil {
+		if err := appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindCleared, Scope: p.Scope,
+			Sender: a.Sender, RequestID: stale, Actor: p.Actor, Detail: "sender allowed"}); err != nil {
+			return store.AllowResult{}, err
+		}
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return store.AllowResult{}, err
+	}
+	err = appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindAllowed, Scope: p.Scope,
+		Sender: a.Sender, Actor: p.Actor, Detail: "via " + string(p.Via)})
+	return store.AllowResult{Entry: entry, Changed: true}, err
 }
 
 // Revoke implements store.Store.
@@ -417,21 +416,8 @@ func (s *Store) ListAllowed(ctx context.Context, f store.RequestFilter, includeR
 	if !includeRevoked {
 		where += " AND revoked_at IS NULL"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+allowCols+` FROM allowed WHERE `+where+
-		` ORDER BY channel, account, sender`, args...)
-	if err != nil {
-		return nil, s.fail("list allowed", err)
-	}
-	defer rows.Close()
-	out := []store.AllowEntry{}
-	for rows.Next() {
-		e, err := scanAllowed(rows)
-		if err != nil {
-			return nil, s.fail("list allowed", err)
-		}
-		out = append(out, e)
-	}
-	return out, s.fail("list allowed", rows.Err())
+	return list(ctx, s, "list allowed", "allowed", `SELECT `+allowCols+` FROM allowed WHERE `+where+
+		` ORDER BY channel, account, sender`, scanAllowed, args...)
 }
 
 // ScanAllowed implements store.Store. The read transaction pins one WAL
@@ -442,6 +428,9 @@ func (s *Store) ScanAllowed(ctx context.Context, fn func(store.Scope, string) er
 		return 0, s.fail("scan allowed", err)
 	}
 	defer tx.Rollback()
+	if err := s.checkTable(ctx, tx, "scan allowed", "allowed"); err != nil {
+		return 0, err
+	}
 	var seq int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq); err != nil {
 		return 0, s.fail("scan allowed", err)

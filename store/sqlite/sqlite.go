@@ -45,14 +45,24 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Logger receives warnings from the background poller. Default: discard.
 	Logger *slog.Logger
+	// IntegrityCheck, when set, makes Open refuse a damaged file (a full
+	// quick_check) and repeats the check at this interval, so Ping reports
+	// damage that no query has run into yet. A daemon sets it; a short-lived
+	// command relies on the checks listings make of their own tables.
+	IntegrityCheck time.Duration
 }
 
 // Store is the SQLite backend of store.Store.
 type Store struct {
-	path string
-	w    *sql.DB // the one writer connection, BEGIN IMMEDIATE
-	r    *sql.DB // readers, deferred transactions
-	log  *slog.Logger
+	path  string
+	ident os.FileInfo // the file opened, to notice it deleted or replaced
+	w     *sql.DB     // the one writer connection, BEGIN IMMEDIATE
+	r     *sql.DB     // readers, deferred transactions
+	log   *slog.Logger
+
+	integrityEvery time.Duration
+	hmu            sync.Mutex
+	h              health
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when changes may be new
@@ -70,8 +80,8 @@ var migrations embed.FS
 
 // Open opens (creating if needed) the database at opts.Path and brings its
 // schema up to date. A file that exists but is not a pairgate database, or
-// cannot be read, is an error wrapping store.ErrUnavailable: it is never
-// treated as empty.
+// cannot be read, is an error wrapping store.ErrUnavailable and is left
+// untouched: it is never treated as empty.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Path == "" {
 		return nil, errors.New("sqlite: no database path set")
@@ -85,8 +95,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	names, err := migrationNames()
+	if err != nil {
+		return nil, err
+	}
+	if err := inspect(ctx, opts.Path, len(names), opts.BusyTimeout); err != nil {
+		return nil, err
+	}
 	if err := createFile(opts.Path); err != nil {
 		return nil, err
+	}
+	ident, err := os.Stat(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	w, err := openDB(opts.Path, opts.BusyTimeout, true)
 	if err != nil {
@@ -100,17 +121,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{
-		path:    opts.Path,
-		w:       w,
-		r:       r,
-		log:     opts.Logger,
-		changed: make(chan struct{}),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		path:           opts.Path,
+		ident:          ident,
+		w:              w,
+		r:              r,
+		log:            opts.Logger,
+		integrityEvery: opts.IntegrityCheck,
+		changed:        make(chan struct{}),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, names); err != nil {
 		s.closeDBs()
 		return nil, err
+	}
+	if opts.IntegrityCheck > 0 {
+		if err := s.CheckIntegrity(ctx); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
 	}
 	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
 		s.closeDBs()
@@ -144,53 +173,76 @@ func openDB(path string, busy time.Duration, writer bool) (*sql.DB, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "1")
+	// The file exists (createFile): a connection opened later, after the
+	// file was deleted, must fail rather than create an empty one.
+	q.Set("mode", "rw")
 	if writer {
 		q.Set("_txlock", "immediate")
 	}
 	// SQLite creates the -wal and -shm files with the database file's
 	// mode, so they are 0600 too.
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %w", store.ErrUnavailable, path, err)
 	}
 	return db, nil
 }
 
+// escapePath writes a file path for a SQLite URI filename.
+func escapePath(path string) string { return (&url.URL{Path: path}).EscapedPath() }
+
 // fail wraps a database error so callers can test for ErrUnavailable, and
 // names the file so the operator knows where to look.
 func (s *Store) fail(what string, err error) error {
+	err, damaged := wrapErr(s.path, what, err)
+	if damaged {
+		s.noteDamaged(err)
+	}
+	return err
+}
+
+// wrapErr wraps a database error in ErrUnavailable with the file's name and
+// what to do, and reports whether it says the file is damaged.
+func wrapErr(path, what string, err error) (error, bool) {
 	if err == nil {
-		return nil
+		return nil, false
 	}
 	var se *sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3lib.SQLITE_NOTADB, sqlite3lib.SQLITE_CORRUPT:
-			return fmt.Errorf("%w: %s: %s is damaged or not a pairgate database (%w); restore it from a backup or move it aside", store.ErrUnavailable, what, s.path, err)
+			return fmt.Errorf("%w: %s: %s is damaged or not a pairgate database (%w); restore it from a backup or move it aside", store.ErrUnavailable, what, path, err), true
 		case sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_PERM, sqlite3lib.SQLITE_READONLY:
-			return fmt.Errorf("%w: %s: cannot open %s for writing (%w); check its owner and mode", store.ErrUnavailable, what, s.path, err)
+			return fmt.Errorf("%w: %s: cannot open %s for writing (%w); check its owner and mode", store.ErrUnavailable, what, path, err), false
 		}
 	}
-	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, what, err)
+	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, what, err), false
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func migrationNames() ([]string, error) {
 	entries, err := fs.ReadDir(migrations, "migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+func (s *Store) migrate(ctx context.Context, names []string) error {
 	// One IMMEDIATE transaction reads the version and applies what is
 	// missing. SQLite DDL is transactional, so two processes opening a new
 	// file at once serialise here and the second finds the work done.
 	return s.write(ctx, "migrate schema", func(tx *sql.Tx) error {
 		var version int
+		var app int64
 		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
 			return err
 		}
 		if version > len(names) {
@@ -210,6 +262,11 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 		}
+		if app != applicationID {
+			if _, err := tx.ExecContext(ctx, `PRAGMA application_id = `+strconv.Itoa(applicationID)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
@@ -217,7 +274,23 @@ func (s *Store) migrate(ctx context.Context) error {
 // write runs fn in one IMMEDIATE transaction and, if it committed, wakes the
 // followers of the change log. A sentinel error from fn rolls back and is
 // returned as is; anything else wraps ErrUnavailable.
+//
+// A write is acknowledged only if the file it committed to is still the
+// database at the store's path: one made to a deleted or replaced file
+// would be lost, so it is reported as failed (ErrUnavailable).
 func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	err := s.commit(ctx, what, fn)
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		s.noteWrite(err)
+	}
+	return err
+}
+
+func (s *Store) commit(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	if err := s.fileErr(); err != nil {
+		s.noteFile(err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(what, err)
@@ -229,6 +302,11 @@ func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) erro
 	if err := tx.Commit(); err != nil {
 		return s.fail(what, err)
 	}
+	if err := s.fileErr(); err != nil {
+		s.noteFile(err)
+		return fmt.Errorf("%s: committed to a file that is no longer the database: %w", what, err)
+	}
+	s.noteWrite(nil)
 	s.notify()
 	return nil
 }
@@ -267,6 +345,9 @@ func (s *Store) notify() {
 // sequence number is a single B-tree descent, cheap at any log size.
 func (s *Store) poll(every time.Duration) {
 	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-s.stop; cancel() }()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -275,10 +356,13 @@ func (s *Store) poll(every time.Duration) {
 			return
 		case <-t.C:
 		}
+		s.checkHealth(ctx)
 		var seq int64
-		err := s.r.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
+		err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
 		if err != nil {
-			s.log.Warn("sqlite: polling the change log failed", "path", s.path, "err", err)
+			if ctx.Err() == nil {
+				s.log.Warn("sqlite: polling the change log failed", "path", s.path, "err", s.fail("poll change log", err))
+			}
 			continue
 		}
 		s.mu.Lock()

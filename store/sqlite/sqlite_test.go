@@ -79,8 +79,8 @@ func TestFileModes(t *testing.T) {
 
 	// A write makes the WAL (and its shared-memory index) exist.
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if _, _, err := s.Allow(t.Context(), store.AllowParams{
-		Scope: store.Scope{Channel: "telegram", Account: "default"}, Sender: "1",
+	if _, err := s.Allow(t.Context(), store.AllowParams{
+		Scope: store.Scope{Channel: "telegram", Account: "default"}, Senders: []store.AllowSender{{Sender: "1"}},
 		Via: store.ViaManual, Actor: store.Actor{Name: "test", Source: "test"}, Now: now,
 	}); err != nil {
 		t.Fatalf("Allow: %v", err)

@@ -44,20 +44,7 @@ func (s *Store) ListTokens(ctx context.Context, includeRevoked bool) ([]store.AP
 	if includeRevoked {
 		where = "1"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE `+where+` ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.fail("list API tokens", err)
-	}
-	defer rows.Close()
-	out := []store.APIToken{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, s.fail("list API tokens", err)
-		}
-		out = append(out, t)
-	}
-	return out, s.fail("list API tokens", rows.Err())
+	return list(ctx, s, "list API tokens", "api_tokens", `SELECT `+tokenCols+` FROM api_tokens WHERE `+where+` ORDER BY created_at, id`, scanToken)
 }
 
 // RevokeToken implements store.Store.
@@ -76,10 +63,4 @@ func (s *Store) RevokeToken(ctx context.Context, id string, actor store.Actor, n
 		return appendChange(ctx, tx, tokenChange(store.KindTokenRevoked, t, actor, now))
 	})
 	return t, err
-}
-
-// Ping implements store.Store.
-func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	return s.fail("ping", s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM changes LIMIT 1)`).Scan(&n))
 }

@@ -162,6 +162,32 @@ func testApproveRace(t *testing.T, b Backend) {
 }
 
 func testAllowRevoke(t *testing.T, b Backend) {
+	t.Run("AllowSeveral", func(t *testing.T) {
+		f := newFixture(t, b)
+		active, _ := f.allow(tg, "2", alice, at(0))
+		r := f.mustCreate(tg, "3", at(0))
+		seq := f.lastSeq()
+		res, err := f.s.Allow(f.ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: "1", Name: "One"}, {Sender: "2"}, {Sender: "3"}},
+			Via: store.ViaManual, Actor: ops, Now: at(minute)})
+		if err != nil {
+			t.Fatalf("Allow of three senders: %v", err)
+		}
+		entry := func(sender, name string) store.AllowEntry {
+			return store.AllowEntry{Scope: tg, Sender: sender, Name: name, ApprovedAt: at(minute), ApprovedBy: ops.Name, Via: store.ViaManual}
+		}
+		want := []store.AllowResult{{Entry: entry("1", "One"), Changed: true}, {Entry: active}, {Entry: entry("3", ""), Changed: true}}
+		if diff := cmp.Diff(want, res); diff != "" {
+			t.Errorf("Allow of three senders, results in order (-want +got):\n%s", diff)
+		}
+		// The already active sender records nothing; the pending one's
+		// request is cleared.
+		f.checkChanges("Allow of three senders", seq,
+			senderRec(store.KindAllowed, tg, "1", ops, at(minute)),
+			reqRec(store.KindCleared, r, ops, at(minute)),
+			senderRec(store.KindAllowed, tg, "3", ops, at(minute)))
+		f.checkAllowed(in(tg), false, entry("1", "One"), active, entry("3", ""))
+		f.checkList(in(tg), at(minute))
+	})
 	t.Run("RevokeReactivate", func(t *testing.T) {
 		f := newFixture(t, b)
 		r := f.mustCreate(tg, "1", at(0))
@@ -227,10 +253,10 @@ func testAllowRevoke(t *testing.T, b Backend) {
 		f.checkChanges("Allow of an active sender", seq)
 		f.checkAllowed(in(tg), false, want, e5)
 
-		e7, changed, err := f.s.Allow(f.ctx, store.AllowParams{Scope: tg, Sender: "7", Name: "Imported", Via: store.ViaImport, Actor: alice, Now: at(8 * minute)})
-		want7 := store.AllowEntry{Scope: tg, Sender: "7", Name: "Imported", ApprovedAt: at(8 * minute), ApprovedBy: alice.Name, Via: store.ViaImport}
-		if diff := cmp.Diff(want7, e7); err != nil || !changed || diff != "" {
-			t.Errorf("Allow via import = changed %v, %v, entry (-want +got):\n%s", changed, err, diff)
+		res, err := f.s.Allow(f.ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: "7", Name: "Imported"}}, Via: store.ViaImport, Actor: alice, Now: at(8 * minute)})
+		want7 := []store.AllowResult{{Entry: store.AllowEntry{Scope: tg, Sender: "7", Name: "Imported", ApprovedAt: at(8 * minute), ApprovedBy: alice.Name, Via: store.ViaImport}, Changed: true}}
+		if diff := cmp.Diff(want7, res); err != nil || diff != "" {
+			t.Errorf("Allow via import = %v, results (-want +got):\n%s", err, diff)
 		}
 	})
 
@@ -346,7 +372,7 @@ func testScanSnapshot(t *testing.T, b Backend) {
 			if active[sender] {
 				_, err = writer.Revoke(f.ctx, tg, sender, ops, now)
 			} else {
-				_, _, err = writer.Allow(f.ctx, store.AllowParams{Scope: tg, Sender: sender, Via: store.ViaManual, Actor: ops, Now: now})
+				_, err = writer.Allow(f.ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: sender}}, Via: store.ViaManual, Actor: ops, Now: now})
 			}
 			if err != nil {
 				done <- fmt.Errorf("op %d on sender %s: %w", i, sender, err)

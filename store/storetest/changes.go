@@ -224,7 +224,7 @@ func testChanged(t *testing.T, b Backend) {
 			}
 		}
 		follow(t, f.s, "Allow", store.KindAllowed, func() {
-			if _, _, err := other.Allow(f.ctx, store.AllowParams{Scope: tg, Sender: "1", Via: store.ViaManual, Actor: alice, Now: at(0)}); err != nil {
+			if _, err := other.Allow(f.ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: "1"}}, Via: store.ViaManual, Actor: alice, Now: at(0)}); err != nil {
 				t.Fatalf("Allow through the second store: %v", err)
 			}
 		})

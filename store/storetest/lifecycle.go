@@ -58,7 +58,7 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			return err
 		}},
 		{"Allow", func(ctx context.Context, s store.Store) error {
-			_, _, err := s.Allow(ctx, store.AllowParams{Scope: tg, Sender: "3", Via: store.ViaManual, Actor: alice, Now: at(minute)})
+			_, err := s.Allow(ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: "3"}}, Via: store.ViaManual, Actor: alice, Now: at(minute)})
 			return err
 		}},
 		{"Revoke", func(ctx context.Context, s store.Store) error {

@@ -240,11 +240,14 @@ func (f *fixture) approve(p store.ApproveParams) (store.Request, store.AllowEntr
 
 func (f *fixture) allow(scope store.Scope, sender string, actor store.Actor, now time.Time) (store.AllowEntry, bool) {
 	f.t.Helper()
-	e, changed, err := f.s.Allow(f.ctx, store.AllowParams{Scope: scope, Sender: sender, Name: "Name of " + sender, Via: store.ViaManual, Actor: actor, Now: now})
+	res, err := f.s.Allow(f.ctx, store.AllowParams{Scope: scope, Senders: []store.AllowSender{{Sender: sender, Name: "Name of " + sender}}, Via: store.ViaManual, Actor: actor, Now: now})
 	if err != nil {
 		f.t.Fatalf("Allow(%s, %s): %v", scope, sender, err)
 	}
-	return e, changed
+	if len(res) != 1 {
+		f.t.Fatalf("Allow(%s, %s) of one sender returned %d results", scope, sender, len(res))
+	}
+	return res[0].Entry, res[0].Changed
 }
 
 // lastSeq is the Seq of the newest change, or 0 for an empty log.
