@@ -54,10 +54,15 @@ type robustOptions struct {
 	readHeaderTimeout time.Duration
 	// connState, when set, observes the http.Server's connections.
 	connState func(net.Conn, http.ConnState)
+	// dir, when set, holds the database instead of t.TempDir().
+	dir string
+	// storeOptions, when set, adjusts how the SQLite store is opened.
+	storeOptions func(*sqlite.Options)
 }
 
 type robustEnv struct {
 	t         *testing.T
+	path      string // the database file
 	url       string
 	addr      string
 	sqlite    *sqlite.Store
@@ -74,7 +79,15 @@ type robustEnv struct {
 func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	t.Helper()
 	ctx := context.Background()
-	sq, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	so := sqlite.Options{Path: filepath.Join(dir, "pairgate.db")}
+	if o.storeOptions != nil {
+		o.storeOptions(&so)
+	}
+	sq, err := sqlite.Open(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +141,7 @@ func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	go func() { hs.Serve(ln); close(served) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	e := &robustEnv{
-		t: t, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), sqlite: sq, svc: svc,
+		t: t, path: so.Path, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), sqlite: sq, svc: svc,
 		gateway: gw.Token, gatewayID: gw.ID,
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
 	}

@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,8 @@ const (
 	ExitFailed  = 1 // the operation was refused or failed
 	ExitUsage   = 2 // the command line was wrong
 	defaultHome = ".pairgate"
+
+	adminTokenFile = "admin.token"
 )
 
 // usageError marks an error as the caller's mistake (exit 2).
@@ -72,6 +75,7 @@ type app struct {
 	logFormat  string
 
 	defaultLevel string // log level when neither --log-level nor PAIRGATE_LOG_LEVEL says
+	daemon       bool   // serve: check the database's integrity at open and on an interval
 	homeDir      string
 	dbPath       string
 
@@ -100,7 +104,13 @@ pairing code; you approve it and they join the allowlist.`,
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd())
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if c.Flags().Changed("home") && a.home == "" {
+			return usageError{errors.New("--home is empty: give pairgate's state directory, or leave the flag out for $PAIRGATE_HOME or ~/.pairgate")}
+		}
+		return nil
+	}
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd())
 	return root
 }
 
@@ -153,48 +163,18 @@ func (a *app) logger() (*slog.Logger, error) {
 	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
 }
 
-// open loads the config, the secret and the store, and builds the service.
+// open loads the config, the store and the secret, and builds the service.
 func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	if a.svc != nil {
 		return a.svc, nil
 	}
-	log, err := a.logger()
-	if err != nil {
+	if err := a.openStore(ctx, false); err != nil {
 		return nil, err
 	}
-	a.log = log
-	home, err := a.resolveHome()
-	if err != nil {
+	if err := a.loadSecret(ctx); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("create home directory: %w", err)
-	}
-	a.homeDir = home
-	cfg, err := a.loadConfig(home)
-	if err != nil {
-		return nil, err
-	}
-	a.cfg = cfg
-	dbPath := orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
-	a.dbPath = dbPath
-	sec, err := a.loadSecret(home, dbPath)
-	if err != nil {
-		return nil, err
-	}
-	a.sec = sec
-	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
-		return nil, fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
-	}
-	st, err := sqlite.Open(ctx, sqlite.Options{
-		Path:   dbPath,
-		Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.st = st
-	svc, err := pairing.New(pairing.Options{Store: st, Secret: sec, Config: cfg, Logger: log})
+	svc, err := pairing.New(pairing.Options{Store: a.st, Secret: a.sec, Config: a.cfg, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -202,21 +182,121 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	return svc, nil
 }
 
+// setup resolves the logger, the home directory and the config, once.
+func (a *app) setup() error {
+	if a.cfg != nil {
+		return nil
+	}
+	log, err := a.logger()
+	if err != nil {
+		return err
+	}
+	a.log = log
+	home, err := a.resolveHome()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("create home directory: %w", err)
+	}
+	a.homeDir = home
+	cfg, err := a.loadConfig(home)
+	if err != nil {
+		return err
+	}
+	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
+		return fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
+	}
+	a.cfg = cfg
+	a.dbPath = orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
+	return nil
+}
+
+// openStore opens the database, creating it on a fresh home. A database
+// that is missing or empty in a home that was used before is refused unless
+// force is set (pairgate init --force): starting anyway would silently
+// begin with an empty allowlist.
+func (a *app) openStore(ctx context.Context, force bool) error {
+	if a.st != nil {
+		return nil
+	}
+	if err := a.setup(); err != nil {
+		return err
+	}
+	if !force {
+		if err := a.refuseLostDatabase(); err != nil {
+			return err
+		}
+	}
+	opts := sqlite.Options{Path: a.dbPath, Logger: a.log}
+	if a.daemon {
+		opts.IntegrityCheck = integrityCheckEvery
+	}
+	st, err := sqlite.Open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	a.st = st
+	return nil
+}
+
+// integrityCheckEvery is how often serve checks its whole database file
+// (a quick_check of about 1 ms per 20,000 allowed senders).
+const integrityCheckEvery = time.Minute
+
+// refuseLostDatabase fails when the database is missing or empty but files
+// that only a used home holds are there.
+func (a *app) refuseLostDatabase() error {
+	fi, err := os.Stat(a.dbPath)
+	switch {
+	case err == nil && fi.Size() > 0:
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("database %s: %w", a.dbPath, err)
+	}
+	state := "missing"
+	if err == nil {
+		state = "empty (0 bytes)"
+	}
+	var found []string
+	for _, p := range []string{a.secretPath(a.homeDir), filepath.Join(a.homeDir, adminTokenFile), filepath.Join(a.homeDir, "companion")} {
+		if _, err := os.Lstat(p); err == nil {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 0 {
+		return nil // a fresh home
+	}
+	return fmt.Errorf("the database %s is %s, but this home was used before (%s): starting now would begin with an empty allowlist. "+
+		"Restore the database from a backup (with its -wal file, if there is one), or start empty on purpose with: pairgate init --force",
+		a.dbPath, state, strings.Join(found, ", "))
+}
+
 func (a *app) secretPath(home string) string {
 	return orDefault(a.cfg.Pairing.SetupCode.SecretPath, filepath.Join(home, "pairing.key"))
 }
 
 // loadSecret reads the pairing secret, creating it on first use. A missing
-// secret next to a database that already holds state is an error, not a
-// reason to make a new one: every pending code would silently stop working.
-func (a *app) loadSecret(home, dbPath string) (secret.Secret, error) {
-	path := a.secretPath(home)
+// secret beside a database that already holds state (any change recorded)
+// is an error, not a reason to make a new one: every pending code would
+// silently stop working.
+func (a *app) loadSecret(ctx context.Context) error {
+	path := a.secretPath(a.homeDir)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		if fi, err := os.Stat(dbPath); err == nil && fi.Size() > 0 {
-			return secret.Secret{}, fmt.Errorf("pairing secret %s is missing, but the database %s already holds state: restore the key from a backup; if it is lost for good, create a new one with 'pairgate keys init' (pending pairing codes stop working, the allowlist is kept)", path, dbPath)
+		recent, err := a.st.RecentChanges(ctx, 1)
+		if err != nil {
+			return err
+		}
+		if len(recent) > 0 {
+			return fmt.Errorf("pairing secret %s is missing, but the database %s already holds state: restore the key from a backup; if it is lost for good, create a new one with 'pairgate keys init' (pending pairing codes stop working, the allowlist is kept)", path, a.dbPath)
 		}
 	}
-	return secret.LoadOrCreate(path)
+	sec, err := secret.LoadOrCreate(path)
+	if err != nil {
+		return err
+	}
+	a.sec = sec
+	return nil
 }
 
 func (a *app) loadConfig(home string) (*config.Config, error) {

@@ -22,18 +22,19 @@ func (a *app) keysCmd() *cobra.Command {
 		Short: "Create the pairing secret when it is missing (it is created on first use otherwise)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			home, err := a.resolveHome()
-			if err != nil {
+			if err := a.setup(); err != nil {
 				return err
 			}
-			if a.cfg, err = a.loadConfig(home); err != nil {
-				return err
-			}
-			path := a.secretPath(home)
+			path := a.secretPath(a.homeDir)
 			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 				if err == nil {
 					return fmt.Errorf("pairing secret %s already exists; pairgate never replaces it", path)
 				}
+				return err
+			}
+			// On a fresh home the database comes first, so the home is
+			// never a key without its database.
+			if err := a.openStore(c.Context(), false); err != nil {
 				return err
 			}
 			if _, err := secret.LoadOrCreate(path); err != nil {

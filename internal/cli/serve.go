@@ -39,6 +39,7 @@ func (a *app) serveCmd() *cobra.Command {
 				a.defaultLevel = "info"
 			}
 			ctx := c.Context()
+			a.daemon = true
 			svc, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -46,7 +47,7 @@ func (a *app) serveCmd() *cobra.Command {
 			if err := svc.Load(ctx); err != nil {
 				return err
 			}
-			adminPath := filepath.Join(a.homeDir, "admin.token")
+			adminPath := filepath.Join(a.homeDir, adminTokenFile)
 			admin, err := server.LoadOrCreateAdminToken(adminPath)
 			if err != nil {
 				return err
