@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -35,6 +36,18 @@ const (
 	CodeNotPaired      = "not_paired"
 	CodeRevoked        = "revoked"
 	CodeRateLimited    = "rate_limited"
+)
+
+// Limits, in bytes, on the text a device gives about itself in pair and on a
+// setup code's label. The text is only ever shown to the operator, beside
+// the check code they compare, so it is cleaned rather than refused
+// (termtext.Clean): control and bidi characters dropped, invalid UTF-8
+// replaced, then cut on a rune boundary. A name with nothing left is
+// accepted and shown as "-": refusing it would protect nothing.
+const (
+	MaxNameLen     = 64 // device.name
+	MaxPlatformLen = 32 // device.platform
+	MaxLabelLen    = 64 // SetupParams.Label
 )
 
 // protoError is sent as {"type":"error"} and closes the socket with 1008.
@@ -226,9 +239,6 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return perr(CodeBadRequest, "device.public_key must be 32 bytes, base64url without padding")
 	}
-	if len(m.Device.Name) > 128 || len(m.Device.Platform) > 64 {
-		return perr(CodeBadRequest, "device.name (128 bytes) or device.platform (64 bytes) too long")
-	}
 	keys, err := s.keys(ctx)
 	if err != nil {
 		return err
@@ -246,7 +256,8 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	}
 	now := s.now()
 	req := store.DeviceRequest{
-		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub, Name: m.Device.Name, Platform: m.Device.Platform,
+		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub,
+		Name: termtext.Clean(m.Device.Name, MaxNameLen), Platform: termtext.Clean(m.Device.Platform, MaxPlatformLen),
 		Role: claims.Role, Scopes: claims.Scopes, Label: claims.Label, CheckCode: CheckCode(nonce, deviceID),
 		CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
 	}
