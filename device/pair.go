@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/edwards25519"
 	"github.com/coder/websocket"
 
 	"github.com/pairgate/pairgate/internal/termtext"
@@ -223,6 +224,21 @@ func (s *Service) session(ctx context.Context, c *websocket.Conn, addr string, a
 	return s.auth(ctx, c, nonce, m)
 }
 
+// usableKey reports whether pub is the canonical encoding of a point whose
+// order is not small. Under a small-order key (the identity and the other 7
+// points of the torsion subgroup, [8]P = identity) a signature proves
+// nothing: with the identity, R = identity and S = 0 verify for every
+// message. A non-canonical encoding is refused too: keys made by Ed25519
+// key generation are always canonical, and one point must not have several
+// device ids.
+func usableKey(pub []byte) bool {
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil || !bytes.Equal(p.Bytes(), pub) {
+		return false
+	}
+	return new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1
+}
+
 func verify(pub []byte, msg, sig string) error {
 	raw, err := b64url.DecodeString(sig)
 	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, []byte(msg), raw) {
@@ -238,6 +254,9 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	pub, err := b64url.DecodeString(m.Device.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return perr(CodeBadRequest, "device.public_key must be 32 bytes, base64url without padding")
+	}
+	if !usableKey(pub) {
+		return perr(CodeBadRequest, "device.public_key is not a usable Ed25519 public key (not a canonical point encoding, or of small order)")
 	}
 	keys, err := s.keys(ctx)
 	if err != nil {
