@@ -18,8 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/edwards25519"
 	"github.com/coder/websocket"
 
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -35,6 +37,18 @@ const (
 	CodeNotPaired      = "not_paired"
 	CodeRevoked        = "revoked"
 	CodeRateLimited    = "rate_limited"
+)
+
+// Limits, in bytes, on the text a device gives about itself in pair and on a
+// setup code's label. The text is only ever shown to the operator, beside
+// the check code they compare, so it is cleaned rather than refused
+// (termtext.Clean): control and bidi characters dropped, invalid UTF-8
+// replaced, then cut on a rune boundary. A name with nothing left is
+// accepted and shown as "-": refusing it would protect nothing.
+const (
+	MaxNameLen     = 64 // device.name
+	MaxPlatformLen = 32 // device.platform
+	MaxLabelLen    = 64 // SetupParams.Label
 )
 
 // protoError is sent as {"type":"error"} and closes the socket with 1008.
@@ -210,6 +224,21 @@ func (s *Service) session(ctx context.Context, c *websocket.Conn, addr string, a
 	return s.auth(ctx, c, nonce, m)
 }
 
+// usableKey reports whether pub is the canonical encoding of a point whose
+// order is not small. Under a small-order key (the identity and the other 7
+// points of the torsion subgroup, [8]P = identity) a signature proves
+// nothing: with the identity, R = identity and S = 0 verify for every
+// message. A non-canonical encoding is refused too: keys made by Ed25519
+// key generation are always canonical, and one point must not have several
+// device ids.
+func usableKey(pub []byte) bool {
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil || !bytes.Equal(p.Bytes(), pub) {
+		return false
+	}
+	return new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) != 1
+}
+
 func verify(pub []byte, msg, sig string) error {
 	raw, err := b64url.DecodeString(sig)
 	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, []byte(msg), raw) {
@@ -226,8 +255,8 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return perr(CodeBadRequest, "device.public_key must be 32 bytes, base64url without padding")
 	}
-	if len(m.Device.Name) > 128 || len(m.Device.Platform) > 64 {
-		return perr(CodeBadRequest, "device.name (128 bytes) or device.platform (64 bytes) too long")
+	if !usableKey(pub) {
+		return perr(CodeBadRequest, "device.public_key is not a usable Ed25519 public key (not a canonical point encoding, or of small order)")
 	}
 	keys, err := s.keys(ctx)
 	if err != nil {
@@ -246,7 +275,8 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	}
 	now := s.now()
 	req := store.DeviceRequest{
-		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub, Name: m.Device.Name, Platform: m.Device.Platform,
+		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub,
+		Name: termtext.Clean(m.Device.Name, MaxNameLen), Platform: termtext.Clean(m.Device.Platform, MaxPlatformLen),
 		Role: claims.Role, Scopes: claims.Scopes, Label: claims.Label, CheckCode: CheckCode(nonce, deviceID),
 		CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
 	}

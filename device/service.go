@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
 )
@@ -44,7 +45,7 @@ type Options struct {
 }
 
 // ErrInvalidInput is wrapped by errors about what the caller asked for
-// (role, lifetime, label).
+// (role, lifetime).
 var ErrInvalidInput = errors.New("invalid input")
 
 // Service is device pairing over one store: setup codes, the operator's
@@ -153,8 +154,8 @@ func (s *Service) RotateKey(ctx context.Context, actor store.Actor) (string, err
 
 // SetupParams ask for a setup code.
 type SetupParams struct {
-	Role   string // default RoleNode
-	Label  string
+	Role   string        // default RoleNode
+	Label  string        // cleaned, and cut to MaxLabelLen bytes
 	TTL    time.Duration // default DefaultTokenTTL, at most MaxTokenTTL
 	Scopes []string
 }
@@ -182,9 +183,10 @@ func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store
 		return Setup{}, fmt.Errorf("%w: role %q: want %s or %s", ErrInvalidInput, p.Role, RoleNode, RoleOperator)
 	case p.TTL < 0 || p.TTL > MaxTokenTTL:
 		return Setup{}, fmt.Errorf("%w: lifetime %s: want at most %s", ErrInvalidInput, p.TTL, MaxTokenTTL)
-	case len(p.Label) > 128:
-		return Setup{}, fmt.Errorf("%w: label is %d bytes, at most 128 are allowed", ErrInvalidInput, len(p.Label))
 	}
+	// The label may come from a chat (an owner's /pair) and is shown to
+	// operators: cleaned like a device's name.
+	p.Label = termtext.Clean(p.Label, MaxLabelLen)
 	keys, err := s.keys(ctx)
 	if err != nil {
 		return Setup{}, err

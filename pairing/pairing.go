@@ -16,12 +16,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
 )
@@ -445,19 +445,10 @@ func validName(s string) bool {
 	return true
 }
 
-// cleanName makes a display name safe to store and show: control characters
-// dropped, invalid UTF-8 replaced, cut to MaxNameLen bytes on a rune boundary.
+// cleanName makes a display name safe to store and show, by the rule every
+// piece of outside text follows (termtext.Clean): control and bidi
+// characters dropped, invalid UTF-8 replaced, cut to MaxNameLen bytes on a
+// rune boundary.
 func cleanName(name string) string {
-	name = strings.ToValidUTF8(name, "\uFFFD")
-	var b strings.Builder
-	for _, r := range name {
-		if r < ' ' || r == 0x7f {
-			continue
-		}
-		if b.Len()+utf8.RuneLen(r) > MaxNameLen {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
+	return termtext.Clean(name, MaxNameLen)
 }

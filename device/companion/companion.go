@@ -45,6 +45,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/pairgate/pairgate/device"
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/secret"
 )
 
@@ -58,8 +59,6 @@ const (
 	maxBackoff       = 30 * time.Second
 	dialAttempts     = 3               // before pending: transient dial failures are retried this often
 	maxSkew          = 2 * time.Minute // the server's tolerance for signed_at (SPEC)
-	maxNameLen       = 128             // bytes; what the server accepts for device.name
-	maxPlatformLen   = 64              // bytes; for device.platform
 	readLimit        = 16 << 10        // bytes per server message
 )
 
@@ -95,16 +94,18 @@ var (
 // ProtocolError is a refusal the server sent as {"type":"error"}. Code is one
 // of the SPEC's error codes (bad_request, invalid_token, token_expired,
 // token_used, bad_signature, clock_skew, unknown_request, not_paired, revoked,
-// rate_limited).
+// rate_limited). Code and Message are as the server sent them.
 type ProtocolError struct {
 	Code, Message string
 }
 
+// Error is "code: message" with control and bidi characters escaped: both
+// came from the server, and error text ends up on a terminal.
 func (e *ProtocolError) Error() string {
 	if e.Message == "" {
-		return e.Code
+		return termtext.Escape(e.Code)
 	}
-	return e.Code + ": " + e.Message
+	return termtext.Escape(e.Code) + ": " + termtext.Escape(e.Message)
 }
 
 // Dialer opens a WebSocket to url. The default is websocket.Dial without
@@ -116,7 +117,8 @@ type Options struct {
 	// SetupCode is the code the operator handed over (pairgate setup-code).
 	SetupCode string
 	// Name and Platform describe the device to the operator. Defaults: the
-	// host name and runtime.GOOS. At most 128 and 64 bytes.
+	// host name and runtime.GOOS. At most device.MaxNameLen and
+	// device.MaxPlatformLen bytes, the most the server keeps.
 	Name, Platform string
 	// KeyFile holds the device's Ed25519 key (see the package doc). Created
 	// with mode 0600 if missing; required.
@@ -201,7 +203,7 @@ func Pair(ctx context.Context, o Options) (Result, error) {
 	}
 
 	p := &pairing{o: o, url: url, key: key, id: id}
-	fmt.Fprintf(o.Out, "Pairing with %s as device %s\n", url, id)
+	fmt.Fprintf(o.Out, "Pairing with %s as device %s\n", termtext.Escape(url), id)
 	a, err := p.run(ctx, sc.Token)
 	if err != nil {
 		return Result{}, err
@@ -217,7 +219,7 @@ func Pair(ctx context.Context, o Options) (Result, error) {
 		return Result{DeviceID: id, Role: a.role, Scopes: a.scopes, TokenFile: o.TokenFile},
 			fmt.Errorf("paired and saved the device token in %s, but authenticating with it failed: %w", o.TokenFile, err)
 	}
-	fmt.Fprintf(o.Out, "Authenticated as %s\n", role)
+	fmt.Fprintf(o.Out, "Authenticated as %s\n", termtext.Escape(role))
 	return Result{DeviceID: id, Role: role, Scopes: scopes, TokenFile: o.TokenFile}, nil
 }
 
@@ -239,16 +241,16 @@ func (o Options) withDefaults() (Options, error) {
 		if err != nil || h == "" {
 			h = "companion"
 		}
-		o.Name = h
+		o.Name = termtext.Clean(h, device.MaxNameLen)
 	}
 	if o.Platform == "" {
 		o.Platform = runtime.GOOS
 	}
-	if !utf8.ValidString(o.Name) || len(o.Name) > maxNameLen {
-		return o, fmt.Errorf("the device name must be valid UTF-8 of at most %d bytes", maxNameLen)
+	if !utf8.ValidString(o.Name) || len(o.Name) > device.MaxNameLen {
+		return o, fmt.Errorf("the device name must be valid UTF-8 of at most %d bytes", device.MaxNameLen)
 	}
-	if !utf8.ValidString(o.Platform) || len(o.Platform) > maxPlatformLen {
-		return o, fmt.Errorf("the platform must be valid UTF-8 of at most %d bytes", maxPlatformLen)
+	if !utf8.ValidString(o.Platform) || len(o.Platform) > device.MaxPlatformLen {
+		return o, fmt.Errorf("the platform must be valid UTF-8 of at most %d bytes", device.MaxPlatformLen)
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -386,8 +388,8 @@ func (p *pairing) run(ctx context.Context, token string) (approval, error) {
 		c.CloseNow()
 		return approval{}, err
 	}
-	fmt.Fprintf(p.o.Out, "Check code: %s — make sure the operator sees the same code\n", p.checkCode)
-	fmt.Fprintf(p.o.Out, "Waiting for approval… (request %s, expires %s)\n", p.requestID, p.expiresAt.Format(time.RFC3339))
+	fmt.Fprintf(p.o.Out, "Check code: %s — make sure the operator sees the same code\n", termtext.Escape(p.checkCode))
+	fmt.Fprintf(p.o.Out, "Waiting for approval… (request %s, expires %s)\n", termtext.Escape(p.requestID), p.expiresAt.Format(time.RFC3339))
 	return p.wait(ctx, c)
 }
 
@@ -703,7 +705,7 @@ func connect(ctx context.Context, dial Dialer, url string, attempts int, backoff
 		if i >= attempts || ctx.Err() != nil || errors.As(err, &perm) {
 			return nil, inbound{}, fmt.Errorf("connecting to %s: %w", url, err)
 		}
-		fmt.Fprintf(out, "Could not connect (%v); retrying in %s\n", err, backoff)
+		fmt.Fprintf(out, "Could not connect (%s); retrying in %s\n", termtext.Escape(err.Error()), backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
@@ -55,7 +56,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "pairgate:", err)
+	fmt.Fprintln(stderr, "pairgate:", escapeMessage(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) || errors.Is(err, pairing.ErrInvalidInput) || errors.Is(err, config.ErrInvalid) {
 		return ExitUsage
@@ -362,9 +363,24 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func quoteIfEmpty(s string) string {
+// cell is text from outside (a sender, a device, anything read from the
+// store) ready for the terminal, as a table cell or inline: control and bidi
+// characters escaped, so it can neither drive the terminal nor forge a row;
+// "-" when there is nothing to show.
+func cell(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "-"
 	}
-	return s
+	return termtext.Escape(s)
+}
+
+// escapeMessage escapes an error message for the terminal. Errors may quote
+// text from outside, so every control character is escaped, except the line
+// breaks of our own messages, which put the next step on a line of its own.
+func escapeMessage(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = termtext.Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -36,7 +36,7 @@ func (a *app) companionCmd() *cobra.Command {
 			return a.print(map[string]any{"device_id": res.DeviceID, "role": res.Role, "scopes": res.Scopes, "token_file": res.TokenFile},
 				func(w io.Writer) {
 					fmt.Fprintf(w, "Paired and authenticated as device %s (role %s). Device token saved to %s (mode 0600).\n",
-						res.DeviceID, res.Role, res.TokenFile)
+						cell(res.DeviceID), cell(res.Role), cell(res.TokenFile))
 				})
 		},
 	}

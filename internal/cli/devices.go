@@ -68,7 +68,7 @@ func (a *app) setupCodeCmd() *cobra.Command {
 			}
 			return a.print(setup, func(w io.Writer) {
 				fmt.Fprintf(w, "Setup code for %s (from %s), single use, expires %s (in %s):\n\n%s\n\n",
-					setup.URL, setup.URLSource, setup.ExpiresAt.Local().Format(time.DateTime),
+					cell(setup.URL), setup.URLSource, setup.ExpiresAt.Local().Format(time.DateTime),
 					time.Until(setup.ExpiresAt).Round(time.Second), setup.SetupCode)
 				if err := qr.TerminalWithOptions(w, setup.SetupCode, qr.TerminalOptions{NoColor: !isTerminal(a.stdout)}); err != nil {
 					fmt.Fprintf(w, "(no QR code: %v)\n", err)
@@ -121,8 +121,8 @@ func (a *app) devicesCmd() *cobra.Command {
 				} else {
 					fmt.Fprintln(tw, "REQUEST ID\tCHECK CODE\tNAME\tPLATFORM\tROLE\tDEVICE ID\tEXPIRES IN")
 					for _, r := range l.Requests {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.RequestID, r.CheckCode, quoteIfEmpty(r.Name), quoteIfEmpty(r.Platform),
-							r.Role, r.DeviceID[:16]+"…", ago(time.Until(r.ExpiresAt)))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.RequestID), cell(r.CheckCode), cell(r.Name), cell(r.Platform),
+							cell(r.Role), cell(shortID(r.DeviceID)), ago(time.Until(r.ExpiresAt)))
 					}
 					tw.Flush()
 					fmt.Fprintln(w, "\nApprove only if the device shows the same check code: pairgate devices approve <REQUEST ID>")
@@ -138,7 +138,7 @@ func (a *app) devicesCmd() *cobra.Command {
 					if d.RevokedAt != nil {
 						rev = d.RevokedAt.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.DeviceID, quoteIfEmpty(d.Name), quoteIfEmpty(d.Platform), d.Role,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(d.DeviceID), cell(d.Name), cell(d.Platform), cell(d.Role),
 						d.PairedAt.Local().Format(time.DateTime), d.LastSeenAt.Local().Format(time.DateTime), rev)
 				}
 				tw.Flush()
@@ -181,7 +181,7 @@ func (a *app) devicesCmd() *cobra.Command {
 				return err
 			}
 			return a.print(map[string]any{"revoked": d}, func(w io.Writer) {
-				fmt.Fprintf(w, "Revoked device %s (%s). Its token is refused from now on.\n", d.DeviceID, d.Name)
+				fmt.Fprintf(w, "Revoked device %s (%s). Its token is refused from now on.\n", cell(d.DeviceID), cell(d.Name))
 			})
 		},
 	}
@@ -199,7 +199,7 @@ func (a *app) devicesCmd() *cobra.Command {
 				return err
 			}
 			return a.print(r, func(w io.Writer) {
-				fmt.Fprintf(w, "New device token for %s, shown only now:\n\n  %s\n\nThe old token is refused from now on.\n", r.DeviceID, r.DeviceToken)
+				fmt.Fprintf(w, "New device token for %s, shown only now:\n\n  %s\n\nThe old token is refused from now on.\n", cell(r.DeviceID), r.DeviceToken)
 			})
 		},
 	}
@@ -216,7 +216,7 @@ func (a *app) devicesCmd() *cobra.Command {
 				return err
 			}
 			return a.print(map[string]any{"removed": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Removed device %s.\n", args[0])
+				fmt.Fprintf(w, "Removed device %s.\n", cell(args[0]))
 			})
 		},
 	}
@@ -239,8 +239,17 @@ func (a *app) decide(c *cobra.Command, id string, approve bool) error {
 	}
 	return a.print(map[string]any{key: v}, func(w io.Writer) {
 		fmt.Fprintf(w, "%s %s (%s, check code %s). The device gets its token on its open connection or when it resumes.\n",
-			verb, v.RequestID, quoteIfEmpty(v.Name), v.CheckCode)
+			verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode))
 	})
+}
+
+// shortID is the start of a device id, enough to tell devices apart in a
+// table.
+func shortID(id string) string {
+	if len(id) <= 16 {
+		return id
+	}
+	return id[:16] + "…"
 }
 
 func (a *app) keysRotateCmd() *cobra.Command {

@@ -36,7 +36,7 @@ func (a *app) admitCmd() *cobra.Command {
 			if err := a.print(d, func(w io.Writer) {
 				fmt.Fprintf(w, "%s (%s)\n", d.Verdict, d.Reason)
 				if d.Code != "" {
-					fmt.Fprintf(w, "code:       %s\nrequest id: %s\n", d.Code, d.RequestID)
+					fmt.Fprintf(w, "code:       %s\nrequest id: %s\n", d.Code, cell(d.RequestID))
 				}
 				if d.Reply != "" {
 					fmt.Fprintf(w, "reply:\n%s\n", indent(d.Reply))
@@ -99,8 +99,8 @@ func (a *app) listCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "REQUEST ID\tCHANNEL\tACCOUNT\tSENDER\tNAME\tAGE\tEXPIRES IN")
 				for _, p := range pending {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.RequestID, p.Channel, p.Account, p.Sender,
-						quoteIfEmpty(p.Name), ago(now.Sub(p.CreatedAt)), ago(p.ExpiresAt.Sub(now)))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(p.RequestID), cell(p.Channel), cell(p.Account), cell(p.Sender),
+						cell(p.Name), ago(now.Sub(p.CreatedAt)), ago(p.ExpiresAt.Sub(now)))
 				}
 				tw.Flush()
 				fmt.Fprintln(w, "\nApprove one with: pairgate pairing approve <channel> <CODE or REQUEST ID>")
@@ -131,7 +131,7 @@ func (a *app) approveCmd() *cobra.Command {
 				return explain(err, args[0], account)
 			}
 			return a.print(ap, func(w io.Writer) {
-				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), ap.Allowed.Channel, ap.Allowed.Account)
+				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), cell(ap.Allowed.Channel), cell(ap.Allowed.Account))
 				if ap.Notify != "" {
 					fmt.Fprintf(w, "Notice for the sender (delivered by the gateway following pairgate's change log):\n%s\n", indent(ap.Notify))
 				}
@@ -159,7 +159,7 @@ func (a *app) rejectCmd() *cobra.Command {
 				return explain(err, args[0], account)
 			}
 			return a.print(map[string]any{"rejected": p}, func(w io.Writer) {
-				fmt.Fprintf(w, "Rejected %s on %s/%s. They get no new code for %s.\n", who(p.Sender, p.Name), p.Channel, p.Account,
+				fmt.Fprintf(w, "Rejected %s on %s/%s. They get no new code for %s.\n", who(p.Sender, p.Name), cell(p.Channel), cell(p.Account),
 					pairing.FormatDuration(a.cfg.Pairing.Limits.DeclineWindow.Std()))
 			})
 		},
@@ -189,7 +189,7 @@ func (a *app) allowCmd() *cobra.Command {
 					if !r.Changed {
 						state = "already allowed"
 					}
-					fmt.Fprintf(w, "%s/%s %s: %s\n", r.Channel, r.Account, r.Sender, state)
+					fmt.Fprintf(w, "%s/%s %s: %s\n", cell(r.Channel), cell(r.Account), cell(r.Sender), state)
 				}
 			})
 		},
@@ -215,7 +215,7 @@ func (a *app) revokeCmd() *cobra.Command {
 			}
 			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
 				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
-					who(e.Sender, e.Name), e.Channel, e.Account)
+					who(e.Sender, e.Name), cell(e.Channel), cell(e.Account))
 			})
 		},
 	}
@@ -251,8 +251,8 @@ func (a *app) allowedCmd() *cobra.Command {
 					if e.RevokedAt != nil {
 						rev = e.RevokedAt.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Channel, e.Account, e.Sender, quoteIfEmpty(e.Name),
-						e.ApprovedAt.Local().Format(time.DateTime), e.ApprovedBy, e.Via, rev)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Channel), cell(e.Account), cell(e.Sender), cell(e.Name),
+						e.ApprovedAt.Local().Format(time.DateTime), cell(e.ApprovedBy), cell(string(e.Via)), rev)
 				}
 				tw.Flush()
 			})
@@ -304,11 +304,12 @@ func explain(err error, channel, account string) error {
 	return err
 }
 
+// who names a sender for the terminal, with their display name if any.
 func who(sender, name string) string {
 	if name == "" {
-		return sender
+		return cell(sender)
 	}
-	return fmt.Sprintf("%s (%s)", sender, name)
+	return fmt.Sprintf("%s (%s)", cell(sender), cell(name))
 }
 
 func first(args []string) string {

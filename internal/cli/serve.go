@@ -135,7 +135,7 @@ func (a *app) tokensCmd() *cobra.Command {
 				return err
 			}
 			return a.print(m, func(w io.Writer) {
-				fmt.Fprintf(w, "Created %s token %s (%s). It is shown only now:\n\n  %s\n\n", m.Scope, m.ID, m.Name, m.Token)
+				fmt.Fprintf(w, "Created %s token %s (%s). It is shown only now:\n\n  %s\n\n", m.Scope, cell(m.ID), cell(m.Name), m.Token)
 				if m.Scope == store.ScopeGateway {
 					fmt.Fprintf(w, "It may only call POST /v1/admit. A running daemon accepts it within a second.\n")
 				}
@@ -184,7 +184,7 @@ func (a *app) tokensCmd() *cobra.Command {
 					if r.RevokedAt != nil {
 						rev = r.RevokedAt.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Scope, r.CreatedAt.Local().Format(time.DateTime), r.CreatedBy, rev)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.ID), cell(r.Name), cell(string(r.Scope)), r.CreatedAt.Local().Format(time.DateTime), cell(r.CreatedBy), rev)
 				}
 				tw.Flush()
 			})
@@ -204,7 +204,7 @@ func (a *app) tokensCmd() *cobra.Command {
 				return fmt.Errorf("%w\nsee the tokens with: pairgate tokens list", err)
 			}
 			return a.print(map[string]any{"revoked": t.ID}, func(w io.Writer) {
-				fmt.Fprintf(w, "Revoked %s token %s (%s).\n", t.Scope, t.ID, t.Name)
+				fmt.Fprintf(w, "Revoked %s token %s (%s).\n", cell(string(t.Scope)), cell(t.ID), cell(t.Name))
 			})
 		},
 	}
