@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
@@ -100,7 +101,9 @@ func BenchmarkApprove(b *testing.B) {
 }
 
 // BenchmarkOpenMillion opens a store holding 1,000,000 allowed senders and
-// loads the gate's view: what a gateway does at start-up.
+// loads the gate's view: what a gateway does at start-up. "serve" opens as
+// the daemon does, with a full integrity check of the file first; "embedded"
+// without it.
 func BenchmarkOpenMillion(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "pairgate.db")
 	st, err := sqlite.Open(ctx, sqlite.Options{Path: path})
@@ -110,22 +113,28 @@ func BenchmarkOpenMillion(b *testing.B) {
 	st.Close()
 	seedAllowed(b, path, 1_000_000)
 	sec, _ := secret.FromBytes(testKey)
-	b.ResetTimer()
-	for b.Loop() {
-		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
-		if err != nil {
-			b.Fatal(err)
-		}
-		svc, err := pairing.New(pairing.Options{Store: st, Secret: sec})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := svc.Load(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: "999999"}); d.Verdict != pairing.Admit {
-			b.Fatal(d)
-		}
-		st.Close()
+	for _, c := range []struct {
+		name  string
+		check time.Duration
+	}{{"serve", time.Minute}, {"embedded", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, IntegrityCheck: c.check})
+				if err != nil {
+					b.Fatal(err)
+				}
+				svc, err := pairing.New(pairing.Options{Store: st, Secret: sec})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := svc.Load(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: "999999"}); d.Verdict != pairing.Admit {
+					b.Fatal(d)
+				}
+				st.Close()
+			}
+		})
 	}
 }
