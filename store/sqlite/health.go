@@ -130,6 +130,7 @@ type health struct {
 	lost      error     // the file was deleted or replaced (fileErr)
 	damaged   error     // a read or check found the file damaged
 	checkedAt time.Time // last integrity check
+	passedAt  time.Time // last integrity check that found nothing
 	wroteAt   time.Time // last write that committed
 	writeErr  error     // the last write failed for want of storage
 }
@@ -237,7 +238,7 @@ func (s *Store) CheckIntegrity(ctx context.Context) error {
 	}
 	s.hmu.Lock()
 	was := s.h.damaged
-	s.h.damaged = nil
+	s.h.damaged, s.h.passedAt = nil, s.h.checkedAt
 	s.hmu.Unlock()
 	if was != nil {
 		s.log.Info("sqlite: database passes its integrity check again", "path", s.path)
@@ -313,9 +314,23 @@ func list[T any](ctx context.Context, s *Store, what, table, query string, scan 
 	return out, s.fail(what, rows.Err())
 }
 
-// checkTable runs quick_check on one table inside tx.
+// checkTable runs quick_check on one table inside tx. A whole-file check
+// that passed within the last second covers it: serve's start-up checks the
+// file and then loads the allowlist, and need not read it twice. While the
+// file is known to be damaged, it fails.
 func (s *Store) checkTable(ctx context.Context, tx *sql.Tx, what, table string) error {
 	if table == "" {
+		return nil
+	}
+	s.hmu.Lock()
+	damaged, covered := s.h.damaged, time.Since(s.h.passedAt) < time.Second
+	s.hmu.Unlock()
+	if damaged != nil {
+		// Known damage fails every listing, whichever table it is in:
+		// a list read through cached pages may look whole when it is not.
+		return damaged
+	}
+	if covered {
 		return nil
 	}
 	err := quickCheck(ctx, tx, table)
