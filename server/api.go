@@ -89,6 +89,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // unknown fields, wrong types and trailing data, with messages that name
 // the field.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength > MaxBodyBytes {
+		// Refused before the body is touched: reading it is what makes
+		// net/http send "100 Continue" to a client that asked first, which
+		// would then send a body only to have it cut off.
+		return tooLarge()
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -111,7 +117,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", MaxBodyBytes)
+		return tooLarge()
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "bad_request", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -126,6 +132,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "bad_request", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return errorf(http.StatusBadRequest, "bad_request", "%v", err)
+}
+
+func tooLarge() *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", MaxBodyBytes)
 }
 
 // route is one API endpoint.
