@@ -23,6 +23,10 @@
 // canonical input as it is, without allocating: it runs on every message.
 //
 // Get adapters from a Registry (NewRegistry); Names lists the channels.
+//
+// NormalizeAccount is the rule for account names (one bot identity on a
+// channel), shared by the gate, the operator's commands and the
+// configuration.
 package channel
 
 import (

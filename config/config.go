@@ -13,6 +13,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/pairgate/pairgate/channel"
 )
 
 // Config is the whole of pairgate.yaml.
@@ -66,7 +68,9 @@ type Channel struct {
 	Policy Policy `yaml:"policy"`
 	// AllowFrom lists senders admitted on every account of this channel.
 	AllowFrom []string `yaml:"allow_from"`
-	// Accounts holds per-account settings, keyed by account name.
+	// Accounts holds per-account settings, keyed by account name. Parse
+	// folds the keys to their canonical form (channel.NormalizeAccount), so
+	// a key written Work is the account work.
 	Accounts map[string]Account `yaml:"accounts"`
 }
 
@@ -119,6 +123,7 @@ type Notify struct {
 type Owner struct {
 	Channel string `yaml:"channel"`
 	// Account is the bot account to send from; empty means "default".
+	// Parse folds it like the keys of Channel.Accounts.
 	Account string `yaml:"account"`
 	Sender  string `yaml:"sender"`
 }
@@ -143,7 +148,7 @@ var policies = []Policy{PolicyPairing, PolicyAllowlist, PolicyOpen, PolicyDisabl
 var channels = []string{"telegram", "whatsapp", "signal", "discord", "slack", "imessage", "feishu", "matrix", "email"}
 
 // DefaultAccount is the account used when none is named.
-const DefaultAccount = "default"
+const DefaultAccount = channel.DefaultAccount
 
 // Default returns a configuration with every default filled in.
 func Default() *Config {
@@ -168,17 +173,24 @@ func Default() *Config {
 
 // PolicyFor returns the DM policy of an account on a channel: the account's
 // own policy, else the channel's, else pairing.policy, else pairing. An
-// empty account means "default".
-func (c *Config) PolicyFor(channel, account string) Policy {
+// empty account means "default"; an account is found as written or, failing
+// that, case-folded.
+func (c *Config) PolicyFor(ch, account string) Policy {
 	if account == "" {
 		account = DefaultAccount
 	}
-	ch := c.Pairing.Channels[channel]
-	if p := ch.Accounts[account].Policy; p != "" {
-		return p
+	chn := c.Pairing.Channels[ch]
+	acc, ok := chn.Accounts[account]
+	if !ok {
+		if name, err := channel.NormalizeAccount(account); err == nil {
+			acc = chn.Accounts[name]
+		}
 	}
-	if ch.Policy != "" {
-		return ch.Policy
+	if acc.Policy != "" {
+		return acc.Policy
+	}
+	if chn.Policy != "" {
+		return chn.Policy
 	}
 	if c.Pairing.Policy != "" {
 		return c.Pairing.Policy

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pairgate/pairgate/channel"
 )
 
 func FuzzParse(f *testing.F) {
@@ -20,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		"pairing:\n  limits: {code_ttl: 90, lockout: 1h30m}\n",
 		"pairing:\n  channels:\n    telegram: &b {policy: open}\n    discord: {<<: *b, allow_from: [0123]}\n",
 		"pairing:\n  polcy: x\n",
+		"pairing:\n  channels:\n    telegram: {accounts: {Work: {policy: open}, \" bot \": {}}}\n",
 		"pairing: {limits: {max_pending: 3.5}}\n",
 		"a: [\n",
 		"- x\n",
@@ -47,6 +50,14 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("Parse succeeded but Validate fails: %v", err)
+		}
+		// Account names come out in the form the gate and the CLI use.
+		for ch, chn := range c.Pairing.Channels {
+			for key := range chn.Accounts {
+				if canon, err := channel.NormalizeAccount(key); err != nil || canon != key {
+					t.Errorf("pairing.channels.%s.accounts: key %q is not canonical (%q, %v)", ch, key, canon, err)
+				}
+			}
 		}
 	})
 }

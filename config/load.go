@@ -11,6 +11,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/pairgate/pairgate/channel"
 )
 
 // ErrInvalid is wrapped by every error that reports a configuration that
@@ -91,7 +93,33 @@ func Parse(data []byte, name string) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, w.locate(err)
 	}
+	c.foldAccounts()
 	return c, nil
+}
+
+// foldAccounts writes every account name in its canonical form. Account
+// names are case-folded wherever they come in (SPEC section 1), and the
+// file is one of those places: an operator who writes Work: means the
+// account the gateway and --account call work, and refusing it would only
+// make them retype it. It runs after Validate, which has refused names that
+// do not fold and two keys that fold to one, and reported problems under
+// the keys as written, where they have a line.
+func (c *Config) foldAccounts() {
+	for name, ch := range c.Pairing.Channels {
+		if len(ch.Accounts) == 0 {
+			continue
+		}
+		folded := make(map[string]Account, len(ch.Accounts))
+		for key, acc := range ch.Accounts {
+			canon, _ := channel.NormalizeAccount(key)
+			folded[canon] = acc
+		}
+		ch.Accounts = folded
+		c.Pairing.Channels[name] = ch
+	}
+	if c.Owner.Account != "" {
+		c.Owner.Account, _ = channel.NormalizeAccount(c.Owner.Account)
+	}
 }
 
 // parse and decode call goccy/go-yaml, turning a panic into an error: it

@@ -460,6 +460,58 @@ pairing:
 	}
 }
 
+// TestParseFoldsAccountNames: an account written Work in the file is the
+// account work everywhere else (the CLI's --account work, the gate), so
+// Parse hands it on as work.
+func TestParseFoldsAccountNames(t *testing.T) {
+	got, err := Parse([]byte(`
+pairing:
+  channels:
+    telegram:
+      accounts:
+        Work: {policy: open, allow_from: ["42"]}
+        home: {policy: disabled}
+owner: {channel: telegram, account: WORK, sender: "42"}
+`), "pairgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Account{"work": {Policy: PolicyOpen, AllowFrom: []string{"42"}}, "home": {Policy: PolicyDisabled}}
+	if diff := cmp.Diff(want, got.Pairing.Channels["telegram"].Accounts); diff != "" {
+		t.Errorf("accounts (-want +got):\n%s", diff)
+	}
+	if got.Owner.Account != "work" {
+		t.Errorf("owner.account = %q, want work", got.Owner.Account)
+	}
+	for _, acct := range []string{"work", "Work", "WORK"} {
+		if p := got.PolicyFor("telegram", acct); p != PolicyOpen {
+			t.Errorf("PolicyFor(telegram, %q) = %q, want open", acct, p)
+		}
+	}
+}
+
+func TestParseRefusesAccountNamesWithPositions(t *testing.T) {
+	_, err := Parse([]byte(`
+pairing:
+  channels:
+    telegram:
+      accounts:
+        Work: {policy: open}
+        work: {policy: disabled}
+        "a.b": {}
+owner: {channel: telegram, account: "*", sender: "42"}
+`), "pairgate.yaml")
+	want := `pairgate.yaml:7:9: pairing.channels.telegram.accounts.work: the same account as Work (names are case-folded); keep one
+pairgate.yaml:8:9: pairing.channels.telegram.accounts."a.b": account "a.b": '.' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account
+pairgate.yaml:9:28: owner.account: account "*": '*' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account`
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Parse: %v, want ErrInvalid", err)
+	}
+	if diff := cmp.Diff(want, err.Error()); diff != "" {
+		t.Errorf("error mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func TestLoadMissing(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "pairgate.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -10,16 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/pairgate/pairgate/channel"
 )
 
-// Limits on names and entries. They are far above any real value and keep
-// a pasted blob out of keys that end up in the store, in logs and in NATS
-// subjects.
+// Limits on entries. They are far above any real value and keep a pasted
+// blob out of the store and the logs. Account names have their own, tighter
+// rule (channel.NormalizeAccount).
 const (
-	maxAccountLen = 128
-	maxSenderLen  = 256
-	maxSetupTTL   = 3600
+	maxSenderLen = 256
+	maxSetupTTL  = 3600
 )
 
 // problem is one thing wrong with a configuration, at a key path.
@@ -92,9 +92,15 @@ func (p *Pairing) validate(ps *problems) {
 		ch := p.Channels[name]
 		checkPolicy(ps, append(path, "policy"), ch.Policy)
 		checkAllowFrom(ps, append(path, "allow_from"), ch.AllowFrom)
+		spelled := map[string]string{} // canonical name → the key as written
 		for _, acc := range sortedKeys(ch.Accounts) {
 			path := append(slices.Clip(path), "accounts", acc)
-			checkAccount(ps, path, acc)
+			if name, ok := checkAccount(ps, path, acc); ok {
+				if other, dup := spelled[name]; dup {
+					ps.add(path, "the same account as %s (names are case-folded); keep one", other)
+				}
+				spelled[name] = acc
+			}
 			checkPolicy(ps, append(path, "policy"), ch.Accounts[acc].Policy)
 			checkAllowFrom(ps, append(path, "allow_from"), ch.Accounts[acc].AllowFrom)
 		}
@@ -187,16 +193,15 @@ func checkPolicy(ps *problems, path []string, p Policy) {
 	}
 }
 
-func checkAccount(ps *problems, path []string, name string) {
-	switch {
-	case name == "":
-		ps.add(path, "account name must not be empty")
-	case len(name) > maxAccountLen:
-		ps.add(path, "account name longer than %d bytes", maxAccountLen)
-	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		// An invisible difference would make two accounts look like one.
-		ps.add(path, "account name must not contain spaces or control characters")
+// checkAccount reports an account name channel.NormalizeAccount refuses, and
+// returns the canonical name of one it accepts.
+func checkAccount(ps *problems, path []string, raw string) (string, bool) {
+	name, err := channel.NormalizeAccount(raw)
+	if err != nil {
+		ps.add(path, "%v", err)
+		return "", false
 	}
+	return name, true
 }
 
 func checkAllowFrom(ps *problems, path []string, list []string) {

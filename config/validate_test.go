@@ -98,28 +98,52 @@ func TestValidate(t *testing.T) {
 			func(c *Config) {
 				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"": {}}}}
 			},
-			`pairing.channels.telegram.accounts."": account name must not be empty`,
+			`pairing.channels.telegram.accounts."": account "": empty; want 1–64 characters of a-z, 0-9, _ and -: invalid account`,
 		},
 		{
-			"long account name",
+			"account name of 65 characters",
 			func(c *Config) {
-				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{strings.Repeat("a", 129): {}}}}
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{strings.Repeat("a", 65): {}}}}
 			},
-			"pairing.channels.telegram.accounts." + strings.Repeat("a", 129) + ": account name longer than 128 bytes",
+			"pairing.channels.telegram.accounts." + strings.Repeat("a", 65) + `: account "` + strings.Repeat("a", 64) + `"... (65 bytes): 65 characters; want 1–64 characters of a-z, 0-9, _ and -: invalid account`,
 		},
 		{
-			"account name of 128 bytes",
+			"account name of 64 characters",
 			func(c *Config) {
-				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{strings.Repeat("a", 128): {}}}}
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{strings.Repeat("a", 64): {}}}}
 			},
 			"",
 		},
 		{
 			"account name with a space",
 			func(c *Config) {
-				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"work ": {}}}}
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"my bot": {}}}}
 			},
-			`pairing.channels.telegram.accounts."work ": account name must not contain spaces or control characters`,
+			`pairing.channels.telegram.accounts."my bot": account "my bot": ' ' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account`,
+		},
+		{
+			"account names that are NATS wildcards, subjects or paths",
+			func(c *Config) {
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"*": {}, ">": {}, "a.b": {}, "../x": {}}}}
+			},
+			`pairing.channels.telegram.accounts.*: account "*": '*' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account
+pairing.channels.telegram.accounts."../x": account "../x": '.' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account
+pairing.channels.telegram.accounts.>: account ">": '>' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account
+pairing.channels.telegram.accounts."a.b": account "a.b": '.' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account`,
+		},
+		{
+			"upper-case account name: folded, so valid",
+			func(c *Config) {
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"Work": {}, "DEFAULT": {}}}}
+			},
+			"",
+		},
+		{
+			"two spellings of one account",
+			func(c *Config) {
+				c.Pairing.Channels = map[string]Channel{"telegram": {Accounts: map[string]Account{"Work": {}, "work": {Policy: PolicyOpen}}}}
+			},
+			"pairing.channels.telegram.accounts.work: the same account as Work (names are case-folded); keep one",
 		},
 		{
 			"empty allow_from entry",
@@ -237,6 +261,16 @@ func TestValidate(t *testing.T) {
 			func(c *Config) { c.Owner.Channel = "irc" },
 			`owner.channel: unknown channel "irc" (valid: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email)
 owner.sender: required when owner is set: the operator's own id on owner.channel`,
+		},
+		{
+			"owner account that is not an account name",
+			func(c *Config) { c.Owner = Owner{Channel: "signal", Account: "main.bot", Sender: "+15555550100"} },
+			`owner.account: account "main.bot": '.' is not allowed; want 1–64 characters of a-z, 0-9, _ and -: invalid account`,
+		},
+		{
+			"owner account in upper case",
+			func(c *Config) { c.Owner = Owner{Channel: "signal", Account: "Main", Sender: "+15555550100"} },
+			"",
 		},
 		{
 			"owner complete",

@@ -55,7 +55,7 @@ func allowedFrom(e store.AllowEntry) AllowedSender {
 // a request id (anything starting with "req_").
 type Target struct {
 	Channel string
-	Account string // "" means DefaultAccount
+	Account string // "" means DefaultAccount; case-folded like Inbound.Account
 	// CodeOrID is what the operator typed: a code, case-insensitive, spaces
 	// and one hyphen ignored, or a request id.
 	CodeOrID string
@@ -78,13 +78,11 @@ func (s *Service) scope(ch, account string) (channel.Adapter, store.Scope, error
 	if err != nil {
 		return nil, store.Scope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if account == "" {
-		account = DefaultAccount
+	acct, err := accountName(account)
+	if err != nil {
+		return nil, store.Scope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if !validName(account) {
-		return nil, store.Scope{}, fmt.Errorf("%w: account %q: use 1 to %d printable characters without spaces", ErrInvalidInput, account, MaxNameLen)
-	}
-	return ad, store.Scope{Channel: ch, Account: account}, nil
+	return ad, store.Scope{Channel: ch, Account: acct}, nil
 }
 
 func (s *Service) sender(ad channel.Adapter, raw string) (string, error) {

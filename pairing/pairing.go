@@ -16,8 +16,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/config"
@@ -35,12 +35,13 @@ var (
 	ErrInvalidInput = errors.New("invalid input")
 )
 
-// MaxNameLen bounds account names and sender display names, in bytes.
-// Sender ids are bounded by their channel's adapter (channel.MaxSenderLen).
+// MaxNameLen bounds sender display names and request ids, in bytes.
+// Sender ids are bounded by their channel's adapter (channel.MaxSenderLen),
+// account names by channel.NormalizeAccount.
 const MaxNameLen = 128
 
 // DefaultAccount is the account of a channel when none is named.
-const DefaultAccount = "default"
+const DefaultAccount = channel.DefaultAccount
 
 // Verdict is the gate's answer.
 type Verdict string
@@ -84,8 +85,10 @@ const (
 
 // Inbound is one message as the gate sees it.
 type Inbound struct {
-	Channel    string
-	Account    string // "" means DefaultAccount
+	Channel string
+	// Account is "" for DefaultAccount, else a name channel.NormalizeAccount
+	// accepts; it is case-folded, so "Work" is the account "work".
+	Account    string
 	Sender     string // raw; normalised by the channel's adapter
 	SenderName string
 	Chat       Chat // "" means ChatDM
@@ -224,9 +227,25 @@ func (s *Service) buildRoutes() error {
 		ch := s.cfg.Pairing.Channels[name]
 		r := &route{ad: ad, policy: s.cfg.PolicyFor(name, ""), allow: map[string]struct{}{}, accounts: map[string]accountRoute{}}
 		normalize(ad, "pairing.channels."+name+".allow_from", ch.AllowFrom, r.allow)
-		for acct, a := range ch.Accounts {
-			ar := accountRoute{policy: s.cfg.PolicyFor(name, acct), allow: maps.Clone(r.allow)}
-			normalize(ad, "pairing.channels."+name+".accounts."+acct+".allow_from", a.AllowFrom, ar.allow)
+		// Sorted, so that of two spellings of one account the error names
+		// the same one every time.
+		spelled := map[string]string{} // canonical name → the key as written
+		for _, key := range slices.Sorted(maps.Keys(ch.Accounts)) {
+			path := "pairing.channels." + name + ".accounts." + key
+			// A config from config.Parse has canonical keys already; one
+			// built in Go is folded here the same way.
+			acct, err := channel.NormalizeAccount(key)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+				continue
+			}
+			if other, dup := spelled[acct]; dup {
+				errs = append(errs, fmt.Errorf("%s: the same account as %s (names are case-folded); keep one", path, other))
+				continue
+			}
+			spelled[acct] = key
+			ar := accountRoute{policy: s.cfg.PolicyFor(name, key), allow: maps.Clone(r.allow)}
+			normalize(ad, path+".allow_from", ch.Accounts[key].AllowFrom, ar.allow)
 			r.accounts[acct] = ar
 		}
 		s.routes[name] = r
@@ -280,10 +299,8 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 	if r == nil {
 		return Decision{Verdict: Drop, Reason: ReasonUnknownChannel}
 	}
-	account := in.Account
-	if account == "" {
-		account = DefaultAccount
-	} else if !validName(account) {
+	account, err := accountName(in.Account)
+	if err != nil {
 		return Decision{Verdict: Drop, Reason: ReasonInvalidAccount}
 	}
 	sender, err := r.ad.Normalize(in.Sender)
@@ -431,18 +448,13 @@ func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, c
 	}
 }
 
-// validName reports whether an account name is usable: non-empty, at most
-// MaxNameLen bytes, printable UTF-8 without spaces.
-func validName(s string) bool {
-	if s == "" || len(s) > MaxNameLen || !utf8.ValidString(s) {
-		return false
+// accountName returns the canonical account for what a caller passed: ""
+// is DefaultAccount, anything else goes through channel.NormalizeAccount.
+func accountName(raw string) (string, error) {
+	if raw == "" {
+		return DefaultAccount, nil
 	}
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return channel.NormalizeAccount(raw)
 }
 
 // cleanName makes a display name safe to store and show, by the rule every

@@ -18,8 +18,10 @@ import (
 // Size is the length of the pairing secret in bytes.
 const Size = 32
 
-// ErrInsecure is wrapped when the secret file is readable by group or others.
-var ErrInsecure = errors.New("pairing secret is readable by other users")
+// ErrInsecure is wrapped when a private file (the pairing secret, or another
+// file read with ReadPrivate) is readable by group or others. The error
+// that wraps it names the file and says how to fix it.
+var ErrInsecure = errors.New("readable by group or others")
 
 // Secret is the loaded pairing secret.
 type Secret struct {
@@ -58,9 +60,9 @@ func LoadOrCreate(path string) (Secret, error) {
 // Load reads an existing secret. It refuses a file readable by group or
 // others, and says how to fix it.
 func Load(path string) (Secret, error) {
-	buf, err := ReadPrivate(path)
+	buf, err := ReadPrivate(path, "pairing secret")
 	if err != nil {
-		return Secret{}, fmt.Errorf("read pairing secret: %w", err)
+		return Secret{}, err
 	}
 	if len(buf) != Size {
 		return Secret{}, fmt.Errorf("pairing secret %s must hold exactly %d bytes, it holds %d: restore it from a backup (deleting it invalidates every pending code)", path, Size, len(buf))
@@ -71,31 +73,33 @@ func Load(path string) (Secret, error) {
 // maxPrivate bounds what ReadPrivate reads: secrets are small.
 const maxPrivate = 64 << 10
 
-// ReadPrivate reads a small secret file that only its owner may read. A
-// file readable by group or others is refused with the chmod that fixes it
-// (the error wraps ErrInsecure); so is anything that is not a regular file.
-func ReadPrivate(path string) ([]byte, error) {
+// ReadPrivate reads a small secret file that only its owner may read. what
+// says what the file holds ("pairing secret", "admin token"), and every
+// error names the file with it. A file readable by group or others is
+// refused with the chmod that fixes it (the error wraps ErrInsecure); so is
+// anything that is not a regular file.
+func ReadPrivate(path, what string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; fix it with: chmod 600 %s", ErrInsecure, path, perm, path)
+		return nil, fmt.Errorf("%s %s has mode %04o, %w: fix it with: chmod 600 %s", what, path, perm, ErrInsecure, path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxPrivate+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s %s: %w", what, path, err)
 	}
 	if len(data) > maxPrivate {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not a pairgate secret", path, maxPrivate)
+		return nil, fmt.Errorf("%s %s is larger than %d bytes: is it the right file?", what, path, maxPrivate)
 	}
 	return data, nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +89,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // unknown fields, wrong types and trailing data, with messages that name
 // the field.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength > MaxBodyBytes {
+		// Refused before the body is touched: reading it is what makes
+		// net/http send "100 Continue" to a client that asked first, which
+		// would then send a body only to have it cut off.
+		return tooLarge()
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -109,7 +117,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", MaxBodyBytes)
+		return tooLarge()
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "bad_request", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -124,6 +132,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "bad_request", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return errorf(http.StatusBadRequest, "bad_request", "%v", err)
+}
+
+func tooLarge() *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", MaxBodyBytes)
 }
 
 // route is one API endpoint.
@@ -397,24 +409,63 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error 
 	return nil
 }
 
-// query reads the allowed query parameters, refusing unknown ones the way
-// the JSON decoder refuses unknown fields.
+// query reads the allowed query parameters of r (see parseQuery).
 func query(r *http.Request, allowed ...string) (map[string]string, error) {
-	out := map[string]string{}
-	for k, v := range r.URL.Query() {
-		known := false
-		for _, a := range allowed {
-			known = known || a == k
+	return parseQuery(r.URL.RawQuery, allowed...)
+}
+
+// parseQuery reads a raw query string strictly, refusing unknown and
+// repeated parameters the way the JSON decoder refuses unknown and
+// duplicate fields. url.ParseQuery (behind r.URL.Query) skips the pairs it
+// cannot read, and a filter skipped that way listed every channel; here a
+// pair that cannot be read is a 400 naming it. Pairs are separated by "&"
+// only: a ";" is refused rather than guessed at (Go stopped splitting on it
+// in 1.17). Keys and values are unescaped with url.QueryUnescape.
+func parseQuery(raw string, allowed ...string) (map[string]string, error) {
+	type param struct{ key, value string }
+	var params []param
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue // "a=1&&b=2" and a trailing "&" are harmless
 		}
-		if !known {
-			return nil, errorf(http.StatusBadRequest, "bad_request", "unknown query parameter %q (known: %s)", k, strings.Join(allowed, ", "))
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		switch {
+		case strings.Contains(rawKey, ";"):
+			return nil, badQuery(pair, `";" is not a separator: separate parameters with "&"`)
+		case err != nil:
+			return nil, badQuery(pair, err.Error())
 		}
-		if len(v) != 1 {
-			return nil, errorf(http.StatusBadRequest, "bad_request", "query parameter %q given %d times", k, len(v))
+		if strings.Contains(rawValue, ";") {
+			return nil, badQuery(key, `";" is not a separator: separate parameters with "&" (write a ";" in a value as %3B)`)
 		}
-		out[k] = v[0]
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, badQuery(key, err.Error())
+		}
+		params = append(params, param{key, value})
+	}
+	out := make(map[string]string, len(params))
+	count := make(map[string]int, len(params))
+	for _, p := range params {
+		if !slices.Contains(allowed, p.key) {
+			return nil, errorf(http.StatusBadRequest, "bad_request", "unknown query parameter %q (known: %s)", p.key, strings.Join(allowed, ", "))
+		}
+		out[p.key] = p.value
+		count[p.key]++
+	}
+	for _, p := range params {
+		if n := count[p.key]; n > 1 {
+			return nil, errorf(http.StatusBadRequest, "bad_request", "query parameter %q given %d times", p.key, n)
+		}
 	}
 	return out, nil
+}
+
+// badQuery names a query parameter that cannot be read: its key, or the
+// whole pair as sent when the key itself cannot be read.
+func badQuery(name, problem string) *apiError {
+	return errorf(http.StatusBadRequest, "bad_request", "query parameter %q: %s", name, problem)
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) error {

@@ -41,15 +41,16 @@ func tokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 // complete before it appears) on first start. A file readable by group or
 // others is refused.
 func LoadOrCreateAdminToken(path string) (string, error) {
-	data, err := secret.ReadPrivate(path)
+	const what = "admin token"
+	data, err := secret.ReadPrivate(path, what)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := secret.WriteNew(path, []byte(newToken(store.ScopeAdmin)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("create admin token: %w", err)
+			return "", fmt.Errorf("create %s: %w", what, err)
 		}
-		data, err = secret.ReadPrivate(path)
+		data, err = secret.ReadPrivate(path, what)
 	}
 	if err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", err
 	}
 	tok := strings.TrimSpace(string(data))
 	if len(tok) < 32 {

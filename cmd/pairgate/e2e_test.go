@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -226,8 +227,35 @@ func TestRefusesUnsafeOrBrokenState(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := run(t, home, "admit", "telegram", "1")
-		if r.code != 1 || !strings.Contains(r.stderr, "chmod 600 "+key) {
+		if r.code != 1 || !strings.Contains(r.stderr, "pairing secret "+key+" has mode 0644") || !strings.Contains(r.stderr, "chmod 600 "+key) {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("world-readable admin token", func(t *testing.T) {
+		home := t.TempDir()
+		run(t, home, "pairing", "list")
+		tok := filepath.Join(home, "admin.token")
+		if err := os.WriteFile(tok, []byte("pga_0123456789abcdefghijklmnopqrstuvwxyz0123\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(tok, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, "--home", home, "serve", "--listen", "127.0.0.1:0")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("serve with a 0644 admin token: %v, want exit 1\n%s", err, out)
+		}
+		for _, want := range []string{"admin token " + tok + " has mode 0644", "chmod 600 " + tok} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("serve: output %q does not say %q", out, want)
+			}
+		}
+		if strings.Contains(string(out), "pairing secret") {
+			t.Errorf("serve: output %q calls the admin token the pairing secret", out)
 		}
 	})
 	t.Run("missing key beside a used database", func(t *testing.T) {

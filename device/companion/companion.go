@@ -87,8 +87,9 @@ var (
 	// them is relaying or tampering with the connection.
 	ErrCheckCodeMismatch = errors.New("check code mismatch")
 	// ErrInsecureFile is wrapped when a key or credentials file is readable
-	// by group or others.
-	ErrInsecureFile = errors.New("readable by group or others")
+	// by group or others. It is secret.ErrInsecure, which secret.ReadPrivate
+	// wraps for every private file.
+	ErrInsecureFile = secret.ErrInsecure
 )
 
 // ProtocolError is a refusal the server sent as {"type":"error"}. Code is one
@@ -816,7 +817,7 @@ func LoadOrCreateKey(path string) (key ed25519.PrivateKey, created bool, err err
 // LoadKey reads a device key file (see the package doc). A file readable by
 // group or others is refused with the chmod that fixes it.
 func LoadKey(path string) (ed25519.PrivateKey, error) {
-	data, err := readPrivate(path, "device key")
+	data, err := secret.ReadPrivate(path, "device key")
 	if err != nil {
 		return nil, err
 	}
@@ -829,7 +830,7 @@ func LoadKey(path string) (ed25519.PrivateKey, error) {
 
 // ReadCredentials reads a credentials file written by Pair.
 func ReadCredentials(path string) (Credentials, error) {
-	data, err := readPrivate(path, "credentials file")
+	data, err := secret.ReadPrivate(path, "credentials file")
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -838,19 +839,6 @@ func ReadCredentials(path string) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("credentials file %s is damaged or not a pairgate companion's", path)
 	}
 	return c, nil
-}
-
-// readPrivate refuses a file readable by group or others with the fix, then
-// reads it (secret.ReadPrivate checks the mode again on the open file).
-func readPrivate(path, what string) ([]byte, error) {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s has mode %04o, %w: fix it with: chmod 600 %s", what, path, fi.Mode().Perm(), ErrInsecureFile, path)
-	}
-	data, err := secret.ReadPrivate(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return data, nil
 }
 
 // checkWritable makes the token file's directory (0700) and checks that a

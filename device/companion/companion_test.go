@@ -915,8 +915,9 @@ func TestInsecureKeyFileRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitResult(t, startPair(t, o))
-	if !errors.Is(r.err, ErrInsecureFile) || !strings.Contains(r.err.Error(), "chmod 600 "+o.KeyFile) {
-		t.Fatalf("Pair: %v, want a refusal naming chmod 600", r.err)
+	if !errors.Is(r.err, ErrInsecureFile) || !strings.Contains(r.err.Error(), "device key "+o.KeyFile+" has mode 0644") ||
+		!strings.Contains(r.err.Error(), "chmod 600 "+o.KeyFile) {
+		t.Fatalf("Pair: %v, want a refusal naming the device key and chmod 600", r.err)
 	}
 	if nonces, _ := f.seen(); len(nonces) != 0 {
 		t.Error("the client connected (and could spend the setup token) with an insecure key")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -45,7 +46,12 @@ func (a *app) admitCmd() *cobra.Command {
 				return err
 			}
 			switch d.Reason {
-			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidAccount, pairing.ReasonInvalidSender:
+			case pairing.ReasonInvalidAccount:
+				// The gate only says which rule refused the message; the
+				// account's own rule says what is wrong with it.
+				_, err := channel.NormalizeAccount(account)
+				return usageError{fmt.Errorf("%s: %w", d.Reason, err)}
+			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidSender:
 				return usageError{fmt.Errorf("%s: %s %q is not valid on %s", d.Reason, what(d.Reason), args[1], args[0])}
 			case pairing.ReasonUnavailable:
 				return errors.New("the store is unavailable, so the message was dropped; see the log above")
