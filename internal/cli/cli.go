@@ -100,7 +100,7 @@ pairing code; you approve it and they join the allowlist.`,
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	f := root.PersistentFlags()
-	f.StringVar(&a.home, "home", "", "pairgate's state directory (env PAIRGATE_HOME, default ~/.pairgate)")
+	f.StringVar(&a.home, "home", "", "pairgate's state directory (env PAIRGATE_HOME, then systemd's STATE_DIRECTORY; default ~/.pairgate)")
 	f.StringVar(&a.configPath, "config", "", "config file (default $PAIRGATE_HOME/pairgate.yaml when present)")
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
@@ -127,13 +127,18 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 // resolveHome picks the state directory: --home, then PAIRGATE_HOME, then
-// ~/.pairgate.
+// the first of systemd's STATE_DIRECTORY (set by StateDirectory= in a unit,
+// such as deploy/pairgate.service), then ~/.pairgate.
 func (a *app) resolveHome() (string, error) {
 	if a.home != "" {
 		return a.home, nil
 	}
 	if h := os.Getenv("PAIRGATE_HOME"); h != "" {
 		return h, nil
+	}
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return first, nil
 	}
 	dir, err := os.UserHomeDir()
 	if err != nil {

@@ -82,8 +82,17 @@ func (a *app) serveCmd() *cobra.Command {
 			served := make(chan error, 1)
 			go func() { served <- hs.Serve(ln) }()
 
-			fmt.Fprintf(a.stdout, "pairgate serving on http://%s\n  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
-				ln.Addr(), a.homeDir, a.dbPath, adminPath)
+			url, others, exposed := listenURLs(ln.Addr(), net.InterfaceAddrs)
+			fmt.Fprintf(a.stdout, "pairgate serving on %s\n", url)
+			for _, u := range others {
+				fmt.Fprintf(a.stdout, "  also at:     %s\n", u)
+			}
+			fmt.Fprintf(a.stdout, "  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
+				a.homeDir, a.dbPath, adminPath)
+			if exposed {
+				fmt.Fprintln(a.stdout, tlsWarning(listen))
+				a.log.Warn("listening beyond this machine without TLS", "listen", listen)
+			}
 			fmt.Fprintf(a.stdout, "Next: give your gateway a token of its own, which may only call POST /v1/admit:\n  pairgate tokens create --scope gateway --name my-gateway\n")
 			a.log.Info("serving", "addr", ln.Addr().String())
 
