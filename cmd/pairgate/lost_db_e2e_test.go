@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/internal/fault"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
@@ -161,5 +162,18 @@ func TestEmptyHomeIsAUsageError(t *testing.T) {
 	}
 	if r.code != 2 || !strings.Contains(r.stderr, "--home") {
 		t.Fatalf("pairgate %q: exit %d, stderr %q; want 2 naming --home", cmd, r.code, r.stderr)
+	}
+}
+
+// An operator exporting the allowlist from a damaged database gets exit 1
+// and a message, never part of the list with success (4,950 of 20,000 rows
+// came out with exit 0 before).
+func TestDamagedAllowlistExportFails(t *testing.T) {
+	home := t.TempDir()
+	seedHome(t, home, 20000)
+	fault.DamageLeaf(t, filepath.Join(home, "pairgate.db"), "allowed")
+	r := run(t, home, "pairing", "allowed", "telegram", "--json")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "restore it from a backup") {
+		t.Fatalf("pairing allowed on a damaged database: exit %d, %d bytes of output, stderr %q; want exit 1, nothing on stdout, a message", r.code, len(r.stdout), r.stderr)
 	}
 }
