@@ -78,26 +78,13 @@ func (w *watchers) wake(id string) {
 func (s *Service) Run(ctx context.Context) error {
 	// Start from the log's head: a session registers before it reads its
 	// state, so only changes after that read need to reach it.
-	var head int64
-	for {
-		recent, err := s.st.RecentChanges(ctx, 1)
-		if err == nil {
-			if len(recent) == 1 {
-				head = recent[0].Seq
-			}
-			break
-		}
-		s.log.Warn("device: reading the change log failed; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(readRetry):
-		}
+	follow := store.FollowOptions{OnError: func(err error) { s.log.Warn("device: following the change log failed; will retry", "err", err) }}
+	head, err := store.Head(ctx, s.st, follow)
+	if err != nil {
+		return nil // ctx ended
 	}
-	store.Follow(ctx, s.st, store.FollowOptions{
-		After:   head,
-		OnError: func(err error) { s.log.Warn("device: following the change log failed; will retry", "err", err) },
-	}, func(changes []store.Change) error {
+	follow.After = head
+	store.Follow(ctx, s.st, follow, func(changes []store.Change) error {
 		for _, c := range changes {
 			s.watchers.wake(c.RequestID)
 			s.watchers.wake(c.DeviceID)

@@ -101,30 +101,17 @@ func (s *Server) Run(ctx context.Context) error {
 	defer wg.Wait()
 	// Counters start from now: find the newest change, waiting for a
 	// store that is down rather than replaying its whole history.
-	var seq int64
-	for {
-		recent, err := s.st.RecentChanges(ctx, 1)
-		if err == nil {
-			if len(recent) == 1 {
-				seq = recent[0].Seq
-			}
-			break
-		}
-		s.log.Warn("server: reading the change log failed; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
+	follow := store.FollowOptions{OnError: func(err error) { s.log.Warn("server: following the change log failed; will retry", "err", err) }}
+	seq, err := store.Head(ctx, s.st, follow)
+	if err != nil {
+		return nil // ctx ended
 	}
 	// Tokens minted or revoked between New and now are before seq: load
 	// them again so the follower misses nothing.
 	s.reloadTokens(ctx)
 	reload, counted := false, seq
-	store.Follow(ctx, s.st, store.FollowOptions{
-		After:   seq,
-		OnError: func(err error) { s.log.Warn("server: following the change log failed; will retry", "err", err) },
-	}, func(changes []store.Change) error {
+	follow.After = seq
+	store.Follow(ctx, s.st, follow, func(changes []store.Change) error {
 		for _, c := range changes {
 			// A batch whose token reload failed comes again: count
 			// each change once.

@@ -239,6 +239,34 @@ type FollowOptions struct {
 	OnError func(error)
 }
 
+// Head returns the sequence number of the newest change (0 for an empty
+// log): where a follower that starts "from now" begins. While the store is
+// unavailable it retries every o.Retry, telling o.OnError, until ctx ends
+// (then it returns ctx's error). o.After is not used.
+func Head(ctx context.Context, st Store, o FollowOptions) (int64, error) {
+	if o.Retry <= 0 {
+		o.Retry = time.Second
+	}
+	for {
+		recent, err := st.RecentChanges(ctx, 1)
+		switch {
+		case err == nil && len(recent) == 1:
+			return recent[0].Seq, nil
+		case err == nil:
+			return 0, nil
+		case ctx.Err() != nil:
+			return 0, ctx.Err()
+		case o.OnError != nil:
+			o.OnError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(o.Retry):
+		}
+	}
+}
+
 // followBatch is how many changes Follow reads at a time.
 const followBatch = 1000
 
