@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,22 @@ type Options struct {
 }
 
 // ErrInvalidInput is wrapped by errors about what the caller asked for
-// (role, lifetime).
+// (role, lifetime, a device id).
 var ErrInvalidInput = errors.New("invalid input")
+
+// InputError is a field of what the caller asked for that is refused. Field
+// is its name as the API and the CLI spell it ("role", "ttl"), so each can
+// name the field or the flag that is wrong. It matches ErrInvalidInput.
+type InputError struct {
+	Field string
+	Value string // as given
+	Want  string // what is accepted
+}
+
+func (e *InputError) Error() string { return e.Field + " " + e.Value + ": want " + e.Want }
+
+// Is makes errors.Is(err, ErrInvalidInput) hold for an *InputError.
+func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
 
 // Service is device pairing over one store: setup codes, the operator's
 // decisions, and the /pair protocol (ServeHTTP).
@@ -171,18 +186,20 @@ type Setup struct {
 // IssueSetupCode signs a single-use setup token for the public URL and wraps
 // it in a setup code.
 func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store.Actor) (Setup, error) {
-	url, source, err := s.url()
-	if err != nil {
-		return Setup{}, err
-	}
+	// What was asked for is checked before the URL: a wrong request is
+	// the caller's to fix first, whatever the configuration.
 	if p.Role == "" {
 		p.Role = RoleNode
 	}
 	switch {
 	case p.Role != RoleNode && p.Role != RoleOperator:
-		return Setup{}, fmt.Errorf("%w: role %q: want %s or %s", ErrInvalidInput, p.Role, RoleNode, RoleOperator)
+		return Setup{}, &InputError{Field: "role", Value: strconv.Quote(p.Role), Want: RoleNode + " or " + RoleOperator}
 	case p.TTL < 0 || p.TTL > MaxTokenTTL:
-		return Setup{}, fmt.Errorf("%w: lifetime %s: want at most %s", ErrInvalidInput, p.TTL, MaxTokenTTL)
+		return Setup{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "more than 0s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
+	}
+	url, source, err := s.url()
+	if err != nil {
+		return Setup{}, err
 	}
 	// The label may come from a chat (an owner's /pair) and is shown to
 	// operators: cleaned like a device's name.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/internal/errcode"
 	"github.com/pairgate/pairgate/pairing"
@@ -50,7 +51,8 @@ func ErrorCode(err error) string {
 		return errcode.LockedOut
 	case errors.Is(err, device.ErrNoPublicURL):
 		return errcode.NotConfigured
-	case errors.Is(err, device.ErrInvalidInput), errors.Is(err, pairing.ErrInvalidInput), errors.Is(err, device.ErrBadSetupCode):
+	case errors.Is(err, device.ErrInvalidInput), errors.Is(err, pairing.ErrInvalidInput), errors.Is(err, device.ErrBadSetupCode),
+		errors.Is(err, channel.ErrUnknownChannel), errors.Is(err, channel.ErrInvalidAccount), errors.Is(err, channel.ErrInvalidSender):
 		return errcode.InvalidInput
 	case errors.Is(err, store.ErrNotFound):
 		return errcode.NotFound

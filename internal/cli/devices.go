@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,8 +42,11 @@ func (a *app) setupCodeCmd() *cobra.Command {
 		Short: "Issue a single-use setup code for a companion device, with a QR code",
 		Example: `  pairgate setup-code --public-url wss://gateway.example.com
   pairgate setup-code --role operator --label "Ana's phone" --png setup.png`,
-		Args: args(cobra.NoArgs),
+		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("ttl") && ttl == 0 {
+				return usageError{errors.New("--ttl 0s: want a lifetime above 0s (leave --ttl out for the default)")}
+			}
 			// Refuse an occupied --png path before issuing: a refused
 			// command must leave no setup code on record.
 			if pngPath != "" {
@@ -58,6 +62,9 @@ func (a *app) setupCodeCmd() *cobra.Command {
 				ttl = time.Duration(a.cfg.Pairing.SetupCode.DefaultTTLSecs) * time.Second
 			}
 			setup, err := svc.IssueSetupCode(c.Context(), device.SetupParams{Role: role, Label: label, TTL: ttl}, actor())
+			if ie, ok := errors.AsType[*device.InputError](err); ok {
+				return usageError{fmt.Errorf("--%s %s: want %s", ie.Field, ie.Value, ie.Want)}
+			}
 			if err != nil {
 				return err
 			}
@@ -104,7 +111,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Pending device requests (with their check codes) and paired devices",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -164,13 +171,13 @@ func (a *app) devicesCmd() *cobra.Command {
 	reject := &cobra.Command{
 		Use:   "reject <REQUEST_ID>",
 		Short: "Reject a device request",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE:  func(c *cobra.Command, args []string) error { return a.decide(c, args[0], false) },
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke <DEVICE_ID>",
 		Short: "Disable a device at once; its open sessions are closed",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -188,7 +195,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	rotate := &cobra.Command{
 		Use:   "rotate <DEVICE_ID>",
 		Short: "Give a device a new token (printed once); the old one is refused at once",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -206,7 +213,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	remove := &cobra.Command{
 		Use:   "remove <DEVICE_ID>",
 		Short: "Forget a device",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -233,13 +240,12 @@ func (a *app) decide(c *cobra.Command, id string, approve bool) error {
 	if err != nil {
 		return fmt.Errorf("%w\nsee what is pending with: pairgate devices list", err)
 	}
-	key, verb := "rejected", "Rejected"
+	key, verb, next := "rejected", "Rejected", "The device is told on its open connection or when it resumes."
 	if approve {
-		key, verb = "approved", "Approved"
+		key, verb, next = "approved", "Approved", "The device gets its token on its open connection or when it resumes."
 	}
 	return a.print(map[string]any{key: v}, func(w io.Writer) {
-		fmt.Fprintf(w, "%s %s (%s, check code %s). The device gets its token on its open connection or when it resumes.\n",
-			verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode))
+		fmt.Fprintf(w, "%s %s (%s, check code %s). %s\n", verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode), next)
 	})
 }
 
@@ -256,7 +262,7 @@ func (a *app) keysRotateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
 		Short: "Sign new setup codes with a new key; codes already issued keep working until they expire",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {

@@ -23,7 +23,7 @@ func (a *app) admitCmd() *cobra.Command {
 		Short: "Run the gate once for a message from sender and print the decision",
 		Example: `  pairgate admit telegram 123456789 --name Alice
   pairgate admit whatsapp +5491155556666 --account work --json`,
-		Args: args(cobra.ExactArgs(2)),
+		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -46,13 +46,8 @@ func (a *app) admitCmd() *cobra.Command {
 				return err
 			}
 			switch d.Reason {
-			case pairing.ReasonInvalidAccount:
-				// The gate only says which rule refused the message; the
-				// account's own rule says what is wrong with it.
-				_, err := channel.NormalizeAccount(account)
-				return usageError{fmt.Errorf("%s: %w", d.Reason, err)}
-			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidSender:
-				return usageError{fmt.Errorf("%s: %s %q is not valid on %s", d.Reason, what(d.Reason), args[1], args[0])}
+			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidAccount, pairing.ReasonInvalidSender:
+				return whyRefused(in)
 			case pairing.ReasonUnavailable:
 				return errors.New("the store is unavailable, so the message was dropped; see the log above")
 			}
@@ -65,11 +60,21 @@ func (a *app) admitCmd() *cobra.Command {
 	return c
 }
 
-func what(r pairing.Reason) string {
-	if r == pairing.ReasonInvalidSender {
-		return "sender"
+// whyRefused says what is wrong with a message the gate dropped as
+// unknown_channel, invalid_account or invalid_sender, by the rule that
+// refused it: the gate only names the rule.
+func whyRefused(in pairing.Inbound) error {
+	ad, err := channel.NewRegistry().Get(in.Channel)
+	if err != nil {
+		return err
 	}
-	return "input"
+	if in.Account != "" {
+		if _, err := channel.NormalizeAccount(in.Account); err != nil {
+			return err
+		}
+	}
+	_, err = ad.Normalize(in.Sender)
+	return err
 }
 
 func (a *app) pairingCmd() *cobra.Command {
@@ -86,7 +91,7 @@ func (a *app) listCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list [<channel>]",
 		Short: "List pending pairing requests",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Args:  maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -126,7 +131,7 @@ func (a *app) approveCmd() *cobra.Command {
 		Example: `  pairgate pairing approve telegram ABCD2345
   pairgate pairing approve telegram abcd-2345 --notify
   pairgate pairing approve whatsapp req_k3x… --account work`,
-		Args: args(cobra.ExactArgs(2)),
+		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -154,7 +159,7 @@ func (a *app) rejectCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "reject <channel> <CODE|REQUEST_ID>",
 		Short: "Reject a pending request; the sender gets no new code for the decline window",
-		Args:  args(cobra.ExactArgs(2)),
+		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -179,7 +184,7 @@ func (a *app) allowCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "allow <channel> <sender>...",
 		Short: "Put senders on the allowlist directly (idempotent; reactivates revoked senders)",
-		Args:  args(cobra.MinimumNArgs(2)),
+		Args:  minArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -209,15 +214,18 @@ func (a *app) revokeCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "revoke <channel> <sender>",
 		Short: "Remove a sender from the allowlist (kept as revoked, for the record)",
-		Args:  args(cobra.ExactArgs(2)),
+		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
 				return err
 			}
 			e, err := svc.Revoke(c.Context(), args[0], account, args[1], actor())
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w\nsee who is allowed with: pairgate pairing allowed %s%s", err, args[0], accountFlag(account))
+			}
 			if err != nil {
-				return explain(err, args[0], account)
+				return err
 			}
 			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
 				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
@@ -235,7 +243,7 @@ func (a *app) allowedCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "allowed [<channel>]",
 		Short: "List the allowlist",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Args:  maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -274,7 +282,7 @@ func (a *app) clearCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "clear-pending [<channel>]",
 		Short: "Delete pending requests (their codes stop working)",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Args:  maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -293,12 +301,18 @@ func (a *app) clearCmd() *cobra.Command {
 	return c
 }
 
-// explain adds the next step to errors an operator can act on.
-func explain(err error, channel, account string) error {
-	acct := ""
-	if account != "" {
-		acct = " --account " + account
+// accountFlag is the --account part of a command to suggest.
+func accountFlag(account string) string {
+	if account == "" {
+		return ""
 	}
+	return " --account " + account
+}
+
+// explain adds the next step to errors an operator can act on when
+// approving or rejecting.
+func explain(err error, channel, account string) error {
+	acct := accountFlag(account)
 	var lock *store.LockoutError
 	switch {
 	case errors.As(err, &lock):

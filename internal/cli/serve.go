@@ -33,7 +33,7 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon: the HTTP API for gateways and operators, and /metrics",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if !c.Flags().Changed("log-level") {
 				a.defaultLevel = "info"
@@ -122,7 +122,7 @@ func (a *app) tokensCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create --scope admin|gateway [--name N]",
 		Short: "Mint an API token; it is printed this once and stored only as a hash",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if scope != string(store.ScopeAdmin) && scope != string(store.ScopeGateway) {
 				return usageError{fmt.Errorf("--scope %q: want admin or gateway", scope)}
@@ -148,7 +148,7 @@ func (a *app) tokensCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List API tokens (never the tokens themselves)",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if _, err := a.open(c.Context()); err != nil {
 				return err
@@ -194,7 +194,7 @@ func (a *app) tokensCmd() *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke <ID>",
 		Short: "Revoke an API token; a running daemon refuses it within a second",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := a.open(c.Context()); err != nil {
 				return err
