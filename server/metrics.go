@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -80,7 +81,14 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 			Help: "HTTP requests for paths pairgate does not serve.",
 		}),
 	}
-	reg.MustRegister(m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
+	info := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "pairgate_build_info",
+		Help:        "Always 1; the labels say which pairgate this is (as pairgate version prints it).",
+		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.Go},
+	})
+	build.Set(1)
+	reg.MustRegister(build, m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
 		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, &storeCollector{st: st, now: now},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -167,10 +167,20 @@ pairing code; you approve it and they join the allowlist.`,
 		}
 		return nil
 	}
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd())
+	// --version is the root's own flag rather than cobra's (which adds -v
+	// and prints a fixed template), so that --json applies to it.
+	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
+		a.versionCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(a.helpCmd(root))
 	a.strictTree(root)
+	root.RunE = func(c *cobra.Command, args []string) error {
+		if *version {
+			return a.printVersion()
+		}
+		return a.missingSubcommand(c, args)
+	}
 	return root
 }
 
