@@ -49,6 +49,13 @@ type Options struct {
 // (role, lifetime, a device id).
 var ErrInvalidInput = errors.New("invalid input")
 
+// ErrAmbiguous is wrapped by errors about a device id prefix that more than
+// one device's id starts with.
+var ErrAmbiguous = errors.New("ambiguous device id")
+
+// MinIDPrefix is the shortest prefix of a device id that may stand for it.
+const MinIDPrefix = 8
+
 // InputError is a field of what the caller asked for that is refused. Field
 // is its name as the API and the CLI spell it ("role", "ttl"), so each can
 // name the field or the flag that is wrong. It matches ErrInvalidInput.
@@ -343,9 +350,55 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, actor sto
 		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}, nil
 }
 
-// Revoke disables a device at once; its open sessions are closed.
+// resolveDevice returns the device id that id stands for: a full id, or a
+// prefix of at least MinIDPrefix hex characters (any case) that exactly one
+// device's id starts with. It is the one rule for every operation that
+// takes a device id, from the CLI and the API alike.
+func (s *Service) resolveDevice(ctx context.Context, id string) (string, error) {
+	want := strings.ToLower(id)
+	if !isHex(want) || len(want) < MinIDPrefix || len(want) > sha256.Size*2 {
+		return "", &InputError{Field: "device id", Value: strconv.Quote(id),
+			Want: fmt.Sprintf("the device's id (%d hex characters) or a prefix of it of at least %d", sha256.Size*2, MinIDPrefix)}
+	}
+	if len(want) == sha256.Size*2 {
+		return want, nil
+	}
+	devs, err := s.st.ListDevices(ctx)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, d := range devs {
+		if strings.HasPrefix(d.DeviceID, want) {
+			found = append(found, d.DeviceID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no device id starts with %s: %w", want, store.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("device id %s… matches %d devices; give more of the id: %w", want, len(found), ErrAmbiguous)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Revoke disables a device at once; its open sessions are closed. The id
+// may be a unique prefix (resolveDevice).
 func (s *Service) Revoke(ctx context.Context, deviceID string, actor store.Actor) (DeviceView, error) {
-	d, err := s.st.RevokeDevice(ctx, deviceID, actor, s.now())
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
+		return DeviceView{}, err
+	}
+	d, err := s.st.RevokeDevice(ctx, id, actor, s.now())
 	return viewOf(d), err
 }
 
@@ -359,16 +412,25 @@ type Rotated struct {
 // open sessions are closed. The new token is returned once, for the
 // operator to hand to the device.
 func (s *Service) Rotate(ctx context.Context, deviceID string, actor store.Actor) (Rotated, error) {
-	tok, hash := newDeviceToken()
-	if _, err := s.st.RotateDeviceToken(ctx, deviceID, hash, actor, s.now()); err != nil {
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
 		return Rotated{}, err
 	}
-	return Rotated{DeviceID: deviceID, DeviceToken: tok}, nil
+	tok, hash := newDeviceToken()
+	if _, err := s.st.RotateDeviceToken(ctx, id, hash, actor, s.now()); err != nil {
+		return Rotated{}, err
+	}
+	return Rotated{DeviceID: id, DeviceToken: tok}, nil
 }
 
-// Remove deletes a device.
-func (s *Service) Remove(ctx context.Context, deviceID string, actor store.Actor) error {
-	return s.st.RemoveDevice(ctx, deviceID, actor, s.now())
+// Remove deletes a device and returns its full id (deviceID may be a unique
+// prefix).
+func (s *Service) Remove(ctx context.Context, deviceID string, actor store.Actor) (string, error) {
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
+		return "", err
+	}
+	return id, s.st.RemoveDevice(ctx, id, actor, s.now())
 }
 
 // limiter is a fixed-window counter per remote address.

@@ -51,6 +51,8 @@ func ErrorCode(err error) string {
 		return errcode.LockedOut
 	case errors.Is(err, device.ErrNoPublicURL):
 		return errcode.NotConfigured
+	case errors.Is(err, device.ErrAmbiguous):
+		return errcode.Ambiguous
 	case errors.Is(err, device.ErrInvalidInput), errors.Is(err, pairing.ErrInvalidInput), errors.Is(err, device.ErrBadSetupCode),
 		errors.Is(err, channel.ErrUnknownChannel), errors.Is(err, channel.ErrInvalidAccount), errors.Is(err, channel.ErrInvalidSender):
 		return errcode.InvalidInput
@@ -81,6 +83,8 @@ func toAPIError(err error, now time.Time) *apiError {
 		return e
 	case errcode.NotConfigured:
 		return errorf(http.StatusConflict, errcode.NotConfigured, "%s", err.Error())
+	case errcode.Ambiguous:
+		return errorf(http.StatusConflict, errcode.Ambiguous, "%s", err.Error())
 	case errcode.InvalidInput:
 		return errorf(http.StatusBadRequest, errcode.InvalidInput, "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
 	case errcode.NotFound:

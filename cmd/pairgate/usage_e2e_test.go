@@ -126,6 +126,8 @@ func TestUsageErrors(t *testing.T) {
 		{cmd: "devices reject", args: []string{"devices", "reject"}, code: 2, class: "usage", names: []string{"missing <REQUEST_ID>"}},
 		{cmd: "devices revoke", args: []string{"devices", "revoke"}, code: 2, class: "usage", names: []string{"missing <DEVICE_ID>"}},
 		{cmd: "devices rotate", args: []string{"devices", "rotate", "a", "b"}, code: 2, class: "usage", names: []string{`unexpected argument "b"`}},
+		{cmd: "devices revoke", args: []string{"devices", "revoke", "abc"}, code: 2, class: "invalid_input", names: []string{`device id "abc"`, "at least 8"}},
+		{cmd: "devices rotate", args: []string{"devices", "rotate", "zzzzzzzz"}, code: 2, class: "invalid_input", names: []string{`device id "zzzzzzzz"`}},
 		{cmd: "devices remove", args: []string{"devices", "remove"}, code: 2, class: "usage", names: []string{"missing <DEVICE_ID>"}},
 		{cmd: "companion", args: []string{"companion"}, code: 2, class: "usage", names: []string{"needs a subcommand", "pair"}},
 		{cmd: "companion pair", args: []string{"companion", "pair"}, code: 2, class: "usage", names: []string{"missing <SETUP_CODE>"}},

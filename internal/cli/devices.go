@@ -219,11 +219,12 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := svc.Remove(c.Context(), args[0], actor()); err != nil {
+			id, err := svc.Remove(c.Context(), args[0], actor())
+			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"removed": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Removed device %s.\n", cell(args[0]))
+			return a.print(map[string]any{"removed": id}, func(w io.Writer) {
+				fmt.Fprintf(w, "Removed device %s.\n", cell(id))
 			})
 		},
 	}
