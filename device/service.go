@@ -275,9 +275,15 @@ type RequestView struct {
 	Name      string    `json:"name"`
 	Platform  string    `json:"platform"`
 	Role      string    `json:"role"`
+	Label     string    `json:"label"` // the setup code's
 	CheckCode string    `json:"check_code"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func requestViewOf(r store.DeviceRequest) RequestView {
+	return RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
+		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
 }
 
 // DeviceView is a paired device as operators see it.
@@ -287,13 +293,14 @@ type DeviceView struct {
 	Platform   string     `json:"platform"`
 	Role       string     `json:"role"`
 	Scopes     []string   `json:"scopes"`
+	Label      string     `json:"label"` // the setup code's it paired with
 	PairedAt   time.Time  `json:"paired_at"`
 	LastSeenAt time.Time  `json:"last_seen_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
 func viewOf(d store.Device) DeviceView {
-	v := DeviceView{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes,
+	v := DeviceView{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes, Label: d.Label,
 		PairedAt: d.PairedAt, LastSeenAt: d.LastSeenAt}
 	if !d.RevokedAt.IsZero() {
 		t := d.RevokedAt
@@ -320,8 +327,7 @@ func (s *Service) List(ctx context.Context) (Listing, error) {
 	}
 	l := Listing{Requests: make([]RequestView, len(reqs)), Devices: make([]DeviceView, len(devs))}
 	for i, r := range reqs {
-		l.Requests[i] = RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role,
-			CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+		l.Requests[i] = requestViewOf(r)
 	}
 	for i, d := range devs {
 		l.Devices[i] = viewOf(d)
@@ -346,8 +352,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, actor sto
 	if err != nil {
 		return RequestView{}, err
 	}
-	return RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role,
-		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}, nil
+	return requestViewOf(r), nil
 }
 
 // resolveDevice returns the device id that id stands for: a full id, or a

@@ -121,6 +121,7 @@ type devRequest struct {
 	Name      string    `json:"name"`
 	Platform  string    `json:"platform"`
 	Role      string    `json:"role"`
+	Label     string    `json:"label"`
 	CheckCode string    `json:"check_code"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -132,6 +133,7 @@ type devDevice struct {
 	Platform   string     `json:"platform"`
 	Role       string     `json:"role"`
 	Scopes     []string   `json:"scopes"`
+	Label      string     `json:"label"`
 	PairedAt   time.Time  `json:"paired_at"`
 	LastSeenAt time.Time  `json:"last_seen_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`

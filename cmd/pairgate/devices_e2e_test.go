@@ -9,9 +9,11 @@ import (
 	"encoding/hex"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
@@ -122,5 +124,95 @@ func TestDeviceIDPrefix(t *testing.T) {
 	status, body, _ = d.do(client, "POST", "/v1/devices/abc/revoke", d.adminToken(), "")
 	if status != 400 || !strings.Contains(string(body), `"code":"invalid_input"`) {
 		t.Errorf("POST /v1/devices/abc/revoke: %d %s; want 400 invalid_input", status, body)
+	}
+}
+
+// TestDevicesListFits100Columns: `devices list` shows each device's label
+// (the setup code's), ids short enough to type and long enough to use as
+// a prefix, and every line of a realistic listing, and of one with names
+// and labels at their longest, fits 100 columns.
+func TestDevicesListFits100Columns(t *testing.T) {
+	home := t.TempDir()
+	ids := []string{fakeID("", "ana"), fakeID("", "pi"), fakeID("", "mac")}
+	seedDevices(t, home,
+		store.DeviceRequest{DeviceID: ids[0], Name: "Ana's Pixel 9", Platform: "android", Label: "Ana's phone"},
+		store.DeviceRequest{DeviceID: ids[1], Name: "kitchen-pi", Platform: "linux", Label: "kitchen wall"},
+		store.DeviceRequest{DeviceID: ids[2], Name: "Büro MacBook Pro", Platform: "macos", Role: "operator", Label: "office"})
+	if r := devRun(t, home, quietEnv(), "devices", "revoke", ids[1]); r.code != 0 {
+		t.Fatalf("revoke: %s", r.stderr)
+	}
+	seedRequest(t, home, store.DeviceRequest{ID: "dreq_ramsep242kldeell", DeviceID: fakeID("", "tab"), Name: "Galaxy Tab S9",
+		Platform: "android", Role: "node", Label: "living room", CheckCode: "431805"})
+
+	r := devRun(t, home, quietEnv(), "devices", "list")
+	if r.code != 0 {
+		t.Fatalf("devices list: exit %d\n%s", r.code, r.stderr)
+	}
+	widest(t, "a realistic devices list", r.stdout, 100)
+	for _, want := range []string{"Ana's phone", "kitchen wall", "office", "living room", "431805", "revoked", "active"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("devices list does not show %q:\n%s", want, r.stdout)
+		}
+	}
+	// The id shown is a prefix the other commands take.
+	var shown string
+	for _, l := range lines(r.stdout) {
+		if strings.Contains(l, "Büro MacBook Pro") {
+			shown = strings.Fields(l)[0]
+		}
+	}
+	if len(shown) < 8 || !strings.HasPrefix(ids[2], shown) {
+		t.Fatalf("the row of Büro MacBook Pro starts with %q, want a prefix of %s:\n%s", shown, ids[2], r.stdout)
+	}
+	if r := devRun(t, home, quietEnv(), "devices", "rotate", shown); r.code != 0 {
+		t.Errorf("devices rotate %s (the id as listed): exit %d\n%s", shown, r.code, r.stderr)
+	}
+	var l devListing
+	devRunJSON(t, home, quietEnv(), &l, "devices", "list")
+	var labels []string
+	for _, d := range l.Devices {
+		labels = append(labels, d.Label)
+	}
+	slices.Sort(labels)
+	if len(l.Requests) != 1 || l.Requests[0].Label != "living room" || !slices.Equal(labels, []string{"Ana's phone", "kitchen wall", "office"}) {
+		t.Errorf("devices list --json labels: %+v", l)
+	}
+
+	// Names, platforms and labels as long as the store keeps them.
+	long := t.TempDir()
+	seedDevices(t, long, store.DeviceRequest{DeviceID: fakeID("", "long"), Name: strings.Repeat("N", 64), Platform: strings.Repeat("p", 32),
+		Role: "operator", Label: strings.Repeat("L", 64)})
+	seedRequest(t, long, store.DeviceRequest{ID: "dreq_ramsep242kldeell", DeviceID: fakeID("", "long2"), Name: strings.Repeat("N", 64),
+		Platform: strings.Repeat("p", 32), Role: "operator", Label: strings.Repeat("L", 64), CheckCode: "431805"})
+	r = devRun(t, long, quietEnv(), "devices", "list")
+	widest(t, "devices list with the longest fields", r.stdout, 100)
+	if !strings.Contains(r.stdout, "NNNN…") || !strings.Contains(r.stdout, "LLLL…") {
+		t.Errorf("long names and labels are not shown cut with an ellipsis:\n%s", r.stdout)
+	}
+}
+
+// seedRequest puts a pending device request straight in the store.
+func seedRequest(t *testing.T, home string, r store.DeviceRequest) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(home, "pairgate.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	r.PublicKey, r.Status, r.CreatedAt, r.ExpiresAt = make([]byte, 32), store.DevicePending, now, now.Add(10*time.Minute)
+	if err := st.CreateDeviceRequest(ctx, r, "jti-"+r.ID, now.Add(time.Hour), store.Actor{Name: "test", Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// widest fails if a line of out is wider than limit characters.
+func widest(t *testing.T, what, out string, limit int) {
+	t.Helper()
+	for _, l := range lines(out) {
+		if n := utf8.RuneCountInString(l); n > limit {
+			t.Errorf("%s: a line of %d characters, more than %d:\n%s\nall of it:\n%s", what, n, limit, l, out)
+		}
 	}
 }

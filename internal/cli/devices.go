@@ -121,35 +121,7 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(l, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				if len(l.Requests) == 0 {
-					fmt.Fprintln(w, "No pending device requests.")
-				} else {
-					fmt.Fprintln(tw, "REQUEST ID\tCHECK CODE\tNAME\tPLATFORM\tROLE\tDEVICE ID\tEXPIRES IN")
-					for _, r := range l.Requests {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.RequestID), cell(r.CheckCode), cell(r.Name), cell(r.Platform),
-							cell(r.Role), cell(shortID(r.DeviceID)), ago(time.Until(r.ExpiresAt)))
-					}
-					tw.Flush()
-					fmt.Fprintln(w, "\nApprove only if the device shows the same check code: pairgate devices approve <REQUEST ID>")
-				}
-				fmt.Fprintln(w)
-				if len(l.Devices) == 0 {
-					fmt.Fprintln(w, "No paired devices.")
-					return
-				}
-				fmt.Fprintln(tw, "DEVICE ID\tNAME\tPLATFORM\tROLE\tPAIRED\tLAST SEEN\tREVOKED")
-				for _, d := range l.Devices {
-					rev := "-"
-					if d.RevokedAt != nil {
-						rev = d.RevokedAt.Local().Format(time.DateTime)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(d.DeviceID), cell(d.Name), cell(d.Platform), cell(d.Role),
-						d.PairedAt.Local().Format(time.DateTime), d.LastSeenAt.Local().Format(time.DateTime), rev)
-				}
-				tw.Flush()
-			})
+			return a.print(l, func(w io.Writer) { printDevices(w, l, time.Now()) })
 		},
 	}
 	var latest bool
@@ -250,13 +222,77 @@ func (a *app) decide(c *cobra.Command, id string, approve bool) error {
 	})
 }
 
-// shortID is the start of a device id, enough to tell devices apart in a
-// table.
-func shortID(id string) string {
-	if len(id) <= 16 {
-		return id
+// Widths of the devices list's cells, chosen so that a line fits 100
+// columns whatever a device calls itself (--json has everything in full).
+const (
+	listIDLen       = 12 // a device id's start: a prefix the other commands take
+	listNameLen     = 16
+	listPlatformLen = 10
+	listRoleLen     = 8
+	listLabelLen    = 14
+)
+
+// printDevices writes `devices list`: pending requests with their check
+// codes, then paired devices.
+func printDevices(w io.Writer, l device.Listing, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(l.Requests) == 0 {
+		fmt.Fprintln(w, "No pending device requests.")
+	} else {
+		fmt.Fprintln(tw, "REQUEST ID\tCHECK CODE\tNAME\tPLATFORM\tROLE\tLABEL\tEXPIRES")
+		for _, r := range l.Requests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.RequestID), cell(r.CheckCode), fit(r.Name, listNameLen),
+				fit(r.Platform, listPlatformLen), fit(r.Role, listRoleLen), fit(r.Label, listLabelLen), ago(r.ExpiresAt.Sub(now)))
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "\nApprove only if the device shows the same check code: pairgate devices approve <REQUEST ID>")
 	}
-	return id[:16] + "…"
+	fmt.Fprintln(w)
+	if len(l.Devices) == 0 {
+		fmt.Fprintln(w, "No paired devices.")
+		return
+	}
+	fmt.Fprintln(tw, "DEVICE ID\tNAME\tPLATFORM\tROLE\tLABEL\tPAIRED\tLAST SEEN\tSTATUS")
+	for _, d := range l.Devices {
+		status := "active"
+		if d.RevokedAt != nil {
+			status = "revoked"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(d.DeviceID),
+			fit(d.Name, listNameLen), fit(d.Platform, listPlatformLen), fit(d.Role, listRoleLen), fit(d.Label, listLabelLen),
+			d.PairedAt.Local().Format(time.DateOnly), since(now.Sub(d.LastSeenAt)), status)
+	}
+	tw.Flush()
+}
+
+// shortID is the start of a device id, as a prefix the other commands take
+// (no ellipsis: it is typed back).
+func shortID(id string) string {
+	c := []rune(cell(id))
+	return string(c[:min(len(c), listIDLen)])
+}
+
+// fit is cell(s) cut to at most n characters, the last an ellipsis when cut.
+func fit(s string, n int) string {
+	c := []rune(cell(s))
+	if len(c) <= n {
+		return string(c)
+	}
+	return string(c[:n-1]) + "…"
+}
+
+// since says how long ago something was, coarsely: 45s ago, 12m ago, 5h
+// ago, 3d ago.
+func since(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", max(0, int(d/time.Second)))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
 func (a *app) keysRotateCmd() *cobra.Command {
