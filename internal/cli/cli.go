@@ -46,6 +46,14 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// inputError marks an error as a value the rules refuse, found by the CLI
+// (exit 2, code invalid_input): what the library reports wrapping
+// pairing.ErrInvalidInput, said in the CLI's words.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
+
 // Main runs the pairgate command line with args (without the program name)
 // and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -84,9 +92,12 @@ func (a *app) fail(err error, args []string) int {
 // Library errors are classified by the same rule as the HTTP API's.
 func classify(err error) (code string, exit int) {
 	var ue usageError
+	var ie inputError
 	switch {
 	case errors.As(err, &ue):
 		return errcode.Usage, ExitUsage
+	case errors.As(err, &ie):
+		return errcode.InvalidInput, ExitUsage
 	case errors.Is(err, config.ErrInvalid):
 		return errcode.InvalidConfig, ExitUsage
 	}

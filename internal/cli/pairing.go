@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -180,17 +182,43 @@ func (a *app) rejectCmd() *cobra.Command {
 }
 
 func (a *app) allowCmd() *cobra.Command {
-	var account string
+	var account, name, fromFile string
 	c := &cobra.Command{
 		Use:   "allow <channel> <sender>...",
 		Short: "Put senders on the allowlist directly (idempotent; reactivates revoked senders)",
-		Args:  minArgs(2),
+		Long: `allow puts senders on the allowlist of a channel and account. Senders are
+given as arguments, or one a line in a file with --from-file (- for standard
+input; blank lines and lines starting with # are skipped), or both. Every
+sender is checked before any is added: a bad one is reported (as FILE:LINE
+for a file) and nothing is added. A sender already allowed is left as it is.`,
+		Example: `  pairgate pairing allow telegram 123456789 --name Alice
+  pairgate pairing allow whatsapp --from-file team.txt --account work
+  grep -v '^#' ids.txt | pairgate pairing allow telegram --from-file -`,
+		Args: func(c *cobra.Command, args []string) error {
+			if fromFile != "" {
+				return minArgs(1)(c, args)
+			}
+			return minArgs(2)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			senders, where, err := a.sendersToAllow(args[1:], fromFile)
+			if err != nil {
+				return err
+			}
+			if c.Flags().Changed("name") {
+				if len(senders) != 1 {
+					return usageError{fmt.Errorf("--name names one sender, and %s were given", plural(len(senders), "sender", "senders"))}
+				}
+				senders[0].Name = name
+			}
 			svc, err := a.open(c.Context())
 			if err != nil {
 				return err
 			}
-			res, err := svc.Allow(c.Context(), args[0], account, args[1:], store.ViaManual, actor())
+			res, err := svc.AllowNamed(c.Context(), args[0], account, senders, store.ViaManual, actor())
+			if invalid, ok := errors.AsType[*pairing.InvalidSendersError](err); ok {
+				return inputError{refusedSenders(invalid, where)}
+			}
 			if err != nil {
 				return explain(err, args[0], account)
 			}
@@ -206,7 +234,73 @@ func (a *app) allowCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	c.Flags().StringVar(&name, "name", "", "the sender's display name (one sender only)")
+	c.Flags().StringVar(&fromFile, "from-file", "", "read senders from this file, one a line (- for standard input)")
 	return c
+}
+
+// sendersToAllow collects the senders of pairing allow: the arguments, then
+// the lines of the --from-file file. where[i] says where sender i came
+// from, as FILE:LINE, or "" for an argument.
+func (a *app) sendersToAllow(args []string, fromFile string) ([]pairing.NamedSender, []string, error) {
+	var senders []pairing.NamedSender
+	var where []string
+	for _, arg := range args {
+		senders = append(senders, pairing.NamedSender{Sender: arg})
+		where = append(where, "")
+	}
+	if fromFile == "" {
+		return senders, where, nil
+	}
+	in, label := a.stdin, "stdin"
+	if fromFile != "-" {
+		f, err := os.Open(fromFile)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("--from-file %s: %w", fromFile, err)}
+		}
+		defer f.Close()
+		in, label = f, fromFile
+	}
+	sc := bufio.NewScanner(in)
+	n, fromLines := 0, 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		senders = append(senders, pairing.NamedSender{Sender: line})
+		where = append(where, fmt.Sprintf("%s:%d", label, n))
+		fromLines++
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, usageError{fmt.Errorf("--from-file %s:%d: %w", label, n+1, err)}
+	}
+	if fromLines == 0 && len(args) == 0 {
+		return nil, nil, usageError{fmt.Errorf("--from-file %s: no senders in it (blank lines and # comments are skipped)", label)}
+	}
+	return senders, where, nil
+}
+
+// refusedSenders says which senders were refused and where each came from,
+// and, when there were several, that none was added.
+func refusedSenders(invalid *pairing.InvalidSendersError, where []string) error {
+	const most = 20
+	var b strings.Builder
+	for i, s := range invalid.Senders {
+		if i == most {
+			fmt.Fprintf(&b, "… and %d more\n", len(invalid.Senders)-most)
+			break
+		}
+		if w := where[s.Index]; w != "" {
+			b.WriteString(w + ": ")
+		}
+		b.WriteString(s.Err.Error() + "\n")
+	}
+	if len(where) > 1 {
+		b.WriteString("nothing was added: fix the senders above and run again")
+	}
+	return errors.New(strings.TrimSuffix(b.String(), "\n"))
 }
 
 func (a *app) revokeCmd() *cobra.Command {
