@@ -172,6 +172,11 @@ pairing code; you approve it and they join the allowlist.`,
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.RegisterFlagCompletionFunc("log-level", fixed("debug", "info", "warn", "error"))
+	root.RegisterFlagCompletionFunc("log-format", fixed("text", "json"))
+	root.RegisterFlagCompletionFunc("home", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if c.Flags().Changed("home") && a.home == "" {
 			return usageError{errors.New("--home is empty: give pairgate's state directory, or leave the flag out for $PAIRGATE_HOME or ~/.pairgate")}
@@ -211,6 +216,9 @@ func (a *app) strictTree(c *cobra.Command) {
 		}
 	}
 	if !c.HasSubCommands() {
+		if c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = cobra.NoFileCompletions // no command takes a file name unless it says so
+		}
 		return
 	}
 	c.SuggestionsMinimumDistance = 2
@@ -378,8 +386,9 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	return svc, nil
 }
 
-// setup resolves the logger, the home directory and the config, once.
-func (a *app) setup() error {
+// locate resolves the logger, the home directory, the config and the
+// database's path, once, creating nothing.
+func (a *app) locate() error {
 	if a.cfg != nil {
 		return nil
 	}
@@ -392,10 +401,6 @@ func (a *app) setup() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("create home directory: %w", err)
-	}
-	a.homeDir = home
 	cfg, err := a.loadConfig(home)
 	if err != nil {
 		return err
@@ -403,8 +408,20 @@ func (a *app) setup() error {
 	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
 		return fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
 	}
+	a.homeDir = home
 	a.cfg = cfg
 	a.dbPath = orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
+	return nil
+}
+
+// setup is locate, and makes the home directory if it is missing.
+func (a *app) setup() error {
+	if err := a.locate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.homeDir, 0o700); err != nil {
+		return fmt.Errorf("create home directory: %w", err)
+	}
 	return nil
 }
 

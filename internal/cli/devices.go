@@ -88,8 +88,10 @@ func (a *app) setupCodeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&role, "role", device.RoleNode, "node or operator")
+	c.RegisterFlagCompletionFunc("role", fixed(device.RoleNode, device.RoleOperator))
 	c.Flags().StringVar(&label, "label", "", "a note that travels in the token, e.g. whose device")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, at most 1h (default pairing.setup_code.default_ttl_secs, 10m)")
+	c.RegisterFlagCompletionFunc("ttl", fixed("5m", "10m", "30m", "1h"))
 	c.Flags().StringVar(&publicURL, "public-url", "", "the gateway's URL as the device reaches it (else public_url, PAIRGATE_TUNNEL_URL, state/tunnel.url)")
 	c.Flags().StringVar(&pngPath, "png", "", "also write the QR code to this PNG file (created 0600, never overwritten)")
 	return c
@@ -126,8 +128,9 @@ func (a *app) devicesCmd() *cobra.Command {
 	}
 	var latest bool
 	approve := &cobra.Command{
-		Use:   "approve <REQUEST_ID> | --latest",
-		Short: "Approve a device request (check its code first)",
+		Use:               "approve <REQUEST_ID> | --latest",
+		Short:             "Approve a device request (check its code first)",
+		ValidArgsFunction: positional(a.fromStore(a.deviceRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if latest == (len(args) == 1) || len(args) > 1 {
 				return usageError{fmt.Errorf("give a request id or --latest (usage: %s)", c.UseLine())}
@@ -141,15 +144,17 @@ func (a *app) devicesCmd() *cobra.Command {
 	}
 	approve.Flags().BoolVar(&latest, "latest", false, "approve the newest pending request")
 	reject := &cobra.Command{
-		Use:   "reject <REQUEST_ID>",
-		Short: "Reject a device request",
-		Args:  exactArgs(1),
-		RunE:  func(c *cobra.Command, args []string) error { return a.decide(c, args[0], false) },
+		Use:               "reject <REQUEST_ID>",
+		Short:             "Reject a device request",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.deviceRequests)),
+		RunE:              func(c *cobra.Command, args []string) error { return a.decide(c, args[0], false) },
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke <DEVICE_ID>",
-		Short: "Disable a device at once; its open sessions are closed",
-		Args:  exactArgs(1),
+		Use:               "revoke <DEVICE_ID>",
+		Short:             "Disable a device at once; its open sessions are closed",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(false))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -165,9 +170,10 @@ func (a *app) devicesCmd() *cobra.Command {
 		},
 	}
 	rotate := &cobra.Command{
-		Use:   "rotate <DEVICE_ID>",
-		Short: "Give a device a new token (printed once); the old one is refused at once",
-		Args:  exactArgs(1),
+		Use:               "rotate <DEVICE_ID>",
+		Short:             "Give a device a new token (printed once); the old one is refused at once",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(false))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -183,9 +189,10 @@ func (a *app) devicesCmd() *cobra.Command {
 		},
 	}
 	remove := &cobra.Command{
-		Use:   "remove <DEVICE_ID>",
-		Short: "Forget a device",
-		Args:  exactArgs(1),
+		Use:               "remove <DEVICE_ID>",
+		Short:             "Forget a device",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(true))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {

@@ -25,7 +25,8 @@ func (a *app) admitCmd() *cobra.Command {
 		Short: "Run the gate once for a message from sender and print the decision",
 		Example: `  pairgate admit telegram 123456789 --name Alice
   pairgate admit whatsapp +5491155556666 --account work --json`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -91,9 +92,10 @@ func (a *app) pairingCmd() *cobra.Command {
 func (a *app) listCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "list [<channel>]",
-		Short: "List pending pairing requests",
-		Args:  maxArgs(1),
+		Use:               "list [<channel>]",
+		Short:             "List pending pairing requests",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -133,7 +135,8 @@ func (a *app) approveCmd() *cobra.Command {
 		Example: `  pairgate pairing approve telegram ABCD2345
   pairgate pairing approve telegram abcd-2345 --notify
   pairgate pairing approve whatsapp req_k3x… --account work`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.pendingRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -159,9 +162,10 @@ func (a *app) approveCmd() *cobra.Command {
 func (a *app) rejectCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "reject <channel> <CODE|REQUEST_ID>",
-		Short: "Reject a pending request; the sender gets no new code for the decline window",
-		Args:  exactArgs(2),
+		Use:               "reject <channel> <CODE|REQUEST_ID>",
+		Short:             "Reject a pending request; the sender gets no new code for the decline window",
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.pendingRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -200,6 +204,7 @@ for a file) and nothing is added. A sender already allowed is left as it is.`,
 			}
 			return minArgs(2)(c, args)
 		},
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			senders, where, err := a.sendersToAllow(args[1:], fromFile)
 			if err != nil {
@@ -306,9 +311,10 @@ func refusedSenders(invalid *pairing.InvalidSendersError, where []string) error 
 func (a *app) revokeCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "revoke <channel> <sender>",
-		Short: "Remove a sender from the allowlist (kept as revoked, for the record)",
-		Args:  exactArgs(2),
+		Use:               "revoke <channel> <sender>",
+		Short:             "Remove a sender from the allowlist (kept as revoked, for the record)",
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.allowedSenders)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -335,9 +341,10 @@ func (a *app) allowedCmd() *cobra.Command {
 	var account string
 	var revoked bool
 	c := &cobra.Command{
-		Use:   "allowed [<channel>]",
-		Short: "List the allowlist",
-		Args:  maxArgs(1),
+		Use:               "allowed [<channel>]",
+		Short:             "List the allowlist",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -374,9 +381,10 @@ func (a *app) allowedCmd() *cobra.Command {
 func (a *app) clearCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "clear-pending [<channel>]",
-		Short: "Delete pending requests (their codes stop working)",
-		Args:  maxArgs(1),
+		Use:               "clear-pending [<channel>]",
+		Short:             "Delete pending requests (their codes stop working)",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {

@@ -143,6 +143,7 @@ func (a *app) tokensCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&scope, "scope", "", "admin (every API) or gateway (POST /v1/admit only)")
+	create.RegisterFlagCompletionFunc("scope", fixed(string(store.ScopeAdmin), string(store.ScopeGateway)))
 	create.Flags().StringVar(&name, "name", "", "a name for the audit log, e.g. the gateway's")
 	var all bool
 	list := &cobra.Command{
@@ -192,9 +193,10 @@ func (a *app) tokensCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&all, "include-revoked", false, "also list revoked tokens")
 	revoke := &cobra.Command{
-		Use:   "revoke <ID>",
-		Short: "Revoke an API token; a running daemon refuses it within a second",
-		Args:  exactArgs(1),
+		Use:               "revoke <ID>",
+		Short:             "Revoke an API token; a running daemon refuses it within a second",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.apiTokens)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := a.open(c.Context()); err != nil {
 				return err
