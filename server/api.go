@@ -168,6 +168,10 @@ type route struct {
 	name    string           // metrics label
 	handle  func(w http.ResponseWriter, r *http.Request, c caller) error
 	metrics *routeMetrics
+	// session marks a route whose requests last as long as a client stays
+	// connected (the /pair WebSocket): counted, but kept out of the
+	// latency histogram, where hours-long sessions would drown the API's.
+	session bool
 }
 
 func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
@@ -185,7 +189,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
 
-		"/pair":                             {method: http.MethodGet, handle: s.pair},
+		"/pair":                             {method: http.MethodGet, handle: s.pair, session: true},
 		"/v1/setup-codes":                   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.setupCode},
 		"/v1/devices":                       {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listDevices},
 		"/v1/devices/requests/{id}/approve": {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.decideDevice(true)},
@@ -212,7 +216,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 	}
 	for path, rt := range rs {
 		rt.name = path
-		rt.metrics = s.metrics.forRoute(path)
+		rt.metrics = s.metrics.forRoute(path, rt.session)
 		rs[path] = rt
 	}
 	return rs
@@ -304,7 +308,7 @@ func (s *Server) logRequest(r *http.Request, route string, status int, start tim
 		return
 	}
 	s.log.Debug("http request", "method", r.Method, "route", route, "status", status,
-		"duration", time.Since(start), "remote", r.RemoteAddr)
+		"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
 }
 
 func (s *Server) actor(r *http.Request, c caller) store.Actor {

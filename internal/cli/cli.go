@@ -345,6 +345,16 @@ func (a *app) resolveHome() (string, error) {
 	return filepath.Join(dir, defaultHome), nil
 }
 
+// durationsInMS writes a time.Duration attribute as <key>_ms, a number of
+// milliseconds, wherever it was logged from: slog would write nanoseconds
+// (JSON) or Go's "1.5ms" (text), neither of which a log query can compare.
+func durationsInMS(_ []string, attr slog.Attr) slog.Attr {
+	if attr.Value.Kind() == slog.KindDuration {
+		return slog.Float64(attr.Key+"_ms", float64(attr.Value.Duration().Microseconds())/1000)
+	}
+	return attr
+}
+
 func (a *app) logger() (*slog.Logger, error) {
 	level := a.logLevel
 	if level == "" {
@@ -357,7 +367,7 @@ func (a *app) logger() (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: durationsInMS}
 	switch a.logFormat {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil

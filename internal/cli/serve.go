@@ -96,7 +96,7 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			// Finish the requests in flight, then stop following the
 			// change log; a.close closes the store after both.
-			a.log.Info("shutting down: draining requests", "timeout", shutdownTimeout)
+			a.log.Info("shutting down: draining requests", "timeout_ms", shutdownTimeout.Milliseconds())
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
 			err = hs.Shutdown(sctx)
