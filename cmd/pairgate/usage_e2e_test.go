@@ -140,6 +140,8 @@ func TestUsageErrors(t *testing.T) {
 		{cmd: "tokens list", args: []string{"tokens", "list", "all"}, code: 2, class: "usage", names: []string{`unexpected argument "all"`}},
 		{cmd: "tokens revoke", args: []string{"tokens", "revoke"}, code: 2, class: "usage", names: []string{"missing <ID>"}},
 		{cmd: "init", args: []string{"init", "now"}, code: 2, class: "usage", names: []string{`unexpected argument "now"`}},
+		{cmd: "backup", args: []string{"backup"}, code: 2, class: "usage", names: []string{"missing <FILE>"}},
+		{cmd: "backup", args: []string{"backup", "a.db", "b.db"}, code: 2, class: "usage", names: []string{`unexpected argument "b.db"`}},
 		{cmd: "version", args: []string{"version", "now"}, code: 2, class: "usage", names: []string{`unexpected argument "now"`}},
 		{cmd: "version", args: []string{"--version", "now"}, code: 2, class: "usage", names: []string{`unknown command "now"`}},
 	}
