@@ -46,9 +46,9 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// inputError marks an error as a value the rules refuse, found by the CLI
-// (exit 2, code invalid_input): what the library reports wrapping
-// pairing.ErrInvalidInput, said in the CLI's words.
+// inputError marks an error about values the rules refuse (exit 2, code
+// invalid_input) that the CLI words itself, such as the lines of a file that
+// hold senders which cannot be right.
 type inputError struct{ err error }
 
 func (e inputError) Error() string { return e.err.Error() }
@@ -115,16 +115,14 @@ func classify(err error) (code string, exit int) {
 // "--".
 func jsonFlag(args []string) bool {
 	for _, arg := range args {
-		if arg == "--" {
+		switch {
+		case arg == "--":
 			return false
-		}
-		if v, ok := strings.CutPrefix(arg, "--json"); ok {
-			if v == "" {
-				return true
-			}
-			if b, err := strconv.ParseBool(strings.TrimPrefix(v, "=")); err == nil && strings.HasPrefix(v, "=") {
-				return b
-			}
+		case arg == "--json":
+			return true
+		case strings.HasPrefix(arg, "--json="):
+			b, err := strconv.ParseBool(strings.TrimPrefix(arg, "--json="))
+			return err == nil && b
 		}
 	}
 	return false
@@ -321,7 +319,11 @@ func argsBetween(lo, hi int) cobra.PositionalArgs {
 // <channel> <CODE|REQUEST_ID>" has <channel> and <CODE|REQUEST_ID>.
 func argNames(use string) []string {
 	var names []string
-	for _, f := range strings.Fields(use)[1:] {
+	fields := strings.Fields(use)
+	if len(fields) == 0 {
+		return nil
+	}
+	for _, f := range fields[1:] {
 		if f = strings.Trim(f, "[]."); strings.HasPrefix(f, "<") {
 			names = append(names, f)
 		}
