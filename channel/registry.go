@@ -41,7 +41,8 @@ func NewRegistry() *Registry {
 // Get returns the adapter for the channel called name. Names are lower-case
 // and matched exactly: "Telegram" is not a channel, so that an id typed with
 // odd case never lands under a second spelling. An unknown name gives an
-// error wrapping ErrUnknownChannel that lists the valid names.
+// error wrapping ErrUnknownChannel that names it and lists the valid names:
+// `unknown channel "irc"; channels: telegram, whatsapp, …`.
 //
 // Get runs on the gate's hot path and does not allocate when it succeeds.
 func (r *Registry) Get(name string) (Adapter, error) {
@@ -50,7 +51,7 @@ func (r *Registry) Get(name string) (Adapter, error) {
 			return a, nil
 		}
 	}
-	return nil, fmt.Errorf("channel %s: want one of %s: %w", quoteShort(name), strings.Join(Names(), ", "), ErrUnknownChannel)
+	return nil, fmt.Errorf("%w %s; channels: %s", ErrUnknownChannel, quoteShort(name), strings.Join(Names(), ", "))
 }
 
 // Names returns the names of every channel, in the order of the product

@@ -45,7 +45,7 @@ func TestRegistryGetUnknown(t *testing.T) {
 			t.Errorf("Get(%q) error %q does not list the valid names", name, err)
 		}
 	}
-	want := `channel "irc": want one of telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email: unknown channel`
+	want := `unknown channel "irc"; channels: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email`
 	if _, err := r.Get("irc"); err == nil || err.Error() != want {
 		t.Errorf("Get(\"irc\") error = %v, want %s", err, want)
 	}

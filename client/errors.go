@@ -10,20 +10,25 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pairgate/pairgate/internal/errcode"
 )
 
-// Error codes of the API, the "code" of an error response.
+// Error codes of the API, the "code" of an error response (defined once, in
+// internal/errcode, for the daemon, this client and the CLI).
 const (
-	CodeBadRequest       = "bad_request"        // 400: malformed JSON, unknown field, wrong type
-	CodeInvalidInput     = "invalid_input"      // 400: unknown channel, bad sender, malformed code
-	CodeUnauthorized     = "unauthorized"       // 401: no token, or not a valid one
-	CodeForbidden        = "forbidden"          // 403: the token's scope does not allow the call
-	CodeNotFound         = "not_found"          // 404: no such request, sender or route
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeTooLarge         = "too_large"          // 413: request body over 64 KiB
-	CodeLockedOut        = "locked_out"         // 429: approvals locked after wrong codes; see RetryAfter
-	CodeUnavailable      = "unavailable"        // 503: the store does not answer, or /readyz says not ready
-	CodeInternal         = "internal"           // 500
+	CodeBadRequest       = errcode.BadRequest       // 400: malformed JSON, unknown field, wrong type
+	CodeInvalidInput     = errcode.InvalidInput     // 400: unknown channel, bad sender, malformed code or device id
+	CodeUnauthorized     = errcode.Unauthorized     // 401: no token, or not a valid one
+	CodeForbidden        = errcode.Forbidden        // 403: the token's scope does not allow the call
+	CodeNotFound         = errcode.NotFound         // 404: no such request, sender, device or route
+	CodeMethodNotAllowed = errcode.MethodNotAllowed // 405
+	CodeAmbiguous        = errcode.Ambiguous        // 409: a device id prefix matches more than one device
+	CodeNotConfigured    = errcode.NotConfigured    // 409: no public URL for setup codes
+	CodeTooLarge         = errcode.TooLarge         // 413: request body over 64 KiB
+	CodeLockedOut        = errcode.LockedOut        // 429: approvals locked after wrong codes; see RetryAfter
+	CodeUnavailable      = errcode.Unavailable      // 503: the store does not answer, or /readyz says not ready
+	CodeInternal         = errcode.Internal         // 500
 )
 
 // maxMessageLen bounds how much of a message or an error page an APIError

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,29 @@ type Options struct {
 }
 
 // ErrInvalidInput is wrapped by errors about what the caller asked for
-// (role, lifetime).
+// (role, lifetime, a device id).
 var ErrInvalidInput = errors.New("invalid input")
+
+// ErrAmbiguous is wrapped by errors about a device id prefix that more than
+// one device's id starts with.
+var ErrAmbiguous = errors.New("ambiguous device id")
+
+// MinIDPrefix is the shortest prefix of a device id that may stand for it.
+const MinIDPrefix = 8
+
+// InputError is a field of what the caller asked for that is refused. Field
+// is its name as the API and the CLI spell it ("role", "ttl"), so each can
+// name the field or the flag that is wrong. It matches ErrInvalidInput.
+type InputError struct {
+	Field string
+	Value string // as given
+	Want  string // what is accepted
+}
+
+func (e *InputError) Error() string { return e.Field + " " + e.Value + ": want " + e.Want }
+
+// Is makes errors.Is(err, ErrInvalidInput) hold for an *InputError.
+func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
 
 // Service is device pairing over one store: setup codes, the operator's
 // decisions, and the /pair protocol (ServeHTTP).
@@ -171,18 +193,20 @@ type Setup struct {
 // IssueSetupCode signs a single-use setup token for the public URL and wraps
 // it in a setup code.
 func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store.Actor) (Setup, error) {
-	url, source, err := s.url()
-	if err != nil {
-		return Setup{}, err
-	}
+	// What was asked for is checked before the URL: a wrong request is
+	// the caller's to fix first, whatever the configuration.
 	if p.Role == "" {
 		p.Role = RoleNode
 	}
 	switch {
 	case p.Role != RoleNode && p.Role != RoleOperator:
-		return Setup{}, fmt.Errorf("%w: role %q: want %s or %s", ErrInvalidInput, p.Role, RoleNode, RoleOperator)
+		return Setup{}, &InputError{Field: "role", Value: strconv.Quote(p.Role), Want: RoleNode + " or " + RoleOperator}
 	case p.TTL < 0 || p.TTL > MaxTokenTTL:
-		return Setup{}, fmt.Errorf("%w: lifetime %s: want at most %s", ErrInvalidInput, p.TTL, MaxTokenTTL)
+		return Setup{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "more than 0s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
+	}
+	url, source, err := s.url()
+	if err != nil {
+		return Setup{}, err
 	}
 	// The label may come from a chat (an owner's /pair) and is shown to
 	// operators: cleaned like a device's name.
@@ -251,9 +275,15 @@ type RequestView struct {
 	Name      string    `json:"name"`
 	Platform  string    `json:"platform"`
 	Role      string    `json:"role"`
+	Label     string    `json:"label"` // the setup code's
 	CheckCode string    `json:"check_code"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func requestViewOf(r store.DeviceRequest) RequestView {
+	return RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
+		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
 }
 
 // DeviceView is a paired device as operators see it.
@@ -263,13 +293,14 @@ type DeviceView struct {
 	Platform   string     `json:"platform"`
 	Role       string     `json:"role"`
 	Scopes     []string   `json:"scopes"`
+	Label      string     `json:"label"` // the setup code's it paired with
 	PairedAt   time.Time  `json:"paired_at"`
 	LastSeenAt time.Time  `json:"last_seen_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
 func viewOf(d store.Device) DeviceView {
-	v := DeviceView{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes,
+	v := DeviceView{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes, Label: d.Label,
 		PairedAt: d.PairedAt, LastSeenAt: d.LastSeenAt}
 	if !d.RevokedAt.IsZero() {
 		t := d.RevokedAt
@@ -296,8 +327,7 @@ func (s *Service) List(ctx context.Context) (Listing, error) {
 	}
 	l := Listing{Requests: make([]RequestView, len(reqs)), Devices: make([]DeviceView, len(devs))}
 	for i, r := range reqs {
-		l.Requests[i] = RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role,
-			CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+		l.Requests[i] = requestViewOf(r)
 	}
 	for i, d := range devs {
 		l.Devices[i] = viewOf(d)
@@ -322,13 +352,58 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, actor sto
 	if err != nil {
 		return RequestView{}, err
 	}
-	return RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role,
-		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}, nil
+	return requestViewOf(r), nil
 }
 
-// Revoke disables a device at once; its open sessions are closed.
+// resolveDevice returns the device id that id stands for: a full id, or a
+// prefix of at least MinIDPrefix hex characters (any case) that exactly one
+// device's id starts with. It is the one rule for every operation that
+// takes a device id, from the CLI and the API alike.
+func (s *Service) resolveDevice(ctx context.Context, id string) (string, error) {
+	want := strings.ToLower(id)
+	if !isHex(want) || len(want) < MinIDPrefix || len(want) > sha256.Size*2 {
+		return "", &InputError{Field: "device id", Value: strconv.Quote(id),
+			Want: fmt.Sprintf("the device's id (%d hex characters) or a prefix of it of at least %d", sha256.Size*2, MinIDPrefix)}
+	}
+	if len(want) == sha256.Size*2 {
+		return want, nil
+	}
+	devs, err := s.st.ListDevices(ctx)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, d := range devs {
+		if strings.HasPrefix(d.DeviceID, want) {
+			found = append(found, d.DeviceID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no device id starts with %s: %w", want, store.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("device id %s… matches %d devices; give more of the id: %w", want, len(found), ErrAmbiguous)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Revoke disables a device at once; its open sessions are closed. The id
+// may be a unique prefix (resolveDevice).
 func (s *Service) Revoke(ctx context.Context, deviceID string, actor store.Actor) (DeviceView, error) {
-	d, err := s.st.RevokeDevice(ctx, deviceID, actor, s.now())
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
+		return DeviceView{}, err
+	}
+	d, err := s.st.RevokeDevice(ctx, id, actor, s.now())
 	return viewOf(d), err
 }
 
@@ -342,16 +417,25 @@ type Rotated struct {
 // open sessions are closed. The new token is returned once, for the
 // operator to hand to the device.
 func (s *Service) Rotate(ctx context.Context, deviceID string, actor store.Actor) (Rotated, error) {
-	tok, hash := newDeviceToken()
-	if _, err := s.st.RotateDeviceToken(ctx, deviceID, hash, actor, s.now()); err != nil {
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
 		return Rotated{}, err
 	}
-	return Rotated{DeviceID: deviceID, DeviceToken: tok}, nil
+	tok, hash := newDeviceToken()
+	if _, err := s.st.RotateDeviceToken(ctx, id, hash, actor, s.now()); err != nil {
+		return Rotated{}, err
+	}
+	return Rotated{DeviceID: id, DeviceToken: tok}, nil
 }
 
-// Remove deletes a device.
-func (s *Service) Remove(ctx context.Context, deviceID string, actor store.Actor) error {
-	return s.st.RemoveDevice(ctx, deviceID, actor, s.now())
+// Remove deletes a device and returns its full id (deviceID may be a unique
+// prefix).
+func (s *Service) Remove(ctx context.Context, deviceID string, actor store.Actor) (string, error) {
+	id, err := s.resolveDevice(ctx, deviceID)
+	if err != nil {
+		return "", err
+	}
+	return id, s.st.RemoveDevice(ctx, id, actor, s.now())
 }
 
 // limiter is a fixed-window counter per remote address.

@@ -215,6 +215,50 @@ type AllowResult struct {
 // entries. Every sender is checked before any is added, and all are added
 // in one transaction.
 func (s *Service) Allow(ctx context.Context, ch, account string, senders []string, via store.Via, actor store.Actor) ([]AllowResult, error) {
+	named := make([]NamedSender, len(senders))
+	for i, raw := range senders {
+		named[i].Sender = raw
+	}
+	return s.AllowNamed(ctx, ch, account, named, via, actor)
+}
+
+// NamedSender is a sender to allow and the display name to record for them
+// ("" keeps the name on record).
+type NamedSender struct {
+	Sender string
+	Name   string
+}
+
+// InvalidSendersError is the refusal of an Allow whose list holds senders
+// that cannot be right: each by its position in the list, so a caller can
+// point at the line it came from. Nothing was added. It matches
+// ErrInvalidInput.
+type InvalidSendersError struct {
+	Senders []InvalidSender
+}
+
+// InvalidSender is one sender an Allow refused.
+type InvalidSender struct {
+	Index int   // in the list given
+	Err   error // the channel's reason, wrapping channel.ErrInvalidSender
+}
+
+func (e *InvalidSendersError) Error() string {
+	msgs := make([]string, len(e.Senders))
+	for i, s := range e.Senders {
+		msgs[i] = s.Err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Is makes errors.Is(err, ErrInvalidInput) hold.
+func (e *InvalidSendersError) Is(target error) bool { return target == ErrInvalidInput }
+
+// AllowNamed is Allow with a display name for each sender, cleaned like the
+// names senders give themselves. Every sender is checked before any is
+// added: if any cannot be right, the error is an *InvalidSendersError
+// naming all of them.
+func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []NamedSender, via store.Via, actor store.Actor) ([]AllowResult, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
 		return nil, err
@@ -226,10 +270,17 @@ func (s *Service) Allow(ctx context.Context, ch, account string, senders []strin
 		via = store.ViaManual
 	}
 	list := make([]store.AllowSender, len(senders))
-	for i, raw := range senders {
-		if list[i].Sender, err = s.sender(ad, raw); err != nil {
-			return nil, err
+	var invalid InvalidSendersError
+	for i, in := range senders {
+		sender, err := ad.Normalize(in.Sender)
+		if err != nil {
+			invalid.Senders = append(invalid.Senders, InvalidSender{Index: i, Err: err})
+			continue
 		}
+		list[i] = store.AllowSender{Sender: sender, Name: cleanName(in.Name)}
+	}
+	if len(invalid.Senders) > 0 {
+		return nil, &invalid
 	}
 	// One transaction for the whole list: a command killed half-way leaves
 	// all of them allowed or none.

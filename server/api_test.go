@@ -226,7 +226,7 @@ func TestErrorsOverHTTP(t *testing.T) {
 		{"POST", "/v1/pairing/approve", `{"channel":"telegram","code":"ZZZZZZZZ"}`, 404, "not_found", "no pending request"},
 		{"POST", "/v1/pairing/approve", `{"channel":"telegram"}`, 400, "invalid_input", `exactly one of "code" and "request_id"`},
 		{"POST", "/v1/pairing/approve", `{"channel":"telegram","code":"ABC"}`, 400, "invalid_input", "8 characters"},
-		{"POST", "/v1/pairing/approve", `{"channel":"icq","code":"ABCDEFGH"}`, 400, "invalid_input", "want one of telegram"},
+		{"POST", "/v1/pairing/approve", `{"channel":"icq","code":"ABCDEFGH"}`, 400, "invalid_input", "channels: telegram"},
 		{"POST", "/v1/pairing/allow", `{"channel":"telegram","sender":"bob"}`, 400, "invalid_input", "numeric Telegram user id"},
 		{"POST", "/v1/pairing/revoke", `{"channel":"telegram","sender":"5"}`, 404, "not_found", "not on the allowlist"},
 		{"POST", "/v1/admit", `{"channel":"telegram","sender":"5","chat":"channel"}`, 400, "invalid_input", `"chat"`},

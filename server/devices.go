@@ -5,9 +5,10 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/device"
+	"github.com/pairgate/pairgate/internal/errcode"
 )
 
-var errNoDevices = errorf(http.StatusServiceUnavailable, "unavailable", "device pairing is not enabled on this server")
+var errNoDevices = errorf(http.StatusServiceUnavailable, errcode.Unavailable, "device pairing is not enabled on this server")
 
 // pair is GET /pair: the WebSocket of SPEC section 3. Devices authenticate
 // inside the protocol, so the route takes no bearer token.
@@ -39,11 +40,11 @@ func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) err
 	if in.TTL != "" {
 		var err error
 		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 || ttl > device.MaxTokenTTL {
-			return errorf(http.StatusBadRequest, "invalid_input", `field "ttl": want a duration from 1s to 1h such as "10m", got %q`, in.TTL)
+			return errorf(http.StatusBadRequest, errcode.InvalidInput, `field "ttl": want a duration from 1s to 1h such as "10m", got %q`, in.TTL)
 		}
 	}
 	if in.Role != "" && in.Role != device.RoleNode && in.Role != device.RoleOperator {
-		return errorf(http.StatusBadRequest, "invalid_input", `field "role": want "node" or "operator", got %q`, in.Role)
+		return errorf(http.StatusBadRequest, errcode.InvalidInput, `field "role": want "node" or "operator", got %q`, in.Role)
 	}
 	setup, err := s.devices.IssueSetupCode(r.Context(), device.SetupParams{Role: in.Role, Label: in.Label, TTL: ttl}, s.actor(r, c))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -72,7 +73,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 		}, []string{"route", "code"}),
 		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pairgate_http_request_duration_seconds",
-			Help:    "HTTP request latency by route.",
+			Help:    "HTTP request latency by route, for every route but /pair (a WebSocket session lasts as long as the device stays).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"route"}),
 		unrouted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -80,7 +81,14 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 			Help: "HTTP requests for paths pairgate does not serve.",
 		}),
 	}
-	reg.MustRegister(m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
+	info := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "pairgate_build_info",
+		Help:        "Always 1; the labels say which pairgate this is (as pairgate version prints it).",
+		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.Go},
+	})
+	build.Set(1)
+	reg.MustRegister(build, m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
 		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, &storeCollector{st: st, now: now},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -133,13 +141,21 @@ type routeMetrics struct {
 	latency prometheus.Observer
 }
 
-func (m *metrics) forRoute(route string) *routeMetrics {
-	return &routeMetrics{m: m, route: route, latency: m.httpLatency.WithLabelValues(route)}
+// forRoute looks up a route's series. A session route (a WebSocket) gets
+// no latency series: its "latency" is how long the client stayed.
+func (m *metrics) forRoute(route string, session bool) *routeMetrics {
+	r := &routeMetrics{m: m, route: route}
+	if !session {
+		r.latency = m.httpLatency.WithLabelValues(route)
+	}
+	return r
 }
 
 func (r *routeMetrics) observe(status int, d time.Duration) {
 	r.m.httpReqs.WithLabelValues(r.route, strconv.Itoa(status)).Inc()
-	r.latency.Observe(d.Seconds())
+	if r.latency != nil {
+		r.latency.Observe(d.Seconds())
+	}
 }
 
 // storeCollector reports pairing_requests_pending{channel} and

@@ -195,6 +195,7 @@ type Device struct {
 	Platform   string
 	Role       string
 	Scopes     []string
+	Label      string // the setup code's, from the request it paired with
 	TokenHash  []byte
 	RequestID  string
 	PairedAt   time.Time
@@ -541,8 +542,9 @@ type Store interface {
 
 	// DeliverDeviceToken, in one transaction, for an approved request whose
 	// token was not yet delivered (else ErrNotFound): marks it delivered,
-	// creates or replaces the device with tokenHash (clearing a
-	// revocation), and records KindDevicePaired. It happens once.
+	// creates or replaces the device with tokenHash and the request's name,
+	// platform, role, scopes and label (clearing a revocation), and records
+	// KindDevicePaired. It happens once.
 	DeliverDeviceToken(ctx context.Context, requestID string, tokenHash []byte, now time.Time) (Device, error)
 
 	// GetDevice returns a device, revoked or not (ErrNotFound if none).

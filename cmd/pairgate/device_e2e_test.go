@@ -121,6 +121,7 @@ type devRequest struct {
 	Name      string    `json:"name"`
 	Platform  string    `json:"platform"`
 	Role      string    `json:"role"`
+	Label     string    `json:"label"`
 	CheckCode string    `json:"check_code"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -132,6 +133,7 @@ type devDevice struct {
 	Platform   string     `json:"platform"`
 	Role       string     `json:"role"`
 	Scopes     []string   `json:"scopes"`
+	Label      string     `json:"label"`
 	PairedAt   time.Time  `json:"paired_at"`
 	LastSeenAt time.Time  `json:"last_seen_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
@@ -495,8 +497,8 @@ func TestDeviceRejectAndExpire(t *testing.T) {
 		t.Fatalf("devices list: %+v, want one request with check code %s", l, shown)
 	}
 	id := l.Requests[0].RequestID
-	if r := devRun(t, home, nil, "devices", "reject", id); r.code != 0 || !strings.Contains(r.stdout, "Rejected "+id) {
-		t.Fatalf("devices reject: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	if r := devRun(t, home, nil, "devices", "reject", id); r.code != 0 || !strings.Contains(r.stdout, "Rejected "+id) || strings.Contains(r.stdout, "token") {
+		t.Fatalf("devices reject: exit %d, want 0 saying it rejected %s and nothing of a token\nstdout:\n%s\nstderr:\n%s", r.code, id, r.stdout, r.stderr)
 	}
 	if code := comp.wait(t); code != 1 || !strings.Contains(comp.stderr.String(), "rejected") {
 		t.Fatalf("companion after rejection: exit %d, want 1 mentioning rejected\nstdout:\n%s\nstderr:\n%s", code, comp.stdout, comp.stderr)

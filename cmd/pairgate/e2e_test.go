@@ -186,16 +186,17 @@ func TestExitCodesAndMessages(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"pairing", "approve", "telegram"}, 2, "accepts 2 arg(s)"},
-		{[]string{"pairing", "approve", "icq", "ABCD2345"}, 2, "want one of telegram"},
+		{[]string{"pairing", "approve", "telegram"}, 2, "missing <CODE|REQUEST_ID>"},
+		{[]string{"pairing", "approve", "icq", "ABCD2345"}, 2, `unknown channel "icq"; channels: telegram`},
 		{[]string{"pairing", "approve", "telegram", "ABC"}, 2, "a pairing code has 8 characters"},
 		{[]string{"pairing", "approve", "telegram", "ABCD-234O"}, 2, "no 0, O, 1 or I"},
 		{[]string{"pairing", "allow", "telegram", "bob"}, 2, "numeric Telegram user id"},
 		{[]string{"pairing", "list", "--acount", "x"}, 2, "unknown flag"},
 		{[]string{"pairing", "list", "--account", "x"}, 2, "--account needs a channel"},
-		{[]string{"admit", "telegram", "--", "-100123"}, 2, "invalid_sender"},
+		{[]string{"admit", "telegram", "--", "-100123"}, 2, `telegram sender "-100123"`},
 		{[]string{"pairing", "approve", "telegram", "ABCD2345"}, 1, "pairgate pairing list telegram"},
-		{[]string{"pairing", "revoke", "telegram", "42"}, 1, "not on the allowlist"},
+		{[]string{"pairing", "revoke", "telegram", "42"}, 1, "not on the allowlist of telegram/default: not found\nsee who is allowed with: pairgate pairing allowed telegram\n"},
+		{[]string{"pairing", "revoke", "telegram", "42", "--account", "work"}, 1, "see who is allowed with: pairgate pairing allowed telegram --account work\n"},
 	}
 	for _, tt := range tests {
 		r := run(t, home, tt.args...)

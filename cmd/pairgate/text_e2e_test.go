@@ -175,7 +175,8 @@ func TestCLIEscapesStoredText(t *testing.T) {
 	}{
 		{[]string{"pairing", "list"}, 4, []string{`111\x1b[2J`, `Mallory\n\u202eFAKE\u009b`}},
 		{[]string{"pairing", "allowed"}, 2, []string{`Eve\r\nFORGED\tROW`, `owner\x1b]0;pwned\x07`}},
-		{[]string{"devices", "list"}, 6, []string{`a\x00b\x1b[2J\nFAKE 999999`, `linux\u009b\u202e`, `dreq_evil\x07`}},
+		// The list cuts names and platforms to fit 100 columns.
+		{[]string{"devices", "list"}, 6, []string{`a\x00b\x1b[2J\n…`, `linux\u00…`, `dreq_evil\x07`}},
 		{[]string{"tokens", "list"}, 2, []string{`ops\x1b[2J\n`, `cli:\u009bx`, `tok_evil\x1b`}},
 		{[]string{"devices", "approve", "dreq_evil\u0007"}, 1, []string{`dreq_evil\x07`, `a\x00b\x1b[2J\nFAKE 999999`}},
 		{[]string{"pairing", "approve", "telegram", "req_evil\u0007"}, 1, []string{`111\x1b[2J (Mallory\n\u202eFAKE\u009b)`}},

@@ -14,15 +14,18 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/internal/errcode"
 	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
@@ -43,12 +46,21 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// inputError marks an error about values the rules refuse (exit 2, code
+// invalid_input) that the CLI words itself, such as the lines of a file that
+// hold senders which cannot be right.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
+
 // Main runs the pairgate command line with args (without the program name)
 // and returns the process exit code.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.root()
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -56,17 +68,70 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "pairgate:", escapeMessage(err.Error()))
-	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, pairing.ErrInvalidInput) || errors.Is(err, config.ErrInvalid) {
-		return ExitUsage
+	return a.fail(err, args)
+}
+
+// fail reports err on stderr, as {"error":{"code","message"}} when --json
+// was asked for, and returns the exit code its class calls for. --json is
+// looked for in args too: a command line that failed to parse before the
+// flag was reached still asked for JSON.
+func (a *app) fail(err error, args []string) int {
+	code, exit := classify(err)
+	if a.jsonOut || jsonFlag(args) {
+		enc := json.NewEncoder(a.stderr)
+		enc.SetEscapeHTML(false) // messages quote usage lines: <channel>, not \u003cchannel\u003e
+		enc.Encode(errcode.Body{Error: errcode.Detail{Code: code, Message: err.Error()}})
+		return exit
 	}
-	return ExitFailed
+	fmt.Fprintln(a.stderr, "pairgate:", escapeMessage(err.Error()))
+	return exit
+}
+
+// classify gives an error its code (package errcode) and exit code: 2 for
+// what the caller can fix in the command line or the config, 1 for the rest.
+// Library errors are classified by the same rule as the HTTP API's.
+func classify(err error) (code string, exit int) {
+	var ue usageError
+	var ie inputError
+	switch {
+	case errors.As(err, &ue):
+		return errcode.Usage, ExitUsage
+	case errors.As(err, &ie):
+		return errcode.InvalidInput, ExitUsage
+	case errors.Is(err, config.ErrInvalid):
+		return errcode.InvalidConfig, ExitUsage
+	}
+	switch code := server.ErrorCode(err); code {
+	case errcode.InvalidInput:
+		return code, ExitUsage
+	case "", errcode.Internal:
+		return errcode.Failed, ExitFailed
+	default:
+		return code, ExitFailed
+	}
+}
+
+// jsonFlag reports whether args hold --json (or --json=true) before any
+// "--".
+func jsonFlag(args []string) bool {
+	for _, arg := range args {
+		switch {
+		case arg == "--":
+			return false
+		case arg == "--json":
+			return true
+		case strings.HasPrefix(arg, "--json="):
+			b, err := strconv.ParseBool(strings.TrimPrefix(arg, "--json="))
+			return err == nil && b
+		}
+	}
+	return false
 }
 
 // app holds what the commands share: global flags and, once opened, the
 // config, the store and the pairing service.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 
 	home       string
@@ -105,25 +170,165 @@ pairing code; you approve it and they join the allowlist.`,
 	f.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	f.StringVar(&a.logLevel, "log-level", "", "log level on stderr: debug, info, warn or error (env PAIRGATE_LOG_LEVEL; default error, info for serve)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.RegisterFlagCompletionFunc("log-level", fixed("debug", "info", "warn", "error"))
+	root.RegisterFlagCompletionFunc("log-format", fixed("text", "json"))
+	root.RegisterFlagCompletionFunc("home", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if c.Flags().Changed("home") && a.home == "" {
 			return usageError{errors.New("--home is empty: give pairgate's state directory, or leave the flag out for $PAIRGATE_HOME or ~/.pairgate")}
 		}
 		return nil
 	}
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd())
+	// --version is the root's own flag rather than cobra's (which adds -v
+	// and prints a fixed template), so that --json applies to it.
+	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
+		a.backupCmd(), a.versionCmd())
+	root.InitDefaultCompletionCmd()
+	root.SetHelpCommand(a.helpCmd(root))
+	a.strictTree(root)
+	root.RunE = func(c *cobra.Command, args []string) error {
+		if *version {
+			return a.printVersion()
+		}
+		return a.missingSubcommand(c, args)
+	}
 	return root
 }
 
-// args wraps a cobra positional-argument check so its failure is a usage
-// error (exit 2).
-func args(check cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(c *cobra.Command, a []string) error {
-		if err := check(c, a); err != nil {
-			return usageError{fmt.Errorf("%s: %w (usage: %s)", c.CommandPath(), err, c.UseLine())}
+// strictTree makes every command that only groups others (the root,
+// pairing, devices, completion, …) refuse what cobra would let pass: an
+// unknown subcommand is a usage error naming it, with cobra's suggestions;
+// the group alone shows its usage on stderr and exits 2, as git and kubectl
+// do (asking for --help shows it on stdout and exits 0). Cobra's own
+// completion commands get the same argument checks as ours.
+func (a *app) strictTree(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		a.strictTree(sub)
+	}
+	if c.Name() == "completion" {
+		for _, shell := range c.Commands() {
+			shell.Args = exactArgs(0)
+		}
+	}
+	if !c.HasSubCommands() {
+		if c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = cobra.NoFileCompletions // no command takes a file name unless it says so
+		}
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = subcommandArgs
+	if c.RunE == nil && c.Run == nil {
+		c.RunE = a.missingSubcommand
+	}
+}
+
+// subcommandArgs is the positional check of a group: any argument is a
+// subcommand it does not have.
+func subcommandArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		for i := range s {
+			s[i] = strconv.Quote(s[i])
+		}
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageError{fmt.Errorf("%s (see '%s --help')", msg, c.CommandPath())}
+}
+
+// missingSubcommand runs a group called without a subcommand.
+func (a *app) missingSubcommand(c *cobra.Command, _ []string) error {
+	if !a.jsonOut {
+		fmt.Fprintln(a.stderr, c.UsageString())
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return usageError{fmt.Errorf("%s needs a subcommand: %s (see '%s --help')", c.CommandPath(), strings.Join(names, ", "), c.CommandPath())}
+}
+
+// helpCmd replaces cobra's help command, which answers an unknown topic
+// with the root's usage and exit 0.
+func (a *app) helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q: %q has no command %q (see 'pairgate --help')",
+					strings.Join(args, " "), cmd.CommandPath(), rest[0])}
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// Positional-argument checks. Their errors are usage errors (exit 2) that
+// name the argument: the one missing, as the command's usage line calls it,
+// or the first one too many.
+func exactArgs(n int) cobra.PositionalArgs { return argsBetween(n, n) }
+func maxArgs(n int) cobra.PositionalArgs   { return argsBetween(0, n) }
+func minArgs(n int) cobra.PositionalArgs   { return argsBetween(n, -1) }
+
+// argsBetween checks for at least lo and, unless hi is negative, at most hi
+// arguments.
+func argsBetween(lo, hi int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		switch {
+		case len(args) < lo:
+			names := argNames(c.Use)
+			missing := "an argument"
+			if len(names) >= lo {
+				missing = strings.Join(names[len(args):lo], " ")
+			}
+			return usageError{fmt.Errorf("%s: missing %s (usage: %s)", c.CommandPath(), missing, c.UseLine())}
+		case hi >= 0 && len(args) > hi:
+			return usageError{fmt.Errorf("%s: unexpected argument %q (usage: %s)", c.CommandPath(), args[hi], c.UseLine())}
 		}
 		return nil
 	}
+}
+
+// argNames are the positional arguments of a usage line: "approve
+// <channel> <CODE|REQUEST_ID>" has <channel> and <CODE|REQUEST_ID>.
+func argNames(use string) []string {
+	var names []string
+	fields := strings.Fields(use)
+	if len(fields) == 0 {
+		return nil
+	}
+	for _, f := range fields[1:] {
+		if f = strings.Trim(f, "[]."); strings.HasPrefix(f, "<") {
+			names = append(names, f)
+		}
+	}
+	return names
 }
 
 // resolveHome picks the state directory: --home, then PAIRGATE_HOME, then
@@ -147,6 +352,16 @@ func (a *app) resolveHome() (string, error) {
 	return filepath.Join(dir, defaultHome), nil
 }
 
+// durationsInMS writes a time.Duration attribute as <key>_ms, a number of
+// milliseconds, wherever it was logged from: slog would write nanoseconds
+// (JSON) or Go's "1.5ms" (text), neither of which a log query can compare.
+func durationsInMS(_ []string, attr slog.Attr) slog.Attr {
+	if attr.Value.Kind() == slog.KindDuration {
+		return slog.Float64(attr.Key+"_ms", float64(attr.Value.Duration().Microseconds())/1000)
+	}
+	return attr
+}
+
 func (a *app) logger() (*slog.Logger, error) {
 	level := a.logLevel
 	if level == "" {
@@ -159,7 +374,7 @@ func (a *app) logger() (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: durationsInMS}
 	switch a.logFormat {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
@@ -188,8 +403,9 @@ func (a *app) open(ctx context.Context) (*pairing.Service, error) {
 	return svc, nil
 }
 
-// setup resolves the logger, the home directory and the config, once.
-func (a *app) setup() error {
+// locate resolves the logger, the home directory, the config and the
+// database's path, once, creating nothing.
+func (a *app) locate() error {
 	if a.cfg != nil {
 		return nil
 	}
@@ -202,10 +418,6 @@ func (a *app) setup() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("create home directory: %w", err)
-	}
-	a.homeDir = home
 	cfg, err := a.loadConfig(home)
 	if err != nil {
 		return err
@@ -213,8 +425,20 @@ func (a *app) setup() error {
 	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
 		return fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
 	}
+	a.homeDir = home
 	a.cfg = cfg
 	a.dbPath = orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
+	return nil
+}
+
+// setup is locate, and makes the home directory if it is missing.
+func (a *app) setup() error {
+	if err := a.locate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(a.homeDir, 0o700); err != nil {
+		return fmt.Errorf("create home directory: %w", err)
+	}
 	return nil
 }
 

@@ -17,7 +17,7 @@ func (a *app) companionCmd() *cobra.Command {
 	pair := &cobra.Command{
 		Use:   "pair <SETUP_CODE>",
 		Short: "Pair this machine as a device: show the check code, wait for approval, save the device token",
-		Args:  args(cobra.ExactArgs(1)),
+		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if keyFile == "" {
 				home, err := a.resolveHome()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,8 +42,11 @@ func (a *app) setupCodeCmd() *cobra.Command {
 		Short: "Issue a single-use setup code for a companion device, with a QR code",
 		Example: `  pairgate setup-code --public-url wss://gateway.example.com
   pairgate setup-code --role operator --label "Ana's phone" --png setup.png`,
-		Args: args(cobra.NoArgs),
+		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("ttl") && ttl == 0 {
+				return usageError{errors.New("--ttl 0s: want a lifetime above 0s (leave --ttl out for the default)")}
+			}
 			// Refuse an occupied --png path before issuing: a refused
 			// command must leave no setup code on record.
 			if pngPath != "" {
@@ -58,6 +62,9 @@ func (a *app) setupCodeCmd() *cobra.Command {
 				ttl = time.Duration(a.cfg.Pairing.SetupCode.DefaultTTLSecs) * time.Second
 			}
 			setup, err := svc.IssueSetupCode(c.Context(), device.SetupParams{Role: role, Label: label, TTL: ttl}, actor())
+			if ie, ok := errors.AsType[*device.InputError](err); ok {
+				return usageError{fmt.Errorf("--%s %s: want %s", ie.Field, ie.Value, ie.Want)}
+			}
 			if err != nil {
 				return err
 			}
@@ -81,8 +88,10 @@ func (a *app) setupCodeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&role, "role", device.RoleNode, "node or operator")
+	c.RegisterFlagCompletionFunc("role", fixed(device.RoleNode, device.RoleOperator))
 	c.Flags().StringVar(&label, "label", "", "a note that travels in the token, e.g. whose device")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, at most 1h (default pairing.setup_code.default_ttl_secs, 10m)")
+	c.RegisterFlagCompletionFunc("ttl", fixed("5m", "10m", "30m", "1h"))
 	c.Flags().StringVar(&publicURL, "public-url", "", "the gateway's URL as the device reaches it (else public_url, PAIRGATE_TUNNEL_URL, state/tunnel.url)")
 	c.Flags().StringVar(&pngPath, "png", "", "also write the QR code to this PNG file (created 0600, never overwritten)")
 	return c
@@ -104,7 +113,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Pending device requests (with their check codes) and paired devices",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -114,41 +123,14 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(l, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				if len(l.Requests) == 0 {
-					fmt.Fprintln(w, "No pending device requests.")
-				} else {
-					fmt.Fprintln(tw, "REQUEST ID\tCHECK CODE\tNAME\tPLATFORM\tROLE\tDEVICE ID\tEXPIRES IN")
-					for _, r := range l.Requests {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.RequestID), cell(r.CheckCode), cell(r.Name), cell(r.Platform),
-							cell(r.Role), cell(shortID(r.DeviceID)), ago(time.Until(r.ExpiresAt)))
-					}
-					tw.Flush()
-					fmt.Fprintln(w, "\nApprove only if the device shows the same check code: pairgate devices approve <REQUEST ID>")
-				}
-				fmt.Fprintln(w)
-				if len(l.Devices) == 0 {
-					fmt.Fprintln(w, "No paired devices.")
-					return
-				}
-				fmt.Fprintln(tw, "DEVICE ID\tNAME\tPLATFORM\tROLE\tPAIRED\tLAST SEEN\tREVOKED")
-				for _, d := range l.Devices {
-					rev := "-"
-					if d.RevokedAt != nil {
-						rev = d.RevokedAt.Local().Format(time.DateTime)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(d.DeviceID), cell(d.Name), cell(d.Platform), cell(d.Role),
-						d.PairedAt.Local().Format(time.DateTime), d.LastSeenAt.Local().Format(time.DateTime), rev)
-				}
-				tw.Flush()
-			})
+			return a.print(l, func(w io.Writer) { printDevices(w, l, time.Now()) })
 		},
 	}
 	var latest bool
 	approve := &cobra.Command{
-		Use:   "approve <REQUEST_ID> | --latest",
-		Short: "Approve a device request (check its code first)",
+		Use:               "approve <REQUEST_ID> | --latest",
+		Short:             "Approve a device request (check its code first)",
+		ValidArgsFunction: positional(a.fromStore(a.deviceRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if latest == (len(args) == 1) || len(args) > 1 {
 				return usageError{fmt.Errorf("give a request id or --latest (usage: %s)", c.UseLine())}
@@ -162,15 +144,17 @@ func (a *app) devicesCmd() *cobra.Command {
 	}
 	approve.Flags().BoolVar(&latest, "latest", false, "approve the newest pending request")
 	reject := &cobra.Command{
-		Use:   "reject <REQUEST_ID>",
-		Short: "Reject a device request",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE:  func(c *cobra.Command, args []string) error { return a.decide(c, args[0], false) },
+		Use:               "reject <REQUEST_ID>",
+		Short:             "Reject a device request",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.deviceRequests)),
+		RunE:              func(c *cobra.Command, args []string) error { return a.decide(c, args[0], false) },
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke <DEVICE_ID>",
-		Short: "Disable a device at once; its open sessions are closed",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "revoke <DEVICE_ID>",
+		Short:             "Disable a device at once; its open sessions are closed",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(false))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -186,9 +170,10 @@ func (a *app) devicesCmd() *cobra.Command {
 		},
 	}
 	rotate := &cobra.Command{
-		Use:   "rotate <DEVICE_ID>",
-		Short: "Give a device a new token (printed once); the old one is refused at once",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "rotate <DEVICE_ID>",
+		Short:             "Give a device a new token (printed once); the old one is refused at once",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(false))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
@@ -204,19 +189,21 @@ func (a *app) devicesCmd() *cobra.Command {
 		},
 	}
 	remove := &cobra.Command{
-		Use:   "remove <DEVICE_ID>",
-		Short: "Forget a device",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "remove <DEVICE_ID>",
+		Short:             "Forget a device",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.devicesToComplete(true))),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {
 				return err
 			}
-			if err := svc.Remove(c.Context(), args[0], actor()); err != nil {
+			id, err := svc.Remove(c.Context(), args[0], actor())
+			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"removed": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Removed device %s.\n", cell(args[0]))
+			return a.print(map[string]any{"removed": id}, func(w io.Writer) {
+				fmt.Fprintf(w, "Removed device %s.\n", cell(id))
 			})
 		},
 	}
@@ -233,30 +220,93 @@ func (a *app) decide(c *cobra.Command, id string, approve bool) error {
 	if err != nil {
 		return fmt.Errorf("%w\nsee what is pending with: pairgate devices list", err)
 	}
-	key, verb := "rejected", "Rejected"
+	key, verb, next := "rejected", "Rejected", "The device is told on its open connection or when it resumes."
 	if approve {
-		key, verb = "approved", "Approved"
+		key, verb, next = "approved", "Approved", "The device gets its token on its open connection or when it resumes."
 	}
 	return a.print(map[string]any{key: v}, func(w io.Writer) {
-		fmt.Fprintf(w, "%s %s (%s, check code %s). The device gets its token on its open connection or when it resumes.\n",
-			verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode))
+		fmt.Fprintf(w, "%s %s (%s, check code %s). %s\n", verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode), next)
 	})
 }
 
-// shortID is the start of a device id, enough to tell devices apart in a
-// table.
-func shortID(id string) string {
-	if len(id) <= 16 {
-		return id
+// Widths of the devices list's cells, chosen so that a line fits 100
+// columns whatever a device calls itself (--json has everything in full).
+const (
+	listIDLen       = 12 // a device id's start: a prefix the other commands take
+	listNameLen     = 16
+	listPlatformLen = 10
+	listRoleLen     = 8
+	listLabelLen    = 14
+)
+
+// printDevices writes `devices list`: pending requests with their check
+// codes, then paired devices.
+func printDevices(w io.Writer, l device.Listing, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(l.Requests) == 0 {
+		fmt.Fprintln(w, "No pending device requests.")
+	} else {
+		fmt.Fprintln(tw, "REQUEST ID\tCHECK CODE\tNAME\tPLATFORM\tROLE\tLABEL\tEXPIRES")
+		for _, r := range l.Requests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.RequestID), cell(r.CheckCode), fit(r.Name, listNameLen),
+				fit(r.Platform, listPlatformLen), fit(r.Role, listRoleLen), fit(r.Label, listLabelLen), ago(r.ExpiresAt.Sub(now)))
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "\nApprove only if the device shows the same check code: pairgate devices approve <REQUEST ID>")
 	}
-	return id[:16] + "…"
+	fmt.Fprintln(w)
+	if len(l.Devices) == 0 {
+		fmt.Fprintln(w, "No paired devices.")
+		return
+	}
+	fmt.Fprintln(tw, "DEVICE ID\tNAME\tPLATFORM\tROLE\tLABEL\tPAIRED\tLAST SEEN\tSTATUS")
+	for _, d := range l.Devices {
+		status := "active"
+		if d.RevokedAt != nil {
+			status = "revoked"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(d.DeviceID),
+			fit(d.Name, listNameLen), fit(d.Platform, listPlatformLen), fit(d.Role, listRoleLen), fit(d.Label, listLabelLen),
+			d.PairedAt.Local().Format(time.DateOnly), since(now.Sub(d.LastSeenAt)), status)
+	}
+	tw.Flush()
+}
+
+// shortID is the start of a device id, as a prefix the other commands take
+// (no ellipsis: it is typed back).
+func shortID(id string) string {
+	c := []rune(cell(id))
+	return string(c[:min(len(c), listIDLen)])
+}
+
+// fit is cell(s) cut to at most n characters, the last an ellipsis when cut.
+func fit(s string, n int) string {
+	c := []rune(cell(s))
+	if len(c) <= n {
+		return string(c)
+	}
+	return string(c[:n-1]) + "…"
+}
+
+// since says how long ago something was, coarsely: 45s ago, 12m ago, 5h
+// ago, 3d ago.
+func since(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", max(0, int(d/time.Second)))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
 func (a *app) keysRotateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
 		Short: "Sign new setup codes with a new key; codes already issued keep working until they expire",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			svc, err := a.devices(c, "")
 			if err != nil {

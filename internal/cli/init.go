@@ -18,7 +18,7 @@ while other state is there (the pairing secret, the admin token, companion
 files) is refused by every command, since it would silently start with an
 empty allowlist: restore the database from a backup, or start empty on
 purpose with init --force. init never empties a database that holds data.`,
-		Args: args(cobra.NoArgs),
+		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := a.openStore(c.Context(), force); err != nil {
 				return err

@@ -20,7 +20,7 @@ func (a *app) keysCmd() *cobra.Command {
 	c.AddCommand(a.keysRotateCmd(), &cobra.Command{
 		Use:   "init",
 		Short: "Create the pairing secret when it is missing (it is created on first use otherwise)",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := a.setup(); err != nil {
 				return err

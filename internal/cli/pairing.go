@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,7 +25,8 @@ func (a *app) admitCmd() *cobra.Command {
 		Short: "Run the gate once for a message from sender and print the decision",
 		Example: `  pairgate admit telegram 123456789 --name Alice
   pairgate admit whatsapp +5491155556666 --account work --json`,
-		Args: args(cobra.ExactArgs(2)),
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -46,13 +49,8 @@ func (a *app) admitCmd() *cobra.Command {
 				return err
 			}
 			switch d.Reason {
-			case pairing.ReasonInvalidAccount:
-				// The gate only says which rule refused the message; the
-				// account's own rule says what is wrong with it.
-				_, err := channel.NormalizeAccount(account)
-				return usageError{fmt.Errorf("%s: %w", d.Reason, err)}
-			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidSender:
-				return usageError{fmt.Errorf("%s: %s %q is not valid on %s", d.Reason, what(d.Reason), args[1], args[0])}
+			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidAccount, pairing.ReasonInvalidSender:
+				return whyRefused(in)
 			case pairing.ReasonUnavailable:
 				return errors.New("the store is unavailable, so the message was dropped; see the log above")
 			}
@@ -65,11 +63,21 @@ func (a *app) admitCmd() *cobra.Command {
 	return c
 }
 
-func what(r pairing.Reason) string {
-	if r == pairing.ReasonInvalidSender {
-		return "sender"
+// whyRefused says what is wrong with a message the gate dropped as
+// unknown_channel, invalid_account or invalid_sender, by the rule that
+// refused it: the gate only names the rule.
+func whyRefused(in pairing.Inbound) error {
+	ad, err := channel.NewRegistry().Get(in.Channel)
+	if err != nil {
+		return err
 	}
-	return "input"
+	if in.Account != "" {
+		if _, err := channel.NormalizeAccount(in.Account); err != nil {
+			return err
+		}
+	}
+	_, err = ad.Normalize(in.Sender)
+	return err
 }
 
 func (a *app) pairingCmd() *cobra.Command {
@@ -84,9 +92,10 @@ func (a *app) pairingCmd() *cobra.Command {
 func (a *app) listCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "list [<channel>]",
-		Short: "List pending pairing requests",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Use:               "list [<channel>]",
+		Short:             "List pending pairing requests",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -126,7 +135,8 @@ func (a *app) approveCmd() *cobra.Command {
 		Example: `  pairgate pairing approve telegram ABCD2345
   pairgate pairing approve telegram abcd-2345 --notify
   pairgate pairing approve whatsapp req_k3x… --account work`,
-		Args: args(cobra.ExactArgs(2)),
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.pendingRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -152,9 +162,10 @@ func (a *app) approveCmd() *cobra.Command {
 func (a *app) rejectCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "reject <channel> <CODE|REQUEST_ID>",
-		Short: "Reject a pending request; the sender gets no new code for the decline window",
-		Args:  args(cobra.ExactArgs(2)),
+		Use:               "reject <channel> <CODE|REQUEST_ID>",
+		Short:             "Reject a pending request; the sender gets no new code for the decline window",
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.pendingRequests)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -175,17 +186,44 @@ func (a *app) rejectCmd() *cobra.Command {
 }
 
 func (a *app) allowCmd() *cobra.Command {
-	var account string
+	var account, name, fromFile string
 	c := &cobra.Command{
 		Use:   "allow <channel> <sender>...",
 		Short: "Put senders on the allowlist directly (idempotent; reactivates revoked senders)",
-		Args:  args(cobra.MinimumNArgs(2)),
+		Long: `allow puts senders on the allowlist of a channel and account. Senders are
+given as arguments, or one a line in a file with --from-file (- for standard
+input; blank lines and lines starting with # are skipped), or both. Every
+sender is checked before any is added: a bad one is reported (as FILE:LINE
+for a file) and nothing is added. A sender already allowed is left as it is.`,
+		Example: `  pairgate pairing allow telegram 123456789 --name Alice
+  pairgate pairing allow whatsapp --from-file team.txt --account work
+  grep -v '^#' ids.txt | pairgate pairing allow telegram --from-file -`,
+		Args: func(c *cobra.Command, args []string) error {
+			if fromFile != "" {
+				return minArgs(1)(c, args)
+			}
+			return minArgs(2)(c, args)
+		},
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
+			senders, where, err := a.sendersToAllow(args[1:], fromFile)
+			if err != nil {
+				return err
+			}
+			if c.Flags().Changed("name") {
+				if len(senders) != 1 {
+					return usageError{fmt.Errorf("--name names one sender, and %s were given", plural(len(senders), "sender", "senders"))}
+				}
+				senders[0].Name = name
+			}
 			svc, err := a.open(c.Context())
 			if err != nil {
 				return err
 			}
-			res, err := svc.Allow(c.Context(), args[0], account, args[1:], store.ViaManual, actor())
+			res, err := svc.AllowNamed(c.Context(), args[0], account, senders, store.ViaManual, actor())
+			if invalid, ok := errors.AsType[*pairing.InvalidSendersError](err); ok {
+				return inputError{refusedSenders(invalid, where)}
+			}
 			if err != nil {
 				return explain(err, args[0], account)
 			}
@@ -201,23 +239,93 @@ func (a *app) allowCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&account, "account", "", "bot account on the channel (default \"default\")")
+	c.Flags().StringVar(&name, "name", "", "the sender's display name (one sender only)")
+	c.Flags().StringVar(&fromFile, "from-file", "", "read senders from this file, one a line (- for standard input)")
 	return c
+}
+
+// sendersToAllow collects the senders of pairing allow: the arguments, then
+// the lines of the --from-file file. where[i] says where sender i came
+// from, as FILE:LINE, or "" for an argument.
+func (a *app) sendersToAllow(args []string, fromFile string) ([]pairing.NamedSender, []string, error) {
+	var senders []pairing.NamedSender
+	var where []string
+	for _, arg := range args {
+		senders = append(senders, pairing.NamedSender{Sender: arg})
+		where = append(where, "")
+	}
+	if fromFile == "" {
+		return senders, where, nil
+	}
+	in, label := a.stdin, "stdin"
+	if fromFile != "-" {
+		f, err := os.Open(fromFile)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("--from-file %s: %w", fromFile, err)}
+		}
+		defer f.Close()
+		in, label = f, fromFile
+	}
+	sc := bufio.NewScanner(in)
+	n, fromLines := 0, 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		senders = append(senders, pairing.NamedSender{Sender: line})
+		where = append(where, fmt.Sprintf("%s:%d", label, n))
+		fromLines++
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, usageError{fmt.Errorf("--from-file %s:%d: %w", label, n+1, err)}
+	}
+	if fromLines == 0 && len(args) == 0 {
+		return nil, nil, usageError{fmt.Errorf("--from-file %s: no senders in it (blank lines and # comments are skipped)", label)}
+	}
+	return senders, where, nil
+}
+
+// refusedSenders says which senders were refused and where each came from,
+// and, when there were several, that none was added.
+func refusedSenders(invalid *pairing.InvalidSendersError, where []string) error {
+	const most = 20
+	var b strings.Builder
+	for i, s := range invalid.Senders {
+		if i == most {
+			fmt.Fprintf(&b, "… and %d more\n", len(invalid.Senders)-most)
+			break
+		}
+		if w := where[s.Index]; w != "" {
+			b.WriteString(w + ": ")
+		}
+		b.WriteString(s.Err.Error() + "\n")
+	}
+	if len(where) > 1 {
+		b.WriteString("nothing was added: fix the senders above and run again")
+	}
+	return errors.New(strings.TrimSuffix(b.String(), "\n"))
 }
 
 func (a *app) revokeCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "revoke <channel> <sender>",
-		Short: "Remove a sender from the allowlist (kept as revoked, for the record)",
-		Args:  args(cobra.ExactArgs(2)),
+		Use:               "revoke <channel> <sender>",
+		Short:             "Remove a sender from the allowlist (kept as revoked, for the record)",
+		Args:              exactArgs(2),
+		ValidArgsFunction: positional(channelNames, a.fromStore(a.allowedSenders)),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
 				return err
 			}
 			e, err := svc.Revoke(c.Context(), args[0], account, args[1], actor())
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w\nsee who is allowed with: pairgate pairing allowed %s%s", err, args[0], accountFlag(account))
+			}
 			if err != nil {
-				return explain(err, args[0], account)
+				return err
 			}
 			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
 				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
@@ -233,9 +341,10 @@ func (a *app) allowedCmd() *cobra.Command {
 	var account string
 	var revoked bool
 	c := &cobra.Command{
-		Use:   "allowed [<channel>]",
-		Short: "List the allowlist",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Use:               "allowed [<channel>]",
+		Short:             "List the allowlist",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -272,9 +381,10 @@ func (a *app) allowedCmd() *cobra.Command {
 func (a *app) clearCmd() *cobra.Command {
 	var account string
 	c := &cobra.Command{
-		Use:   "clear-pending [<channel>]",
-		Short: "Delete pending requests (their codes stop working)",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Use:               "clear-pending [<channel>]",
+		Short:             "Delete pending requests (their codes stop working)",
+		Args:              maxArgs(1),
+		ValidArgsFunction: positional(channelNames),
 		RunE: func(c *cobra.Command, args []string) error {
 			svc, err := a.open(c.Context())
 			if err != nil {
@@ -293,12 +403,18 @@ func (a *app) clearCmd() *cobra.Command {
 	return c
 }
 
-// explain adds the next step to errors an operator can act on.
-func explain(err error, channel, account string) error {
-	acct := ""
-	if account != "" {
-		acct = " --account " + account
+// accountFlag is the --account part of a command to suggest.
+func accountFlag(account string) string {
+	if account == "" {
+		return ""
 	}
+	return " --account " + account
+}
+
+// explain adds the next step to errors an operator can act on when
+// approving or rejecting.
+func explain(err error, channel, account string) error {
+	acct := accountFlag(account)
 	var lock *store.LockoutError
 	switch {
 	case errors.As(err, &lock):

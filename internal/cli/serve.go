@@ -33,7 +33,7 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon: the HTTP API for gateways and operators, and /metrics",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if !c.Flags().Changed("log-level") {
 				a.defaultLevel = "info"
@@ -105,7 +105,7 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			// Finish the requests in flight, then stop following the
 			// change log; a.close closes the store after both.
-			a.log.Info("shutting down: draining requests", "timeout", shutdownTimeout)
+			a.log.Info("shutting down: draining requests", "timeout_ms", shutdownTimeout.Milliseconds())
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
 			err = hs.Shutdown(sctx)
@@ -131,7 +131,7 @@ func (a *app) tokensCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create --scope admin|gateway [--name N]",
 		Short: "Mint an API token; it is printed this once and stored only as a hash",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if scope != string(store.ScopeAdmin) && scope != string(store.ScopeGateway) {
 				return usageError{fmt.Errorf("--scope %q: want admin or gateway", scope)}
@@ -152,12 +152,13 @@ func (a *app) tokensCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&scope, "scope", "", "admin (every API) or gateway (POST /v1/admit only)")
+	create.RegisterFlagCompletionFunc("scope", fixed(string(store.ScopeAdmin), string(store.ScopeGateway)))
 	create.Flags().StringVar(&name, "name", "", "a name for the audit log, e.g. the gateway's")
 	var all bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List API tokens (never the tokens themselves)",
-		Args:  args(cobra.NoArgs),
+		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if _, err := a.open(c.Context()); err != nil {
 				return err
@@ -201,9 +202,10 @@ func (a *app) tokensCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&all, "include-revoked", false, "also list revoked tokens")
 	revoke := &cobra.Command{
-		Use:   "revoke <ID>",
-		Short: "Revoke an API token; a running daemon refuses it within a second",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "revoke <ID>",
+		Short:             "Revoke an API token; a running daemon refuses it within a second",
+		Args:              exactArgs(1),
+		ValidArgsFunction: positional(a.fromStore(a.apiTokens)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if _, err := a.open(c.Context()); err != nil {
 				return err

@@ -155,14 +155,14 @@ func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool
 	return r, err
 }
 
-const deviceCols = `device_id, public_key, name, platform, role, scopes, token_hash, request_id, paired_at, last_seen_at, revoked_at`
+const deviceCols = `device_id, public_key, name, platform, role, scopes, label, token_hash, request_id, paired_at, last_seen_at, revoked_at`
 
 func scanDevice(row scanner) (store.Device, error) {
 	var d store.Device
 	var scopes string
 	var paired, seen int64
 	var revoked sql.NullInt64
-	err := row.Scan(&d.DeviceID, &d.PublicKey, &d.Name, &d.Platform, &d.Role, &scopes, &d.TokenHash, &d.RequestID,
+	err := row.Scan(&d.DeviceID, &d.PublicKey, &d.Name, &d.Platform, &d.Role, &scopes, &d.Label, &d.TokenHash, &d.RequestID,
 		&paired, &seen, &revoked)
 	if err != nil {
 		return d, err
@@ -184,13 +184,13 @@ func (s *Store) DeliverDeviceToken(ctx context.Context, requestID string, tokenH
 			return err
 		}
 		d, err = scanDevice(tx.QueryRowContext(ctx, `INSERT INTO devices (`+deviceCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
 			ON CONFLICT (device_id) DO UPDATE SET public_key = excluded.public_key, name = excluded.name,
-				platform = excluded.platform, role = excluded.role, scopes = excluded.scopes,
+				platform = excluded.platform, role = excluded.role, scopes = excluded.scopes, label = excluded.label,
 				token_hash = excluded.token_hash, request_id = excluded.request_id,
 				paired_at = excluded.paired_at, last_seen_at = excluded.last_seen_at, revoked_at = NULL
 			RETURNING `+deviceCols,
-			r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), tokenHash, r.ID, ms(now), ms(now)))
+			r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), r.Label, tokenHash, r.ID, ms(now), ms(now)))
 		if err != nil {
 			return err
 		}

@@ -175,3 +175,40 @@ func TestOpenUnreadable(t *testing.T) {
 		t.Error("Open of an unreadable database changed it")
 	}
 }
+
+// Devices paired before devices kept their label get it from the request
+// they paired with when the schema is brought up to date.
+func TestDeviceLabelMigration(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_795_510_800_000).UTC()
+	actor := store.Actor{Name: "test", Source: "test"}
+	r := store.DeviceRequest{ID: "dreq_old", DeviceID: "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c",
+		PublicKey: make([]byte, 32), Name: "Pixel", Platform: "android", Role: "node", Label: "Ana's phone", CheckCode: "012345",
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Status: store.DevicePending}
+	if err := s.CreateDeviceRequest(ctx, r, "jti-old", now.Add(time.Hour), actor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DecideDeviceRequest(ctx, r.ID, true, actor, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeliverDeviceToken(ctx, r.ID, make([]byte, 32), now); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Schema version 4: the devices table had no label.
+	sqlExec(t, path, `ALTER TABLE devices DROP COLUMN label`, `PRAGMA user_version = 4`)
+	s, err = sqlite.Open(ctx, sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.GetDevice(ctx, r.DeviceID)
+	if err != nil || d.Label != "Ana's phone" {
+		t.Errorf("after the migration: label %q, %v; want the request's, \"Ana's phone\"", d.Label, err)
+	}
+}

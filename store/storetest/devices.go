@@ -117,7 +117,7 @@ func testDevices(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	want := store.Device{DeviceID: r.DeviceID, PublicKey: r.PublicKey, Name: r.Name, Platform: r.Platform, Role: r.Role,
-		Scopes: r.Scopes, TokenHash: tokenHashOf("t1"), RequestID: r.ID, PairedAt: at(2 * minute), LastSeenAt: at(2 * minute)}
+		Scopes: r.Scopes, Label: r.Label, TokenHash: tokenHashOf("t1"), RequestID: r.ID, PairedAt: at(2 * minute), LastSeenAt: at(2 * minute)}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("DeliverDeviceToken (-want +got):\n%s", diff)
 	}
@@ -148,6 +148,19 @@ func testDevices(t *testing.T, b Backend) {
 	devices, _ := f.s.ListDevices(f.ctx)
 	if len(devices) != 1 || devices[0].RevokedAt.IsZero() {
 		t.Errorf("ListDevices: %+v", devices)
+	}
+	// Paired again, from a setup code with another label: the device
+	// takes the new request's label.
+	again := deviceRequest("a", at(6*minute))
+	again.ID, again.Label = "dreq_again", "office"
+	if err := f.s.CreateDeviceRequest(f.ctx, again, "jti-again", at(16*minute), gate); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.DecideDeviceRequest(f.ctx, again.ID, true, alice, at(6*minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := f.s.DeliverDeviceToken(f.ctx, again.ID, tokenHashOf("t5"), at(6*minute)); err != nil || d.Label != "office" || !d.RevokedAt.IsZero() {
+		t.Errorf("paired again with label office: %+v %v", d, err)
 	}
 	if err := f.s.RemoveDevice(f.ctx, r.DeviceID, alice, at(7*minute)); err != nil {
 		t.Fatal(err)
@@ -180,7 +193,8 @@ func testDevices(t *testing.T, b Backend) {
 		}
 	}
 	wantKinds := []store.ChangeKind{store.KindDeviceRequested, store.KindDeviceApproved, store.KindDevicePaired,
-		store.KindDeviceRotated, store.KindDeviceRevoked, store.KindDeviceRemoved,
+		store.KindDeviceRotated, store.KindDeviceRevoked,
+		store.KindDeviceRequested, store.KindDeviceApproved, store.KindDevicePaired, store.KindDeviceRemoved,
 		store.KindDeviceRequested, store.KindDeviceRejected, store.KindDeviceRequested}
 	if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 		t.Errorf("change kinds (-want +got):\n%s", diff)
