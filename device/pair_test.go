@@ -4,6 +4,7 @@ package device
 // minimal client written here from SPEC section 3.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
@@ -78,6 +80,58 @@ func (e *pairEnv) setupToken(ttl time.Duration) string {
 		e.t.Fatal(err)
 	}
 	return c.Token
+}
+
+// tokenFor issues a setup token through another Service on e's store and
+// secret, as a second gateway sharing them would, for url.
+func (e *pairEnv) tokenFor(url string) string {
+	e.t.Helper()
+	other, err := New(Options{Store: e.st, Secret: testSecret, Now: e.now,
+		URL: func() (string, URLSource, error) { return url, URLSourceConfig, nil }})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := other.IssueSetupCode(context.Background(), SetupParams{}, store.Actor{Name: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, _ := DecodeSetupCode(s.SetupCode)
+	return c.Token
+}
+
+// otherHomeToken is a setup token issued for url by another pairgate home:
+// its own store and pairing secret, so the same key number with another
+// key.
+func otherHomeToken(t testing.TB, url string) string {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "other.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sec, _ := secret.FromBytes(bytes.Repeat([]byte{6}, secret.Size))
+	svc, err := New(Options{Store: st, Secret: sec, URL: func() (string, URLSource, error) { return url, URLSourceFlag, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := svc.IssueSetupCode(context.Background(), SetupParams{}, store.Actor{Name: "other home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := DecodeSetupCode(s.SetupCode)
+	return c.Token
+}
+
+// flipBit flips the lowest bit of the 6 that character i of a token
+// carries; the last character holds the tag's last bits.
+func flipBit(t testing.TB, tok string, i int) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	v := strings.IndexByte(alphabet, tok[i])
+	if v < 0 {
+		t.Fatalf("character %d of the token is not base64url", i)
+	}
+	return tok[:i] + string(alphabet[v^1]) + tok[i+1:]
 }
 
 // client is one connection of a test device.
@@ -285,17 +339,11 @@ func TestPairRefusals(t *testing.T) {
 
 	expired := e.setupToken(time.Minute)
 	e.advance(2 * time.Minute)
-	otherAud, _, _ := func() (string, Claims, error) {
-		k, _ := e.svc.keys(context.Background())
-		return k.Issue(IssueParams{URL: "wss://elsewhere.example.com/pair", Role: RoleNode, Now: e.now()})
-	}()
-	forged, _, _ := func() (string, Claims, error) {
-		k, _ := NewKeys(testSecret, "not-ours", []string{"not-ours"})
-		return k.Issue(IssueParams{URL: e.url, Role: RoleNode, Now: e.now()})
-	}()
-	head, rest, _ := strings.Cut(e.setupToken(0), ".")
-	_ = head
-	swapped := b64url.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + strings.Split(rest, ".")[0] + "."
+	otherURL := e.tokenFor("wss://elsewhere.example.com/pair")
+	forged := otherHomeToken(t, e.url)
+	valid := e.setupToken(0)
+	truncated := valid[:len(valid)-1]
+	retagged := flipBit(t, valid, len(valid)-1)
 
 	tests := []struct {
 		name string
@@ -304,9 +352,10 @@ func TestPairRefusals(t *testing.T) {
 	}{
 		{"second device with the same code", func(cl *client) { cl.pair(used, e.now().UnixMilli()) }, CodeTokenUsed},
 		{"expired token", func(cl *client) { cl.pair(expired, e.now().UnixMilli()) }, CodeTokenExpired},
-		{"token for another gateway", func(cl *client) { cl.pair(otherAud, e.now().UnixMilli()) }, CodeInvalidToken},
-		{"forged token", func(cl *client) { cl.pair(forged, e.now().UnixMilli()) }, CodeInvalidToken},
-		{"alg none", func(cl *client) { cl.pair(swapped, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token for another gateway URL", func(cl *client) { cl.pair(otherURL, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token of another home's secret", func(cl *client) { cl.pair(forged, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"truncated token", func(cl *client) { cl.pair(truncated, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"retagged token", func(cl *client) { cl.pair(retagged, e.now().UnixMilli()) }, CodeInvalidToken},
 		{"clock skew", func(cl *client) { cl.pair(e.setupToken(0), e.now().Add(3*time.Minute).UnixMilli()) }, CodeClockSkew},
 		{"wrong signature", func(cl *client) {
 			tok := e.setupToken(0)

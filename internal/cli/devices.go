@@ -81,7 +81,7 @@ func (a *app) setupCodeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&role, "role", device.RoleNode, "node or operator")
-	c.Flags().StringVar(&label, "label", "", "a note that travels in the token, e.g. whose device")
+	c.Flags().StringVar(&label, "label", "", "a note kept with the code and shown beside the device's request, e.g. whose device")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, at most 1h (default pairing.setup_code.default_ttl_secs, 10m)")
 	c.Flags().StringVar(&publicURL, "public-url", "", "the gateway's URL as the device reaches it (else public_url, PAIRGATE_TUNNEL_URL, state/tunnel.url)")
 	c.Flags().StringVar(&pngPath, "png", "", "also write the QR code to this PNG file (created 0600, never overwritten)")
@@ -266,8 +266,8 @@ func (a *app) keysRotateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]string{"kid": kid}, func(w io.Writer) {
-				fmt.Fprintf(w, "New setup-code signing key %s. Older keys verify until their codes expire (at most 1h), then are dropped.\n", kid)
+			return a.print(map[string]uint8{"kid": kid}, func(w io.Writer) {
+				fmt.Fprintf(w, "New setup-code signing key %d. Older keys verify until their codes expire (at most 1h), then are dropped.\n", kid)
 			})
 		},
 	}

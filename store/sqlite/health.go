@@ -23,7 +23,7 @@ const applicationID = 0x50475431
 // before files were marked with applicationID is recognised by them.
 var pairgateTables = []string{
 	"allowed", "api_tokens", "changes", "declines", "device_requests", "devices", "failures", "health",
-	"lockouts", "notices", "requests", "signing_keys", "sqlite_sequence", "used_jtis",
+	"lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
 }
 
 // Health timings.
