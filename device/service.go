@@ -158,6 +158,10 @@ func nextKey(list []store.SigningKey, now time.Time) (store.SigningKey, error) {
 	return store.SigningKey{}, fmt.Errorf("all 255 setup-token key numbers belong to keys retired within the last %s; rotate again later", MaxTokenTTL)
 }
 
+// maxRotateAttempts bounds how often RotateKey tries again when rotations
+// made at the same time (by other processes) take the number it picked.
+const maxRotateAttempts = 5
+
 // RotateKey makes a new key sign and returns its number. Tokens signed by
 // the old one keep verifying until they expire (at most MaxTokenTTL): every
 // key is derived from the secret and its number. Keys retired longer ago
@@ -175,7 +179,7 @@ func (s *Service) RotateKey(ctx context.Context, actor store.Actor) (uint8, erro
 			return 0, err
 		}
 		err = s.st.RotateSigningKey(ctx, k, now.Add(-MaxTokenTTL), actor)
-		if errors.Is(err, store.ErrKeyInUse) && attempt < 3 {
+		if errors.Is(err, store.ErrKeyInUse) && attempt < maxRotateAttempts {
 			continue
 		}
 		if err != nil {

@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/png"
 	"net/http"
@@ -520,6 +522,70 @@ func TestDeviceRejectAndExpire(t *testing.T) {
 	if r := devRun(t, t.TempDir(), nil, "companion", "pair", setup.SetupCode); r.code != 1 || !strings.Contains(r.stderr, "token_used") {
 		t.Errorf("setup code after rejection: exit %d, stderr %q; want exit 1 with token_used", r.code, r.stderr)
 	}
+}
+
+// TestDeviceKeysAndForeignCodes: across processes, `keys rotate` makes key
+// 2 sign while a code of key 1 is outstanding, and both codes pair at once
+// with the running daemon (it needs no reload to know a key); a code another
+// home issued for this daemon's URL, and a code whose token has one bit
+// flipped, are refused with invalid_token.
+func TestDeviceKeysAndForeignCodes(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	d := startServe(t, home)
+	url := "ws://" + devAddr(d)
+	kidOf := func(code string) byte {
+		t.Helper()
+		sc, err := device.DecodeSetupCode(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(sc.Token, "pg2_"))
+		if err != nil || len(raw) != 33 {
+			t.Fatalf("token %q is not pg2_ and 33 bytes: %v", sc.Token, err)
+		}
+		return raw[0]
+	}
+	var before, after devSetup
+	devRunJSON(t, home, nil, &before, "setup-code", "--public-url", url)
+	var rotated struct {
+		KID int `json:"kid"`
+	}
+	devRunJSON(t, home, nil, &rotated, "keys", "rotate")
+	devRunJSON(t, home, nil, &after, "setup-code", "--public-url", url)
+	if k1, k2 := kidOf(before.SetupCode), kidOf(after.SetupCode); k1 != 1 || rotated.KID != 2 || k2 != 2 {
+		t.Errorf("codes signed by keys %d and %d around a rotation to key %d; want 1, 2 and 2", k1, k2, rotated.KID)
+	}
+	if r := devRun(t, home, nil, "keys", "rotate"); r.code != 0 || !strings.Contains(r.stdout, "signing key 3.") {
+		t.Errorf("keys rotate: exit %d, stdout %q; want the new key 3", r.code, r.stdout)
+	}
+	for i, code := range []string{before.SetupCode, after.SetupCode} {
+		comp := startCompanion(t, t.TempDir(), code, fmt.Sprint("Rotated ", i))
+		comp.waitCheckCode(t)
+	}
+
+	other := t.TempDir()
+	var foreign devSetup
+	devRunJSON(t, other, nil, &foreign, "setup-code", "--public-url", url)
+	var fresh devSetup
+	devRunJSON(t, home, nil, &fresh, "setup-code", "--public-url", url)
+	// The last character holds the tag's last bits: flip the lowest.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sc, _ := device.DecodeSetupCode(fresh.SetupCode)
+	end := len(sc.Token) - 1
+	sc.Token = sc.Token[:end] + string(alphabet[strings.IndexByte(alphabet, sc.Token[end])^1])
+	retagged, err := device.EncodeSetupCode(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, code := range map[string]string{"another home's code": foreign.SetupCode, "a retagged code": retagged} {
+		if r := devRun(t, t.TempDir(), nil, "companion", "pair", code); r.code != 1 || !strings.Contains(r.stderr, "invalid_token") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 with invalid_token", what, r.code, r.stderr)
+		}
+	}
+	// The refusals left the fresh code unused.
+	comp := startCompanion(t, t.TempDir(), fresh.SetupCode, "After forgeries")
+	comp.waitCheckCode(t)
 }
 
 // TestSetupCodePNG: --png writes a private PNG whose QR code decodes (with
