@@ -108,9 +108,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// audiences are the URLs a setup token may name to be good here: the
-// configured public URL, and the URL this request arrived at (so a code made
-// with --public-url works when the device connects through that URL).
+// audiences are the URLs a setup token may have been issued for to be good
+// here: the configured public URL, and the URL this request arrived at (so a
+// code made with --public-url works when the device connects through that
+// URL).
 func (s *Service) audiences(r *http.Request) []string {
 	var out []string
 	if u, _, err := s.url(); err == nil {
@@ -258,16 +259,9 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	if !usableKey(pub) {
 		return perr(CodeBadRequest, "device.public_key is not a usable Ed25519 public key (not a canonical point encoding, or of small order)")
 	}
-	keys, err := s.keys(ctx)
+	tok, row, err := s.presented(ctx, m.Token, audiences)
 	if err != nil {
 		return err
-	}
-	claims, err := keys.Verify(m.Token, audiences, s.now())
-	switch {
-	case errors.Is(err, ErrTokenExpired):
-		return perr(CodeTokenExpired, "the setup code expired; ask the operator for a new one")
-	case err != nil:
-		return perr(CodeInvalidToken, "the setup token is not valid here")
 	}
 	deviceID := DeviceID(pub)
 	if err := verify(pub, pairString(nonce, deviceID, m.SignedAt, m.Token), m.Signature); err != nil {
@@ -277,20 +271,66 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 	req := store.DeviceRequest{
 		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub,
 		Name: termtext.Clean(m.Device.Name, MaxNameLen), Platform: termtext.Clean(m.Device.Platform, MaxPlatformLen),
-		Role: claims.Role, Scopes: claims.Scopes, Label: claims.Label, CheckCode: CheckCode(nonce, deviceID),
+		Role: row.Role, Scopes: row.Scopes, Label: row.Label, CheckCode: CheckCode(nonce, deviceID),
 		CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
 	}
-	err = s.st.CreateDeviceRequest(ctx, req, claims.ID, claims.ExpiresAt.Time, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"})
-	if errors.Is(err, store.ErrTokenUsed) {
-		return perr(CodeTokenUsed, "this setup code was used already; ask the operator for a new one")
-	}
-	if err != nil {
+	err = s.st.CreateDeviceRequest(ctx, req, row.ID, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"})
+	switch {
+	case errors.Is(err, store.ErrTokenUsed):
+		return perr(CodeTokenUsed, msgTokenUsed)
+	case errors.Is(err, store.ErrNotFound) && !now.Before(tok.ExpiresAt):
+		return perr(CodeTokenExpired, msgTokenExpired)
+	case errors.Is(err, store.ErrNotFound):
+		return perr(CodeInvalidToken, msgInvalidToken)
+	case err != nil:
 		return err
 	}
 	s.log.Info("device: pairing requested", "request_id", req.ID, "device_id", deviceID, "name", req.Name)
 	ctx, release := s.claim(ctx, req.ID)
 	defer release()
 	return s.await(ctx, c, req)
+}
+
+// What a device is told when its setup token is refused.
+const (
+	msgInvalidToken = "the setup code is not valid for this gateway; ask the operator for a new one"
+	msgTokenExpired = "the setup code expired; ask the operator for a new one"
+	msgTokenUsed    = "this setup code was used already; ask the operator for a new one"
+)
+
+// presented checks a setup token a device presented, in the order of SPEC
+// section 3: what the token says by itself (Verify, which reads no storage,
+// so a forged, truncated or retagged token costs no read), then the row
+// stored under its id when it was issued. It returns the token and the row,
+// or the protocol error to answer. The stored UsedAt only answers early: the
+// store consumes the token atomically.
+func (s *Service) presented(ctx context.Context, token string, audiences []string) (Token, store.SetupToken, error) {
+	tok, err := s.keys.Verify(token, s.now())
+	switch {
+	case errors.Is(err, ErrTokenExpired):
+		return Token{}, store.SetupToken{}, perr(CodeTokenExpired, msgTokenExpired)
+	case err != nil:
+		s.log.Debug("device: setup token refused", "err", err)
+		return Token{}, store.SetupToken{}, perr(CodeInvalidToken, msgInvalidToken)
+	}
+	row, err := s.st.GetSetupToken(ctx, tok.ID.String())
+	if errors.Is(err, store.ErrNotFound) {
+		// Signed here but not stored: purged, or the store was restored
+		// from a backup older than the code.
+		s.log.Debug("device: setup token refused", "err", "no row stored for it")
+		return Token{}, store.SetupToken{}, perr(CodeInvalidToken, msgInvalidToken)
+	}
+	if err != nil {
+		return Token{}, store.SetupToken{}, err
+	}
+	if err := checkStored(tok, row, audiences); err != nil {
+		s.log.Debug("device: setup token refused", "err", err)
+		return Token{}, store.SetupToken{}, perr(CodeInvalidToken, msgInvalidToken)
+	}
+	if !row.UsedAt.IsZero() {
+		return Token{}, store.SetupToken{}, perr(CodeTokenUsed, msgTokenUsed)
+	}
+	return tok, row, nil
 }
 
 // await sends pending and waits for the decision, the expiry, or the

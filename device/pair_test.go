@@ -4,22 +4,26 @@ package device
 // minimal client written here from SPEC section 3.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
@@ -78,6 +82,58 @@ func (e *pairEnv) setupToken(ttl time.Duration) string {
 		e.t.Fatal(err)
 	}
 	return c.Token
+}
+
+// tokenFor issues a setup token through another Service on e's store and
+// secret, as a second gateway sharing them would, for url.
+func (e *pairEnv) tokenFor(url string) string {
+	e.t.Helper()
+	other, err := New(Options{Store: e.st, Secret: testSecret, Now: e.now,
+		URL: func() (string, URLSource, error) { return url, URLSourceConfig, nil }})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := other.IssueSetupCode(context.Background(), SetupParams{}, store.Actor{Name: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, _ := DecodeSetupCode(s.SetupCode)
+	return c.Token
+}
+
+// otherHomeToken is a setup token issued for url by another pairgate home:
+// its own store and pairing secret, so the same key number with another
+// key.
+func otherHomeToken(t testing.TB, url string) string {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "other.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sec, _ := secret.FromBytes(bytes.Repeat([]byte{6}, secret.Size))
+	svc, err := New(Options{Store: st, Secret: sec, URL: func() (string, URLSource, error) { return url, URLSourceFlag, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := svc.IssueSetupCode(context.Background(), SetupParams{}, store.Actor{Name: "other home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := DecodeSetupCode(s.SetupCode)
+	return c.Token
+}
+
+// flipBit flips the lowest bit of the 6 that character i of a token
+// carries; the last character holds the tag's last bits.
+func flipBit(t testing.TB, tok string, i int) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	v := strings.IndexByte(alphabet, tok[i])
+	if v < 0 {
+		t.Fatalf("character %d of the token is not base64url", i)
+	}
+	return tok[:i] + string(alphabet[v^1]) + tok[i+1:]
 }
 
 // client is one connection of a test device.
@@ -150,9 +206,13 @@ func (cl *client) sign(s string) string {
 }
 
 func (cl *client) pair(token string, signedAt int64) {
-	cl.send(map[string]any{"type": "pair", "token": token,
+	cl.send(cl.pairMessage(token, signedAt))
+}
+
+func (cl *client) pairMessage(token string, signedAt int64) map[string]any {
+	return map[string]any{"type": "pair", "token": token,
 		"device":    map[string]string{"public_key": b64url.EncodeToString(cl.key.Public().(ed25519.PublicKey)), "name": "Pixel 9", "platform": "android"},
-		"signed_at": signedAt, "signature": cl.sign(pairString(cl.nonce, cl.id, signedAt, token))})
+		"signed_at": signedAt, "signature": cl.sign(pairString(cl.nonce, cl.id, signedAt, token))}
 }
 
 func (cl *client) resume(requestID string, signedAt int64) {
@@ -285,17 +345,23 @@ func TestPairRefusals(t *testing.T) {
 
 	expired := e.setupToken(time.Minute)
 	e.advance(2 * time.Minute)
-	otherAud, _, _ := func() (string, Claims, error) {
-		k, _ := e.svc.keys(context.Background())
-		return k.Issue(IssueParams{URL: "wss://elsewhere.example.com/pair", Role: RoleNode, Now: e.now()})
-	}()
-	forged, _, _ := func() (string, Claims, error) {
-		k, _ := NewKeys(testSecret, "not-ours", []string{"not-ours"})
-		return k.Issue(IssueParams{URL: e.url, Role: RoleNode, Now: e.now()})
-	}()
-	head, rest, _ := strings.Cut(e.setupToken(0), ".")
-	_ = head
-	swapped := b64url.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + strings.Split(rest, ".")[0] + "."
+	otherURL := e.tokenFor("wss://elsewhere.example.com/pair")
+	forged := otherHomeToken(t, e.url)
+	valid := e.setupToken(0)
+	truncated := valid[:len(valid)-1]
+	retagged := flipBit(t, valid, len(valid)-1)
+	// Tagged with this gateway's key 1, so only the stored row can refuse
+	// them: one never stored, one stored with a lifetime of two hours.
+	var id TokenID
+	id[0] = 0xee
+	exp := e.now().Add(10 * time.Minute).Truncate(time.Second)
+	unstored := e.svc.keys.encode(Token{KID: 1, ExpiresAt: exp, ID: id})
+	id[0] = 0xef
+	longLived := e.svc.keys.encode(Token{KID: 1, ExpiresAt: exp, ID: id})
+	if err := e.st.CreateSetupToken(context.Background(), store.SetupToken{ID: id.String(), KID: 1, Role: RoleNode, URL: e.url,
+		CreatedAt: exp.Add(-2 * time.Hour), ExpiresAt: exp}, exp.Add(-3*time.Hour), operator); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name string
@@ -304,9 +370,12 @@ func TestPairRefusals(t *testing.T) {
 	}{
 		{"second device with the same code", func(cl *client) { cl.pair(used, e.now().UnixMilli()) }, CodeTokenUsed},
 		{"expired token", func(cl *client) { cl.pair(expired, e.now().UnixMilli()) }, CodeTokenExpired},
-		{"token for another gateway", func(cl *client) { cl.pair(otherAud, e.now().UnixMilli()) }, CodeInvalidToken},
-		{"forged token", func(cl *client) { cl.pair(forged, e.now().UnixMilli()) }, CodeInvalidToken},
-		{"alg none", func(cl *client) { cl.pair(swapped, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token for another gateway URL", func(cl *client) { cl.pair(otherURL, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token of another home's secret", func(cl *client) { cl.pair(forged, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"truncated token", func(cl *client) { cl.pair(truncated, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"retagged token", func(cl *client) { cl.pair(retagged, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token signed here but never stored", func(cl *client) { cl.pair(unstored, e.now().UnixMilli()) }, CodeInvalidToken},
+		{"token stored with a lifetime over the maximum", func(cl *client) { cl.pair(longLived, e.now().UnixMilli()) }, CodeInvalidToken},
 		{"clock skew", func(cl *client) { cl.pair(e.setupToken(0), e.now().Add(3*time.Minute).UnixMilli()) }, CodeClockSkew},
 		{"wrong signature", func(cl *client) {
 			tok := e.setupToken(0)
@@ -333,6 +402,137 @@ func TestPairRefusals(t *testing.T) {
 			tt.do(cl)
 			cl.expectError(tt.code)
 		})
+	}
+}
+
+// TestPairRace: eight devices present one setup code at the same moment,
+// each on its own connection: exactly one gets pending, the other seven
+// token_used (OpenClaw #78276 revived a consumed token through a race), and
+// the operator sees one request.
+func TestPairRace(t *testing.T) {
+	e := newPairEnv(t, func(o *Options) { o.AttemptsPerMinute = 1000 })
+	for trial := range 3 {
+		tok := e.setupToken(0)
+		var frames [8][]byte
+		clients := make([]*client, len(frames))
+		for i := range clients {
+			clients[i] = e.dial(deviceKey(fmt.Sprint("racer ", trial, i)))
+			frames[i], _ = json.Marshal(clients[i].pairMessage(tok, e.now().UnixMilli()))
+		}
+		answers := make([]map[string]any, len(clients))
+		errs := make([]error, len(clients))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, cl := range clients {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				<-start
+				if errs[i] = cl.c.Write(ctx, websocket.MessageText, frames[i]); errs[i] != nil {
+					return
+				}
+				var data []byte
+				if _, data, errs[i] = cl.c.Read(ctx); errs[i] == nil {
+					errs[i] = json.Unmarshal(data, &answers[i])
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		var pending, used []string
+		for i, a := range answers {
+			switch {
+			case errs[i] != nil:
+				t.Errorf("trial %d, device %d: %v", trial, i, errs[i])
+			case a["type"] == "pending":
+				pending = append(pending, clients[i].id)
+			case a["type"] == "error" && a["code"] == CodeTokenUsed:
+				used = append(used, clients[i].id)
+			default:
+				t.Errorf("trial %d, device %d got %v", trial, i, a)
+			}
+		}
+		if len(pending) != 1 || len(used) != 7 {
+			t.Fatalf("trial %d: %d pending and %d token_used of 8 devices with one code; want 1 and 7", trial, len(pending), len(used))
+		}
+		l, err := e.svc.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Requests) != trial+1 || l.Requests[trial].DeviceID != pending[0] {
+			t.Fatalf("trial %d: the operator sees %+v; want one new request, from device %s", trial, l.Requests, pending[0])
+		}
+	}
+}
+
+// countingReads counts the store reads and writes a pair attempt can make.
+type countingReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *countingReads) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	s.n.Add(1)
+	return s.Store.SigningKeys(ctx)
+}
+
+func (s *countingReads) GetSetupToken(ctx context.Context, id string) (store.SetupToken, error) {
+	s.n.Add(1)
+	return s.Store.GetSetupToken(ctx, id)
+}
+
+func (s *countingReads) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor) error {
+	s.n.Add(1)
+	return s.Store.CreateDeviceRequest(ctx, r, tokenID, actor)
+}
+
+func (s *countingReads) GetDeviceRequest(ctx context.Context, id string) (store.DeviceRequest, error) {
+	s.n.Add(1)
+	return s.Store.GetDeviceRequest(ctx, id)
+}
+
+func (s *countingReads) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	s.n.Add(1)
+	return s.Store.GetDevice(ctx, id)
+}
+
+// A token that was not issued here is refused by its tag, and an expired
+// one by its exp, before the store is read at all: refusing a flood of
+// forgeries costs no I/O.
+func TestForgedTokenReadsNoStorage(t *testing.T) {
+	var cs *countingReads
+	e := newPairEnv(t, func(o *Options) { cs = &countingReads{Store: o.Store}; o.Store = cs })
+	valid := e.setupToken(0)
+	expired := e.setupToken(time.Minute)
+	raw, _ := b64url.DecodeString(strings.TrimPrefix(valid, "pg2_"))
+	raw[0] = 7 // another key number; the tag no longer fits
+	tests := []struct{ name, token, code string }{
+		{"another home's secret", otherHomeToken(t, e.url), CodeInvalidToken},
+		{"retagged", flipBit(t, valid, len(valid)-1), CodeInvalidToken},
+		{"truncated", valid[:len(valid)-1], CodeInvalidToken},
+		{"another key number", "pg2_" + b64url.EncodeToString(raw), CodeInvalidToken},
+		{"not a pairgate token", "eyJhbGciOiJub25lIn0.e30.", CodeInvalidToken},
+		{"expired", expired, CodeTokenExpired},
+	}
+	e.advance(2 * time.Minute)
+	for i, tt := range tests {
+		cl := e.dial(deviceKey(fmt.Sprint("forger", i)))
+		before := cs.n.Load()
+		cl.pair(tt.token, e.now().UnixMilli())
+		cl.expectError(tt.code)
+		if n := cs.n.Load() - before; n != 0 {
+			t.Errorf("%s: refused with %s after %d store calls; want none", tt.name, tt.code, n)
+		}
+	}
+	// The control: the counter sees what a real pair reads.
+	cl := e.dial(deviceKey("honest"))
+	before := cs.n.Load()
+	cl.pair(valid, e.now().UnixMilli())
+	if m := cl.recv(); m["type"] != "pending" {
+		t.Fatalf("pair with the valid code: %v", m)
+	}
+	if n := cs.n.Load() - before; n < 2 {
+		t.Errorf("a pair that succeeded made %d store calls; the counter misses them", n)
 	}
 }
 

@@ -33,8 +33,8 @@ const (
 type Options struct {
 	Store  store.Store
 	Secret secret.Secret
-	// URL returns the public /pair URL devices connect to (the audience of
-	// setup tokens) and where it came from.
+	// URL returns the public /pair URL devices connect to (setup codes are
+	// issued for it) and where it came from.
 	URL    func() (string, URLSource, error)
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -74,13 +74,12 @@ func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
 // decisions, and the /pair protocol (ServeHTTP).
 type Service struct {
 	st      store.Store
-	sec     secret.Secret
 	url     func() (string, URLSource, error)
 	now     func() time.Time
 	log     *slog.Logger
 	limiter *limiter
 	idle    time.Duration
-	keysMu  sync.Mutex
+	keys    *Keys
 
 	// waiters holds, per request, the cancel of the socket waiting for its
 	// decision: a resume cancels the older socket, so a half-open
@@ -101,8 +100,8 @@ func New(opts Options) (*Service, error) {
 	if opts.Store == nil || opts.URL == nil {
 		return nil, errors.New("device: Store and URL are required")
 	}
-	s := &Service{st: opts.Store, sec: opts.Secret, url: opts.URL, now: opts.Now, log: opts.Logger,
-		waiters: map[string]*waiter{}}
+	s := &Service{st: opts.Store, url: opts.URL, now: opts.Now, log: opts.Logger,
+		keys: NewKeys(opts.Secret), waiters: map[string]*waiter{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -129,49 +128,87 @@ func newID(prefix string, n int) string {
 	return prefix + kidEncoding.EncodeToString(b)
 }
 
-// keys returns the current key set, creating the first key on first use.
-func (s *Service) keys(ctx context.Context) (Keys, error) {
+// signingKey returns the number of the setup-token key that signs now,
+// making key 1 on first use.
+func (s *Service) signingKey(ctx context.Context) (uint8, error) {
 	list, err := s.st.SigningKeys(ctx)
 	if err != nil {
-		return Keys{}, err
+		return 0, err
 	}
 	if len(list) == 0 {
-		s.keysMu.Lock()
-		defer s.keysMu.Unlock()
+		first, err := nextKey(nil, s.now())
+		if err != nil {
+			return 0, err
+		}
+		// ErrKeyInUse: another process made the first key at the same time.
+		err = s.st.RotateSigningKey(ctx, first, first.CreatedAt.Add(-MaxTokenTTL), store.Actor{Name: "pairgate", Source: "first use"})
+		if err != nil && !errors.Is(err, store.ErrKeyInUse) {
+			return 0, err
+		}
 		if list, err = s.st.SigningKeys(ctx); err != nil {
-			return Keys{}, err
-		}
-		if len(list) == 0 {
-			now := s.now()
-			if err := s.st.RotateSigningKey(ctx, newID("k", 5), now, now.Add(-MaxTokenTTL), store.Actor{Name: "pairgate", Source: "first use"}); err != nil {
-				return Keys{}, err
-			}
-			if list, err = s.st.SigningKeys(ctx); err != nil {
-				return Keys{}, err
-			}
+			return 0, err
 		}
 	}
-	// A key retired longer ago than a token can live verifies nothing
-	// any more: leave it out even before a rotation drops it.
-	kids := []string{}
-	for _, k := range list {
-		if k.RetiredAt.IsZero() || s.now().Sub(k.RetiredAt) < MaxTokenTTL {
-			kids = append(kids, k.KID)
-		}
+	if len(list) == 0 || !list[0].RetiredAt.IsZero() {
+		return 0, errors.New("the store has setup-token keys but none that signs")
 	}
-	return NewKeys(s.sec, list[0].KID, kids)
+	return list[0].KID, nil
 }
 
-// RotateKey makes a new signing key. Tokens signed by the old one keep
-// verifying until they expire (at most MaxTokenTTL); keys retired longer ago
-// than that are dropped.
-func (s *Service) RotateKey(ctx context.Context, actor store.Actor) (string, error) {
-	kid := newID("k", 5)
-	now := s.now()
-	if err := s.st.RotateSigningKey(ctx, kid, now, now.Add(-MaxTokenTTL), actor); err != nil {
-		return "", err
+// nextKey picks the key a rotation at now adds: the number after the
+// signing key's (255 wraps to 1), skipping numbers still kept: the signing
+// key and keys retired less than MaxTokenTTL ago, whose tokens may still be
+// live. The store drops the others in the same rotation.
+func nextKey(list []store.SigningKey, now time.Time) (store.SigningKey, error) {
+	kept := map[uint8]bool{}
+	var current uint8
+	for _, k := range list {
+		switch {
+		case k.RetiredAt.IsZero():
+			current = k.KID
+			kept[k.KID] = true
+		case now.Sub(k.RetiredAt) < MaxTokenTTL:
+			kept[k.KID] = true
+		}
 	}
-	return kid, nil
+	for i := 1; i <= 255; i++ {
+		n := uint8((int(current)+i-1)%255 + 1)
+		if !kept[n] {
+			return store.SigningKey{KID: n, CreatedAt: now}, nil
+		}
+	}
+	return store.SigningKey{}, fmt.Errorf("all 255 setup-token key numbers belong to keys retired within the last %s; rotate again later", MaxTokenTTL)
+}
+
+// maxRotateAttempts bounds how often RotateKey tries again when rotations
+// made at the same time (by other processes) take the number it picked.
+const maxRotateAttempts = 5
+
+// RotateKey makes a new key sign and returns its number. Tokens signed by
+// the old one keep verifying until they expire (at most MaxTokenTTL): every
+// key is derived from the secret and its number. Keys retired longer ago
+// than that are dropped, freeing their numbers. When a rotation in another
+// process takes the number first, this one takes the next.
+func (s *Service) RotateKey(ctx context.Context, actor store.Actor) (uint8, error) {
+	for attempt := 1; ; attempt++ {
+		list, err := s.st.SigningKeys(ctx)
+		if err != nil {
+			return 0, err
+		}
+		now := s.now()
+		k, err := nextKey(list, now)
+		if err != nil {
+			return 0, err
+		}
+		err = s.st.RotateSigningKey(ctx, k, now.Add(-MaxTokenTTL), actor)
+		if errors.Is(err, store.ErrKeyInUse) && attempt < maxRotateAttempts {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return k.KID, nil
+	}
 }
 
 // SetupParams ask for a setup code.
@@ -190,8 +227,9 @@ type Setup struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// IssueSetupCode signs a single-use setup token for the public URL and wraps
-// it in a setup code.
+// IssueSetupCode signs a single-use setup token for the public URL, stores
+// what the token stands for (role, scopes, label, URL) under its id, and
+// wraps the token in a setup code.
 func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store.Actor) (Setup, error) {
 	// What was asked for is checked before the URL: a wrong request is
 	// the caller's to fix first, whatever the configuration.
@@ -201,8 +239,8 @@ func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store
 	switch {
 	case p.Role != RoleNode && p.Role != RoleOperator:
 		return Setup{}, &InputError{Field: "role", Value: strconv.Quote(p.Role), Want: RoleNode + " or " + RoleOperator}
-	case p.TTL < 0 || p.TTL > MaxTokenTTL:
-		return Setup{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "more than 0s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
+	case p.TTL != 0 && (p.TTL < time.Second || p.TTL > MaxTokenTTL):
+		return Setup{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "at least 1s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
 	}
 	url, source, err := s.url()
 	if err != nil {
@@ -211,23 +249,27 @@ func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store
 	// The label may come from a chat (an owner's /pair) and is shown to
 	// operators: cleaned like a device's name.
 	p.Label = termtext.Clean(p.Label, MaxLabelLen)
-	keys, err := s.keys(ctx)
+	kid, err := s.signingKey(ctx)
 	if err != nil {
 		return Setup{}, err
 	}
-	tok, claims, err := keys.Issue(IssueParams{URL: url, Role: p.Role, Scopes: p.Scopes, Label: p.Label, TTL: p.TTL, Now: s.now()})
+	now := s.now()
+	tok, t, err := s.keys.Issue(kid, now, p.TTL)
 	if err != nil {
 		return Setup{}, err
 	}
-	exp := claims.ExpiresAt.Time.UTC()
-	code, err := EncodeSetupCode(SetupCode{Version: 1, URL: url, Token: tok, ExpiresAt: exp})
+	code, err := EncodeSetupCode(SetupCode{Version: 1, URL: url, Token: tok, ExpiresAt: t.ExpiresAt})
 	if err != nil {
 		return Setup{}, err
 	}
-	if err := s.st.RecordSetupIssued(ctx, p.Role, p.Label, actor, s.now()); err != nil {
+	row := store.SetupToken{ID: t.ID.String(), KID: t.KID, Role: p.Role, Scopes: p.Scopes, Label: p.Label, URL: url,
+		CreatedAt: now, ExpiresAt: t.ExpiresAt}
+	// Rows of tokens that expired an hour ago are of no use even to a
+	// verifier whose clock lags: the token's own exp refuses them first.
+	if err := s.st.CreateSetupToken(ctx, row, now.Add(-MaxTokenTTL), actor); err != nil {
 		return Setup{}, err
 	}
-	return Setup{SetupCode: code, URL: url, URLSource: source, ExpiresAt: exp}, nil
+	return Setup{SetupCode: code, URL: url, URLSource: source, ExpiresAt: t.ExpiresAt}, nil
 }
 
 // DeviceID is the lowercase hex SHA-256 of a raw Ed25519 public key.

@@ -44,7 +44,7 @@ const askAgain = "ask for a new code (pairgate setup-code)"
 //
 // On the wire a setup code is
 //
-//	base64url-nopad({"v":1,"url":"wss://host/pair","token":"<jwt>","expires_at":"2026-11-24T09:10:00Z"})
+//	base64url-nopad({"v":1,"url":"wss://host/pair","token":"pg2_…","expires_at":"2026-11-24T09:10:00Z"})
 //
 // (RFC 4648 section 5 alphabet, no "=" padding) with exactly those four keys
 // in that order and no whitespace. Strings are escaped as JavaScript's
@@ -60,7 +60,8 @@ type SetupCode struct {
 	// Neither function checks it beyond being non-empty: run it through
 	// [NormalizeURL] before connecting, so the cleartext rule applies.
 	URL string
-	// Token is the setup token (a JWT for pairgate, opaque for the others).
+	// Token is the setup token: opaque text to a device, pairgate's compact
+	// "pg2_…" token or another system's.
 	Token string
 	// ExpiresAt is when the code stops working, in UTC, to the second
 	// (rounded down). pairgate always writes it; OpenClaw codes may not carry

@@ -1,25 +1,30 @@
 package device
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"math"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/store"
 )
 
 // Setup-token limits (SPEC section 3).
 const (
 	DefaultTokenTTL = 10 * time.Minute
 	MaxTokenTTL     = time.Hour
-	tokenIssuer     = "pairgate"
 	// issuerClockAllowance is how far the clock of the process that issued
 	// a token (the CLI, another replica) may run ahead of the verifier's
 	// before the token's exp counts as too far away. NTP keeps hosts well
@@ -34,197 +39,191 @@ const (
 	RoleOperator = "operator"
 )
 
-// Errors of Verify; each maps to the protocol's error code of the same name.
+// Errors of Verify and of the stored token's checks; each maps to the
+// protocol's error code of the same name.
 var (
 	ErrInvalidToken = errors.New("invalid_token")
 	ErrTokenExpired = errors.New("token_expired")
 )
 
-// Claims are a setup token's claims.
-type Claims struct {
-	jwt.RegisteredClaims
-	Role   string   `json:"role"`
-	Scopes []string `json:"scopes"`
-	Label  string   `json:"label,omitempty"`
+// The compact setup token of SPEC section 3:
+//
+//	"pg2_" + base64url-nopad(kid[1] ‖ exp[4] ‖ id[12] ‖ tag[16])
+//
+// exp is big-endian unix seconds; tag is the first 16 bytes of
+// HMAC-SHA256(key kid, "pg2_" ‖ kid ‖ exp ‖ id). 33 bytes are a whole
+// number of base64 groups, so the text has one spelling: 48 characters.
+const (
+	tokenPrefix = "pg2_"
+	tokenIDLen  = 12
+	tagLen      = 16
+	signedLen   = 1 + 4 + tokenIDLen // kid ‖ exp ‖ id
+	rawLen      = signedLen + tagLen // 33
+	// tokenLen is the length of every setup token pairgate issues.
+	tokenLen = len(tokenPrefix) + rawLen/3*4 // 48
+)
+
+var tokenEncoding = base64.RawURLEncoding
+
+// TokenID is a setup token's random id: it names the stored row that says
+// what the token is for.
+type TokenID [tokenIDLen]byte
+
+// String is the id as the store keeps it: lowercase hex.
+func (id TokenID) String() string { return hex.EncodeToString(id[:]) }
+
+// Token is what a setup token says, once its tag has verified.
+type Token struct {
+	KID       uint8     // the number of the key that signed it
+	ExpiresAt time.Time // UTC, whole seconds
+	ID        TokenID
 }
 
-// Keys signs and verifies setup tokens. Each key is named by a kid and
-// derived from the pairing secret, so rotating adds a name, not a file.
+// Keys signs and verifies setup tokens. Key number n (the token's kid byte,
+// 1 to 255) is derived from the pairing secret with KeyPurpose(n), so
+// verifying needs no storage: a forged token costs no read, and a token
+// signed a moment ago by another process, with a key it just made, verifies
+// here at once. Which number signs is the store's to say (SigningKeys). A
+// *Keys is safe for concurrent use.
 type Keys struct {
-	current string
-	keys    map[string][]byte
+	sec   secret.Secret
+	byKID [256]atomic.Pointer[tagKey] // derived on first use
 }
 
-// NewKeys derives the key of every kid in known (which must include
-// current, the one that signs) from the pairing secret. Tokens naming any
-// other kid are refused.
-func NewKeys(sec secret.Secret, current string, known []string) (Keys, error) {
-	k := Keys{current: current, keys: map[string][]byte{}}
-	for _, kid := range known {
-		if kid == "" {
-			return Keys{}, errors.New("setup-token key with an empty kid")
-		}
-		k.keys[kid] = sec.Derive(KeyPurpose(kid))
-	}
-	if k.keys[current] == nil {
-		return Keys{}, fmt.Errorf("signing key %q is not among the known keys", current)
-	}
-	return k, nil
+// tagKey is one key, with a pool of HMACs keyed with it: a pooled HMAC is
+// reset rather than re-keyed, so a tag costs two SHA-256 blocks and no
+// allocation.
+type tagKey struct {
+	macs sync.Pool // of *tagMAC
 }
 
-// KeyPurpose is the HKDF info for a setup-token key: one key per kid.
-func KeyPurpose(kid string) string { return "pairgate/v1/setup-token/" + kid }
-
-// IssueParams describe a new setup token.
-type IssueParams struct {
-	URL    string // the audience: the normalised WebSocket URL
-	Role   string // RoleNode or RoleOperator
-	Scopes []string
-	Label  string
-	TTL    time.Duration // 0 means DefaultTokenTTL; at most MaxTokenTTL
-	Now    time.Time
+type tagMAC struct {
+	h   hash.Hash
+	buf [sha256.Size]byte // the message going in, then the sum coming out
 }
 
-// Issue signs a setup token: HS256, header {"alg","typ","kid"}, claims iss,
-// aud, jti (128 random bits, hex), iat, exp, role, scopes, label.
-func (k Keys) Issue(p IssueParams) (token string, claims Claims, err error) {
-	if p.TTL == 0 {
-		p.TTL = DefaultTokenTTL
+// NewKeys returns the setup-token keys of the pairing secret.
+func NewKeys(sec secret.Secret) *Keys { return &Keys{sec: sec} }
+
+// KeyPurpose is the HKDF info of setup-token key kid.
+func KeyPurpose(kid uint8) string { return "pairgate/v2/setup-token/" + strconv.Itoa(int(kid)) }
+
+// key returns key kid (not 0), deriving it on first use.
+func (k *Keys) key(kid uint8) *tagKey {
+	if t := k.byKID[kid].Load(); t != nil {
+		return t
 	}
-	if p.TTL < 0 || p.TTL > MaxTokenTTL {
-		return "", Claims{}, fmt.Errorf("setup token lifetime %s: must be between 1s and %s", p.TTL, MaxTokenTTL)
+	raw := k.sec.Derive(KeyPurpose(kid))
+	t := &tagKey{macs: sync.Pool{New: func() any { return &tagMAC{h: hmac.New(sha256.New, raw)} }}}
+	if k.byKID[kid].CompareAndSwap(nil, t) {
+		return t
 	}
-	if p.Role != RoleNode && p.Role != RoleOperator {
-		return "", Claims{}, fmt.Errorf("role %q: want %s or %s", p.Role, RoleNode, RoleOperator)
-	}
-	key := k.keys[k.current]
-	if key == nil {
-		return "", Claims{}, errors.New("no signing key: make Keys with NewKeys")
-	}
-	var jti [16]byte
-	rand.Read(jti[:])
-	scopes := p.Scopes
-	if scopes == nil {
-		scopes = []string{}
-	}
-	now := p.Now.Truncate(time.Second)
-	claims = Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    tokenIssuer,
-			Audience:  jwt.ClaimStrings{p.URL},
-			ID:        hex.EncodeToString(jti[:]),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(p.TTL)),
-		},
-		Role: p.Role, Scopes: scopes, Label: p.Label,
-	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	t.Header["kid"] = k.current
-	token, err = t.SignedString(key)
-	return token, claims, err
+	return k.byKID[kid].Load()
 }
 
-// Verify checks a setup token presented at a WebSocket URL: HS256 only (so
-// never "none"), a known kid, a valid signature, iss "pairgate", an aud equal
-// to one of urls, an exp in the future, and iat and exp as Issue writes them
-// (tokenTimes, checkLifetime). It does not consume the token: single use is
-// the store's job, in the transaction that creates the device request.
-func (k Keys) Verify(token string, urls []string, now time.Time) (Claims, error) {
-	if len(urls) == 0 {
-		return Claims{}, fmt.Errorf("%w: no audience to check against", ErrInvalidToken)
-	}
-	var claims Claims
-	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		key := k.keys[kid]
-		if key == nil {
-			return nil, fmt.Errorf("unknown key id %q", kid)
-		}
-		return key, nil
-	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(tokenIssuer),
-		jwt.WithAudience(urls...),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithStrictDecoding(),
-	)
-	if err != nil && !errors.Is(err, jwt.ErrTokenExpired) {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	// The signature verified (golang-jwt checks claims, expiry among them,
-	// only after it). A malformed time is refused as such, even when the
-	// library read it as past; an expired token's lifetime no longer
-	// matters.
-	iat, exp, terr := tokenTimes(token)
-	if terr != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, terr)
-	}
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: the setup token expired; ask the operator for a new setup code", ErrTokenExpired)
-	}
-	if terr := checkLifetime(iat, exp, now); terr != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, terr)
-	}
-	if claims.ID == "" || (claims.Role != RoleNode && claims.Role != RoleOperator) {
-		return Claims{}, fmt.Errorf("%w: the token lacks a jti or a valid role", ErrInvalidToken)
-	}
-	return claims, nil
+// tag computes the tag of a token's first signedLen bytes.
+func (t *tagKey) tag(signed []byte) (tag [tagLen]byte) {
+	m := t.macs.Get().(*tagMAC)
+	m.h.Reset()
+	n := copy(m.buf[:], tokenPrefix)
+	n += copy(m.buf[n:], signed)
+	m.h.Write(m.buf[:n])
+	copy(tag[:], m.h.Sum(m.buf[:0]))
+	t.macs.Put(m)
+	return tag
 }
 
-// tokenTimes reads a token's iat and exp as they were written, which
-// golang-jwt does not check: its NumericDate also reads a numeric string
-// ("exp":"1999999999") or a fraction, and iat is optional to it. Issue writes
-// both as whole numbers of unix seconds, so anything else was not made by
-// Issue. token must have parsed already.
-func tokenTimes(token string) (iat, exp int64, err error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return 0, 0, errors.New("not a JWT")
+// Issue makes a setup token signed by key kid, with a fresh random id,
+// expiring ttl after now (DefaultTokenTTL when ttl is 0), rounded down to
+// the second. ttl must be from 1s to MaxTokenTTL.
+func (k *Keys) Issue(kid uint8, now time.Time, ttl time.Duration) (string, Token, error) {
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
 	}
-	payload, err := b64url.Strict().DecodeString(parts[1])
-	if err != nil {
-		return 0, 0, errors.New("the claims are not base64url")
+	if ttl < time.Second || ttl > MaxTokenTTL {
+		return "", Token{}, fmt.Errorf("setup token lifetime %s: must be between 1s and %s", ttl, MaxTokenTTL)
 	}
-	var raw struct {
-		IssuedAt  json.RawMessage `json:"iat"`
-		ExpiresAt json.RawMessage `json:"exp"`
+	if kid == 0 {
+		return "", Token{}, errors.New("setup-token key 0: keys are numbered from 1")
 	}
-	if err := json.Unmarshal(payload, &raw); err != nil {
-		return 0, 0, errors.New("the claims are not a JSON object")
+	exp := now.Add(ttl).Unix()
+	if exp <= 0 || exp > math.MaxUint32 {
+		return "", Token{}, fmt.Errorf("setup token expiry %d: outside what 4 bytes of unix seconds hold", exp)
 	}
-	if iat, err = unixSeconds("iat", raw.IssuedAt); err != nil {
-		return 0, 0, err
-	}
-	if exp, err = unixSeconds("exp", raw.ExpiresAt); err != nil {
-		return 0, 0, err
-	}
-	return iat, exp, nil
+	t := Token{KID: kid, ExpiresAt: time.Unix(exp, 0).UTC()}
+	rand.Read(t.ID[:])
+	return k.encode(t), t, nil
 }
 
-// checkLifetime refuses what Issue never makes: exp not after iat, a
-// lifetime over MaxTokenTTL, or an exp more than MaxTokenTTL (plus
-// issuerClockAllowance) after now.
-func checkLifetime(iat, exp int64, now time.Time) error {
+// encode writes t as a token, tagged with key t.KID (not 0).
+func (k *Keys) encode(t Token) string {
+	var raw [rawLen]byte
+	raw[0] = t.KID
+	binary.BigEndian.PutUint32(raw[1:5], uint32(t.ExpiresAt.Unix()))
+	copy(raw[5:signedLen], t.ID[:])
+	tag := k.key(t.KID).tag(raw[:signedLen])
+	copy(raw[signedLen:], tag[:])
+	var text [tokenLen]byte
+	copy(text[:], tokenPrefix)
+	tokenEncoding.Encode(text[len(tokenPrefix):], raw[:])
+	return string(text[:])
+}
+
+// Verify checks what a setup token says by itself, in this order and
+// without reading any storage: its form, a kid from 1 to 255, its tag (in
+// constant time), then exp: ErrTokenExpired once now reaches it, ErrInvalidToken if
+// it is further away than a token may live. Whether the token was issued
+// for this gateway, and is unused, is for the stored row to tell
+// (checkStored); consuming it is the store's job, in the transaction that
+// creates the device request.
+func (k *Keys) Verify(token string, now time.Time) (Token, error) {
+	if len(token) != tokenLen || token[:len(tokenPrefix)] != tokenPrefix {
+		return Token{}, fmt.Errorf("%w: not a pairgate setup token (%q followed by %d characters)", ErrInvalidToken, tokenPrefix, tokenLen-len(tokenPrefix))
+	}
+	var text [tokenLen - len(tokenPrefix)]byte
+	copy(text[:], token[len(tokenPrefix):])
+	// The decoder skips line breaks, so a token with one decodes short.
+	var raw [rawLen]byte
+	if n, err := tokenEncoding.Decode(raw[:], text[:]); err != nil || n != rawLen {
+		return Token{}, fmt.Errorf("%w: the token is not base64url", ErrInvalidToken)
+	}
+	if raw[0] == 0 {
+		return Token{}, fmt.Errorf("%w: key number 0", ErrInvalidToken)
+	}
+	want := k.key(raw[0]).tag(raw[:signedLen])
+	if subtle.ConstantTimeCompare(want[:], raw[signedLen:rawLen]) != 1 {
+		return Token{}, fmt.Errorf("%w: the tag does not verify", ErrInvalidToken)
+	}
+	t := Token{KID: raw[0], ExpiresAt: time.Unix(int64(binary.BigEndian.Uint32(raw[1:5])), 0).UTC()}
+	copy(t.ID[:], raw[5:signedLen])
 	switch {
-	case exp <= iat:
-		return errors.New("exp is not after iat")
-	case exp-iat > int64(MaxTokenTTL/time.Second):
-		return fmt.Errorf("exp is %d s after iat: a setup token lives at most %s", exp-iat, MaxTokenTTL)
-	case exp > now.Add(MaxTokenTTL+issuerClockAllowance).Unix():
-		return fmt.Errorf("exp is more than %s from now", MaxTokenTTL)
+	case !now.Before(t.ExpiresAt):
+		return Token{}, fmt.Errorf("%w: the setup token expired; ask the operator for a new setup code", ErrTokenExpired)
+	case t.ExpiresAt.After(now.Add(MaxTokenTTL + issuerClockAllowance)):
+		return Token{}, fmt.Errorf("%w: the token expires more than %s from now", ErrInvalidToken, MaxTokenTTL)
 	}
-	return nil
+	return t, nil
 }
 
-// unixSeconds reads a JSON number of whole, positive unix seconds.
-func unixSeconds(name string, raw json.RawMessage) (int64, error) {
-	if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' {
-		return 0, fmt.Errorf("%s is missing or not a JSON number", name)
+// checkStored checks the row stored for a verified token: that it is the
+// row of that token (same key, same expiry), that it lived no longer than
+// MaxTokenTTL, that it names a valid role, and that it was issued for one of
+// urls (the configured public URL and the one the device connected to). It
+// does not look at UsedAt: single use is the store's, atomically.
+func checkStored(t Token, row store.SetupToken, urls []string) error {
+	switch {
+	case row.KID != t.KID || !row.ExpiresAt.Equal(t.ExpiresAt):
+		return fmt.Errorf("%w: the stored token is not the one presented", ErrInvalidToken)
+	case row.ExpiresAt.Sub(row.CreatedAt) > MaxTokenTTL || !row.ExpiresAt.After(row.CreatedAt):
+		return fmt.Errorf("%w: the token was stored with a lifetime of %s; a setup token lives at most %s",
+			ErrInvalidToken, row.ExpiresAt.Sub(row.CreatedAt), MaxTokenTTL)
+	case row.Role != RoleNode && row.Role != RoleOperator:
+		return fmt.Errorf("%w: the token was stored with role %q", ErrInvalidToken, row.Role)
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s is not a whole, positive number of seconds", name)
+	for _, u := range urls {
+		if u == row.URL {
+			return nil
+		}
 	}
-	return n, nil
+	return fmt.Errorf("%w: the setup code was issued for another gateway URL", ErrInvalidToken)
 }

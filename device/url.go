@@ -152,7 +152,7 @@ var (
 )
 
 // NormalizeURL checks a gateway URL and returns it in the one form setup
-// codes and token audiences use:
+// codes and stored setup tokens use:
 //
 //   - Surrounding whitespace is ignored; the scheme is case-insensitive.
 //     http:// is read as ws:// and https:// as wss://, since an operator

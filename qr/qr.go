@@ -39,10 +39,13 @@ const (
 var ErrTooLong = errors.New("qr: text too long for a QR code")
 
 // Error-correction levels. A terminal shows the code on a clean, lit screen,
-// so it gets the lowest level and with it the smallest code: a 600-character
-// setup code is version 17 (85 modules) at L against version 19 (93) at M,
-// and every module saved makes the blocks larger on a phone's camera. A PNG
-// may be printed, resized or recompressed, so it pays for M.
+// so it gets the lowest level and with it the smallest code: the 202
+// characters of a setup code for a 40-character URL are version 9 (53
+// modules, 61 columns with the quiet zone) at L against version 10 (57, 65)
+// at M, and every module saved makes the blocks larger on a phone's camera.
+// At L a setup code fits 80 columns up to a URL of about 200 characters
+// (version 13, 77 columns). A PNG may be printed, resized or recompressed,
+// so it pays for M.
 const (
 	terminalLevel = rscqr.L
 	pngLevel      = rscqr.M

@@ -2,10 +2,7 @@ package qr_test
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -14,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -21,40 +19,24 @@ import (
 	"github.com/pairgate/pairgate/qr"
 )
 
-// setupCode builds a setup code the way the spec shapes it: base64url of a
-// JSON object holding the URL and an HS256 JWT.
+// setupURL is a gateway URL of 40 characters, the length SPEC section 7
+// sizes the terminal QR code for.
+const setupURL = "wss://gateway-home.example.com:7420/pair"
+
+// setupCode builds a setup code the way SPEC section 3 shapes it:
+// base64url of the JSON object, holding setupURL and a compact v2 token
+// ("pg2_" and 33 bytes of base64url).
 func setupCode(t *testing.T) string {
 	t.Helper()
-	b64 := base64.RawURLEncoding
-	js := func(v any) []byte {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	raw := make([]byte, 33)
+	for i := range raw {
+		raw[i] = byte(i*37 + 11)
 	}
-	header := b64.EncodeToString(js(map[string]string{"alg": "HS256", "typ": "JWT", "kid": "k2024a"}))
-	claims := b64.EncodeToString(js(map[string]any{
-		"iss":    "pairgate",
-		"aud":    "wss://gw.example.com/pair",
-		"jti":    "3q2-7wAAAAB0ZXN0LWp0aQ",
-		"iat":    1767225600,
-		"exp":    1767226200,
-		"role":   "node",
-		"scopes": []string{"node.invoke", "node.status"},
-		"label":  "kitchen tablet",
-	}))
-	mac := hmac.New(sha256.New, []byte("test key, not a secret"))
-	mac.Write([]byte(header + "." + claims))
-	token := header + "." + claims + "." + b64.EncodeToString(mac.Sum(nil))
-	code := b64.EncodeToString(js(map[string]any{
-		"v":          1,
-		"url":        "wss://gw.example.com/pair",
-		"token":      token,
-		"expires_at": "2026-01-01T00:10:00Z",
-	}))
-	if n := len(code); n < 550 || n > 700 {
-		t.Fatalf("setup code is %d characters; want a realistic 550-700", n)
+	token := "pg2_" + base64.RawURLEncoding.EncodeToString(raw)
+	js := `{"v":1,"url":"` + setupURL + `","token":"` + token + `","expires_at":"2026-11-24T09:10:00Z"}`
+	code := base64.RawURLEncoding.EncodeToString([]byte(js))
+	if len(setupURL) != 40 || len(token) != 48 || len(code) != 202 {
+		t.Fatalf("URL %d, token %d, setup code %d characters; want 40, 48 and 202", len(setupURL), len(token), len(code))
 	}
 	return code
 }
@@ -300,21 +282,31 @@ func TestTerminalRoundTrip(t *testing.T) {
 	}
 }
 
-// TestTerminalSize pins the size of a realistic setup code on screen, which
-// decides whether it fits a terminal window.
+// TestTerminalSize pins the size of a setup code on screen, which decides
+// whether it fits a terminal window: for a 40-character URL at most 80
+// columns, quiet zone included (SPEC section 7), in colour or not.
 func TestTerminalSize(t *testing.T) {
 	text := setupCode(t)
-	var b strings.Builder
-	if err := qr.TerminalWithOptions(&b, text, qr.TerminalOptions{NoColor: true}); err != nil {
-		t.Fatal(err)
+	for _, noColor := range []bool{false, true} {
+		var b strings.Builder
+		if err := qr.TerminalWithOptions(&b, text, qr.TerminalOptions{NoColor: noColor}); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		cols := 0
+		for _, l := range lines {
+			l = strings.TrimSuffix(strings.TrimPrefix(l, "\x1b[30;47m"), "\x1b[0m") // escapes take no column
+			cols = max(cols, utf8.RuneCountInString(l))
+		}
+		if cols > 80 {
+			t.Errorf("no colour %v: %d-character setup code is %d columns wide; want at most 80", noColor, len(text), cols)
+		}
+		// Version 9 at level L, 53 modules, plus the quiet zone.
+		if cols != 53+2*qr.QuietZone || len(lines) != (cols+1)/2 {
+			t.Errorf("no colour %v: %d-character setup code is %d columns by %d lines; want 61 by 31", noColor, len(text), cols, len(lines))
+		}
+		t.Logf("no colour %v: %d-character setup code: %d columns by %d lines", noColor, len(text), cols, len(lines))
 	}
-	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
-	cols := len([]rune(lines[0]))
-	// Version 17 at level L, 85 modules, plus the quiet zone.
-	if cols != 85+2*qr.QuietZone || len(lines) != (cols+1)/2 {
-		t.Errorf("%d-character setup code is %d columns by %d lines; want 93 by 47", len(text), cols, len(lines))
-	}
-	t.Logf("%d-character setup code: %d columns by %d lines", len(text), cols, len(lines))
 }
 
 func TestTooLong(t *testing.T) {
@@ -334,7 +326,7 @@ func TestTooLong(t *testing.T) {
 		{"terminal digits over", strings.Repeat("7", 7090), false, false, "7090 digits", "at most 7089"},
 		{"png bytes at limit", strings.Repeat("a", 2331), true, true, "", ""},
 		{"png bytes over", strings.Repeat("a", 2332), true, false, "2332 bytes", "at most 2331"},
-		{"png setup code ten times", strings.Repeat(setupCode(t), 10), true, false, "too long for a QR code", "level M"},
+		{"png setup code twelve times", strings.Repeat(setupCode(t), 12), true, false, "too long for a QR code", "level M"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error

@@ -41,8 +41,12 @@ var (
 	// ErrLockedOut: approvals in the scope are locked after too many
 	// failed attempts. Errors carrying it unwrap to a *LockoutError too.
 	ErrLockedOut = errors.New("approvals locked out")
-	// ErrTokenUsed: a setup token's jti was already consumed.
+	// ErrTokenUsed: a setup token's id was already consumed.
 	ErrTokenUsed = errors.New("setup token already used")
+	// ErrKeyInUse: a setup-token key with that number is still kept (it
+	// signs, or verifies tokens it signed before it was retired). The
+	// caller reads the keys again and picks another number.
+	ErrKeyInUse = errors.New("setup-token key number in use")
 	// ErrUnavailable: the store cannot be read or written (corrupt file,
 	// lost connection, closed store). Callers fail closed on it.
 	ErrUnavailable = errors.New("store unavailable")
@@ -137,7 +141,7 @@ const (
 	KindTokenCreated  ChangeKind = "token.created"      // an API token was minted
 	KindTokenRevoked  ChangeKind = "token.revoked"      // an API token was revoked
 
-	KindSetupIssued     ChangeKind = "setup_token.issued" // a setup code was issued (Detail: the role)
+	KindSetupIssued     ChangeKind = "setup_token.issued" // a setup code was issued (Detail: "role R[, label L]")
 	KindKeyRotated      ChangeKind = "key.rotated"        // a new setup-token key signs
 	KindDeviceRequested ChangeKind = "device.requested"   // a device presented a setup token
 	KindDeviceApproved  ChangeKind = "device.approved"
@@ -148,12 +152,31 @@ const (
 	KindDeviceRemoved   ChangeKind = "device.removed"
 )
 
-// SigningKey names one setup-token key. The key itself is derived from the
-// pairing secret and the KID; the store keeps only the name.
+// SigningKey is one setup-token key by its number. The key itself is
+// derived from the pairing secret and the number; the store keeps which
+// number signs and since when.
 type SigningKey struct {
-	KID       string
+	// KID is the key's number, 1 to 255: the first byte of every token it
+	// signs. A number comes back into use only after its key was dropped.
+	KID       uint8
 	CreatedAt time.Time
 	RetiredAt time.Time // zero for the key that signs now
+}
+
+// SetupToken is what the store keeps of an issued setup token: its id, and
+// what the token stands for, which the token itself does not carry. The
+// token's tag proves it was issued; this row says for what, and UsedAt
+// makes it single use.
+type SetupToken struct {
+	ID        string // lowercase hex of the token's 12-byte id
+	KID       uint8  // the key that signed it
+	Role      string
+	Scopes    []string
+	Label     string
+	URL       string // the /pair URL the setup code was issued for
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until a device pairs with it
 }
 
 // DeviceStatus is where a device request stands.
@@ -509,23 +532,32 @@ type Store interface {
 	// KindTokenRevoked; ErrNotFound if no active token has that id.
 	RevokeToken(ctx context.Context, id string, actor Actor, now time.Time) (APIToken, error)
 
-	// SigningKeys returns the setup-token keys still verifying: the one
-	// that signs (RetiredAt zero) first, then retired ones, newest first.
+	// SigningKeys returns the setup-token keys kept: the one that signs
+	// (RetiredAt zero) first, then retired ones, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 
-	// RotateSigningKey retires the signing key (RetiredAt = now), adds kid
-	// as the new one, drops keys retired at or before dropBefore, and
-	// records KindKeyRotated. With no key yet it just adds kid.
-	RotateSigningKey(ctx context.Context, kid string, now, dropBefore time.Time, actor Actor) error
+	// RotateSigningKey, in one transaction: retires the signing key
+	// (RetiredAt = k.CreatedAt), drops keys retired at or before
+	// dropBefore, adds k as the signing key and records KindKeyRotated.
+	// With no key yet it just adds k. ErrKeyInUse if a key kept after the
+	// drop has k's number (also when a concurrent rotation took it).
+	RotateSigningKey(ctx context.Context, k SigningKey, dropBefore time.Time, actor Actor) error
 
-	// RecordSetupIssued records KindSetupIssued for a setup token of role.
-	RecordSetupIssued(ctx context.Context, role, label string, actor Actor, now time.Time) error
+	// CreateSetupToken, in one transaction: deletes setup tokens that
+	// expired at or before purgeBefore, stores t (its ID unique) and records
+	// KindSetupIssued.
+	CreateSetupToken(ctx context.Context, t SetupToken, purgeBefore time.Time, actor Actor) error
 
-	// CreateDeviceRequest, in one transaction: consumes the setup token's
-	// jti (ErrTokenUsed if it was consumed before, also by a concurrent
-	// caller: exactly one wins), inserts the pending request and records
-	// KindDeviceRequested. jtiExpires is when the jti may be forgotten.
-	CreateDeviceRequest(ctx context.Context, r DeviceRequest, jti string, jtiExpires time.Time, actor Actor) error
+	// GetSetupToken returns a stored setup token, used or not (ErrNotFound
+	// if none).
+	GetSetupToken(ctx context.Context, id string) (SetupToken, error)
+
+	// CreateDeviceRequest, in one transaction: consumes the setup token
+	// tokenID (UsedAt = r.CreatedAt), inserts the pending request and
+	// records KindDeviceRequested. ErrTokenUsed if the token was consumed
+	// before, also by a concurrent caller: exactly one wins. ErrNotFound if
+	// no such token is stored or it expired at or before r.CreatedAt.
+	CreateDeviceRequest(ctx context.Context, r DeviceRequest, tokenID string, actor Actor) error
 
 	// GetDeviceRequest returns a request in any state (ErrNotFound if none).
 	GetDeviceRequest(ctx context.Context, id string) (DeviceRequest, error)

@@ -10,9 +10,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
+	"image/color"
 	_ "image/png"
 	"net/http"
 	"os"
@@ -24,6 +27,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -524,6 +528,174 @@ func TestDeviceRejectAndExpire(t *testing.T) {
 	}
 }
 
+// TestDeviceKeysAndForeignCodes: across processes, `keys rotate` makes key
+// 2 sign while a code of key 1 is outstanding, and both codes pair at once
+// with the running daemon (it needs no reload to know a key); a code another
+// home issued for this daemon's URL, and a code whose token has one bit
+// flipped, are refused with invalid_token.
+func TestDeviceKeysAndForeignCodes(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	d := startServe(t, home)
+	url := "ws://" + devAddr(d)
+	kidOf := func(code string) byte {
+		t.Helper()
+		sc, err := device.DecodeSetupCode(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(sc.Token, "pg2_"))
+		if err != nil || len(raw) != 33 {
+			t.Fatalf("token %q is not pg2_ and 33 bytes: %v", sc.Token, err)
+		}
+		return raw[0]
+	}
+	var before, after devSetup
+	devRunJSON(t, home, nil, &before, "setup-code", "--public-url", url)
+	var rotated struct {
+		KID int `json:"kid"`
+	}
+	devRunJSON(t, home, nil, &rotated, "keys", "rotate")
+	devRunJSON(t, home, nil, &after, "setup-code", "--public-url", url)
+	if k1, k2 := kidOf(before.SetupCode), kidOf(after.SetupCode); k1 != 1 || rotated.KID != 2 || k2 != 2 {
+		t.Errorf("codes signed by keys %d and %d around a rotation to key %d; want 1, 2 and 2", k1, k2, rotated.KID)
+	}
+	if r := devRun(t, home, nil, "keys", "rotate"); r.code != 0 || !strings.Contains(r.stdout, "signing key 3.") {
+		t.Errorf("keys rotate: exit %d, stdout %q; want the new key 3", r.code, r.stdout)
+	}
+	for i, code := range []string{before.SetupCode, after.SetupCode} {
+		comp := startCompanion(t, t.TempDir(), code, fmt.Sprint("Rotated ", i))
+		comp.waitCheckCode(t)
+	}
+
+	other := t.TempDir()
+	var foreign devSetup
+	devRunJSON(t, other, nil, &foreign, "setup-code", "--public-url", url)
+	var fresh devSetup
+	devRunJSON(t, home, nil, &fresh, "setup-code", "--public-url", url)
+	// The last character holds the tag's last bits: flip the lowest.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sc, _ := device.DecodeSetupCode(fresh.SetupCode)
+	end := len(sc.Token) - 1
+	sc.Token = sc.Token[:end] + string(alphabet[strings.IndexByte(alphabet, sc.Token[end])^1])
+	retagged, err := device.EncodeSetupCode(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, code := range map[string]string{"another home's code": foreign.SetupCode, "a retagged code": retagged} {
+		if r := devRun(t, t.TempDir(), nil, "companion", "pair", code); r.code != 1 || !strings.Contains(r.stderr, "invalid_token") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 with invalid_token", what, r.code, r.stderr)
+		}
+	}
+	// The refusals left the fresh code unused.
+	comp := startCompanion(t, t.TempDir(), fresh.SetupCode, "After forgeries")
+	comp.waitCheckCode(t)
+}
+
+// TestSetupCodeFitsTerminal: for a 40-character URL the QR code that
+// `setup-code` prints is at most 80 columns wide, quiet zone included (a
+// JWT setup code made it 89-93, and it wrapped), and both that text,
+// turned back into an image, and the --png file decode with an independent
+// decoder to exactly the setup code printed above them.
+func TestSetupCodeFitsTerminal(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	png := filepath.Join(t.TempDir(), "setup.png")
+	r := devRun(t, home, nil, "setup-code", "--public-url", "wss://gateway-home.example.com:7420", "--png", png)
+	if r.code != 0 {
+		t.Fatalf("setup-code: exit %d\n%s", r.code, r.stderr)
+	}
+	out := strings.Split(r.stdout, "\n")
+	if len(out) < 3 {
+		t.Fatalf("setup-code printed %q", r.stdout)
+	}
+	code := out[2] // after the heading and a blank line
+	sc, err := device.DecodeSetupCode(code)
+	if err != nil || len(sc.URL) != 40 {
+		t.Fatalf("the printed code %q: %+v, %v; want one for a 40-character URL", code, sc, err)
+	}
+	// The QR code: the lines drawn only with half blocks and spaces.
+	var qrLines []string
+	for _, l := range out {
+		if l != "" && strings.Trim(l, " ▀▄█") == "" {
+			qrLines = append(qrLines, l)
+		}
+	}
+	width := 0
+	for _, l := range qrLines {
+		width = max(width, utf8.RuneCountInString(l))
+	}
+	t.Logf("%d-character setup code: QR %d columns by %d lines", len(code), width, len(qrLines))
+	if width == 0 || width > 80 {
+		t.Fatalf("the QR code is %d columns wide; want at most 80, quiet zone included", width)
+	}
+	if got := decodeQR(t, terminalImage(t, qrLines)); got != code {
+		t.Errorf("the terminal QR code reads %q; setup-code printed %q", got, code)
+	}
+	data, err := os.ReadFile(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeQR(t, img); got != code {
+		t.Errorf("the PNG reads %q; setup-code printed %q", got, code)
+	}
+}
+
+// terminalImage draws half-block lines as a picture, 4 pixels per module:
+// a character is two modules, its glyph's ink (top, bottom or both halves)
+// dark, the rest light, as the terminal shows them (the escapes make it
+// black on white; here stdout is no terminal, so there are none).
+func terminalImage(t *testing.T, lines []string) image.Image {
+	t.Helper()
+	const px = 4
+	cols := utf8.RuneCountInString(lines[0])
+	img := image.NewGray(image.Rect(0, 0, cols*px, 2*len(lines)*px))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	for row, l := range lines {
+		if utf8.RuneCountInString(l) != cols {
+			t.Fatalf("QR line %d is %d columns wide, line 0 is %d", row, utf8.RuneCountInString(l), cols)
+		}
+		for col, r := range []rune(l) {
+			top, bottom := r == '█' || r == '▀', r == '█' || r == '▄'
+			for half, dark := range []bool{top, bottom} {
+				if !dark {
+					continue
+				}
+				y0 := (2*row + half) * px
+				for y := y0; y < y0+px; y++ {
+					for x := col * px; x < (col+1)*px; x++ {
+						img.SetGray(x, y, color.Gray{})
+					}
+				}
+			}
+		}
+	}
+	return img
+}
+
+// decodeQR reads a rendered QR code with gozxing. PURE_BARCODE: the image
+// is a code we rendered, upright and unskewed; gozxing's finder-pattern
+// search (for photos) misses about 1.5% of such codes, which phone scanners
+// read, and the pure path reads them all.
+func decodeQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+	if err != nil {
+		t.Fatalf("gozxing cannot read the QR code: %v", err)
+	}
+	return res.GetText()
+}
+
 // TestSetupCodePNG: --png writes a private PNG whose QR code decodes (with
 // an independent decoder) to exactly the printed setup code, and never
 // overwrites; the public URL comes from the first of the four sources set,
@@ -555,21 +727,11 @@ func TestSetupCodePNG(t *testing.T) {
 	if err != nil || format != "png" {
 		t.Fatalf("%s is not a PNG image: %v (%s)", png, err, format)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
+	text := decodeQR(t, img)
+	if text != setup.SetupCode {
+		t.Fatalf("the PNG holds %q, setup-code printed %q", text, setup.SetupCode)
 	}
-	// PURE_BARCODE: the image is a code we rendered, upright and unskewed.
-	// gozxing's finder-pattern search (for photos) misses about 1.5% of
-	// such codes, which phone scanners read; the pure path reads them all.
-	res, err := zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
-	if err != nil {
-		t.Fatalf("gozxing cannot read the QR code: %v", err)
-	}
-	if res.GetText() != setup.SetupCode {
-		t.Fatalf("the PNG holds %q, setup-code printed %q", res.GetText(), setup.SetupCode)
-	}
-	if sc, err := device.DecodeSetupCode(res.GetText()); err != nil || sc.URL != setup.URL {
+	if sc, err := device.DecodeSetupCode(text); err != nil || sc.URL != setup.URL {
 		t.Errorf("the scanned code decodes to %+v, %v", sc, err)
 	}
 

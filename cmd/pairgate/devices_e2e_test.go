@@ -42,9 +42,7 @@ func seedDevices(t *testing.T, home string, devices ...store.DeviceRequest) {
 			d.Role = "node"
 		}
 		actor := store.Actor{Name: "test", Source: "test"}
-		if err := st.CreateDeviceRequest(ctx, d, "jti-"+d.DeviceID, now.Add(time.Hour), actor); err != nil {
-			t.Fatal(err)
-		}
+		createDeviceRequest(t, st, d, actor)
 		if _, err := st.DecideDeviceRequest(ctx, d.ID, true, actor, now); err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +200,20 @@ func seedRequest(t *testing.T, home string, r store.DeviceRequest) {
 	defer st.Close()
 	now := time.Now()
 	r.PublicKey, r.Status, r.CreatedAt, r.ExpiresAt = make([]byte, 32), store.DevicePending, now, now.Add(10*time.Minute)
-	if err := st.CreateDeviceRequest(ctx, r, "jti-"+r.ID, now.Add(time.Hour), store.Actor{Name: "test", Source: "test"}); err != nil {
+	createDeviceRequest(t, st, r, store.Actor{Name: "test", Source: "test"})
+}
+
+// createDeviceRequest stores r as a device that presented a setup code made
+// for it a moment before, as the /pair handler does.
+func createDeviceRequest(t *testing.T, st *sqlite.Store, r store.DeviceRequest, actor store.Actor) {
+	t.Helper()
+	id := sha256.Sum256([]byte(r.ID))
+	tok := store.SetupToken{ID: hex.EncodeToString(id[:12]), KID: 1, Role: r.Role, Label: r.Label, URL: "wss://gw.example.com/pair",
+		CreatedAt: r.CreatedAt, ExpiresAt: r.CreatedAt.Add(10 * time.Minute)}
+	if err := st.CreateSetupToken(context.Background(), tok, r.CreatedAt.Add(-time.Hour), actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateDeviceRequest(context.Background(), r, tok.ID, actor); err != nil {
 		t.Fatal(err)
 	}
 }

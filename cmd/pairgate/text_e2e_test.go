@@ -159,7 +159,12 @@ func TestCLIEscapesStoredText(t *testing.T) {
 	dr := store.DeviceRequest{ID: "dreq_evil\u0007", DeviceID: device.DeviceID(pub), PublicKey: pub,
 		Name: "a\u0000b\u001b[2J\nFAKE 999999", Platform: "linux\u009b\u202e", Role: "node", CheckCode: "123456",
 		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Status: store.DevicePending}
-	if err := st.CreateDeviceRequest(ctx, dr, "jti-evil", now.Add(time.Hour), evil); err != nil {
+	tok := store.SetupToken{ID: "00112233445566778899aabb", KID: 1, Role: "node", URL: "wss://gw.example.com/pair",
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := st.CreateSetupToken(ctx, tok, now.Add(-time.Hour), evil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateDeviceRequest(ctx, dr, tok.ID, evil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateToken(ctx, store.APIToken{ID: "tok_evil\u001b", Name: "ops\u001b[2J\n", Scope: store.ScopeGateway,

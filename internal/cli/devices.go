@@ -89,7 +89,7 @@ func (a *app) setupCodeCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&role, "role", device.RoleNode, "node or operator")
 	c.RegisterFlagCompletionFunc("role", fixed(device.RoleNode, device.RoleOperator))
-	c.Flags().StringVar(&label, "label", "", "a note that travels in the token, e.g. whose device")
+	c.Flags().StringVar(&label, "label", "", "a note kept with the code and shown beside the device's request, e.g. whose device")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, at most 1h (default pairing.setup_code.default_ttl_secs, 10m)")
 	c.RegisterFlagCompletionFunc("ttl", fixed("5m", "10m", "30m", "1h"))
 	c.Flags().StringVar(&publicURL, "public-url", "", "the gateway's URL as the device reaches it (else public_url, PAIRGATE_TUNNEL_URL, state/tunnel.url)")
@@ -316,8 +316,8 @@ func (a *app) keysRotateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]string{"kid": kid}, func(w io.Writer) {
-				fmt.Fprintf(w, "New setup-code signing key %s. Older keys verify until their codes expire (at most 1h), then are dropped.\n", kid)
+			return a.print(map[string]uint8{"kid": kid}, func(w io.Writer) {
+				fmt.Fprintf(w, "New setup-code signing key %d. Older keys verify until their codes expire (at most 1h), then are dropped.\n", kid)
 			})
 		},
 	}

@@ -36,34 +36,61 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 }
 
 // RotateSigningKey implements store.Store.
-func (s *Store) RotateSigningKey(ctx context.Context, kid string, now, dropBefore time.Time, actor store.Actor) error {
+func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey, dropBefore time.Time, actor store.Actor) error {
 	return s.write(ctx, "rotate signing key", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, ms(k.CreatedAt)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at <= ?`, ms(dropBefore)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, created_at) VALUES (?, ?)`, kid, ms(now)); err != nil {
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, created_at) VALUES (?, ?)`, k.KID, ms(k.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("setup-token key %d: %w", k.KID, store.ErrKeyInUse)
+		}
+		if err != nil {
 			return err
 		}
-		// Forget consumed token ids that can no longer verify anyway.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM used_jtis WHERE expires_at <= ?`, ms(now)); err != nil {
-			return err
-		}
-		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindKeyRotated, Actor: actor, Detail: "kid " + kid})
+		return appendChange(ctx, tx, store.Change{At: k.CreatedAt, Kind: store.KindKeyRotated, Actor: actor, Detail: fmt.Sprintf("kid %d", k.KID)})
 	})
 }
 
-// RecordSetupIssued implements store.Store.
-func (s *Store) RecordSetupIssued(ctx context.Context, role, label string, actor store.Actor, now time.Time) error {
-	detail := "role " + role
-	if label != "" {
-		detail += ", label " + label
+const setupTokenCols = `id, kid, role, scopes, label, url, created_at, expires_at, used_at`
+
+// CreateSetupToken implements store.Store.
+func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeBefore time.Time, actor store.Actor) error {
+	detail := "role " + t.Role
+	if t.Label != "" {
+		detail += ", label " + t.Label
 	}
 	return s.write(ctx, "record setup code", func(tx *sql.Tx) error {
-		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindSetupIssued, Actor: actor, Detail: detail})
+		if _, err := tx.ExecContext(ctx, `DELETE FROM setup_tokens WHERE expires_at <= ?`, ms(purgeBefore)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO setup_tokens (`+setupTokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+			t.ID, t.KID, t.Role, scopesJSON(t.Scopes), t.Label, t.URL, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: t.CreatedAt, Kind: store.KindSetupIssued, Actor: actor, Detail: detail})
 	})
+}
+
+// GetSetupToken implements store.Store.
+func (s *Store) GetSetupToken(ctx context.Context, id string) (store.SetupToken, error) {
+	var t store.SetupToken
+	var scopes string
+	var created, expires int64
+	var used sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT `+setupTokenCols+` FROM setup_tokens WHERE id = ?`, id).
+		Scan(&t.ID, &t.KID, &t.Role, &scopes, &t.Label, &t.URL, &created, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("setup token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return t, s.fail("read setup token", err)
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = fromMS(created), fromMS(expires), fromNullMS(used)
+	return t, s.fail("read setup token", json.Unmarshal([]byte(scopes), &t.Scopes))
 }
 
 const deviceRequestCols = `id, device_id, public_key, name, platform, role, scopes, label, check_code,
@@ -97,14 +124,21 @@ func isUnique(err error) bool {
 }
 
 // CreateDeviceRequest implements store.Store.
-func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, jti string, jtiExpires time.Time, actor store.Actor) error {
+func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor) error {
 	return s.write(ctx, "create device request", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO used_jtis (jti, expires_at) VALUES (?, ?)`, jti, ms(jtiExpires))
-		if isUnique(err) {
-			return fmt.Errorf("setup token %s…: %w", jti[:min(8, len(jti))], store.ErrTokenUsed)
-		}
+		// The conditional UPDATE is the single use: of concurrent callers
+		// (in any process) exactly one finds used_at NULL.
+		res, err := tx.ExecContext(ctx, `UPDATE setup_tokens SET used_at = ?
+			WHERE id = ? AND used_at IS NULL AND expires_at > ?`, ms(r.CreatedAt), tokenID, ms(r.CreatedAt))
 		if err != nil {
 			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unusableToken(ctx, tx, tokenID)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_requests (`+deviceRequestCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '', 0)`,
@@ -115,6 +149,19 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,
 			DeviceID: r.DeviceID, Actor: actor, Detail: r.Name + " (" + r.Platform + "), role " + r.Role})
 	})
+}
+
+// unusableToken says why the setup token id could not be consumed.
+func unusableToken(ctx context.Context, tx *sql.Tx, id string) error {
+	var used sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT used_at FROM setup_tokens WHERE id = ?`, id).Scan(&used)
+	switch {
+	case err == nil && used.Valid:
+		return fmt.Errorf("setup token: %w", store.ErrTokenUsed)
+	case err == nil, errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("no live setup token with that id (it may have expired): %w", store.ErrNotFound)
+	}
+	return err
 }
 
 // GetDeviceRequest implements store.Store.

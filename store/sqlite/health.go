@@ -19,11 +19,12 @@ import (
 // bytes 68-71 of the file header): "PGT1".
 const applicationID = 0x50475431
 
-// pairgateTables are the tables a pairgate database holds; a database made
-// before files were marked with applicationID is recognised by them.
+// pairgateTables are the tables a pairgate database holds or held
+// (used_jtis until schema version 5); a database made before files were
+// marked with applicationID is recognised by them.
 var pairgateTables = []string{
 	"allowed", "api_tokens", "changes", "declines", "device_requests", "devices", "failures", "health",
-	"lockouts", "notices", "requests", "signing_keys", "sqlite_sequence", "used_jtis",
+	"lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
 }
 
 // Health timings.

@@ -119,8 +119,9 @@ func TestUnmarkedPairgateDatabaseOpens(t *testing.T) {
 	}
 	s.Close()
 	// What an earlier pairgate left: schema version 3, no mark, no health
-	// table, no device labels.
-	sqlExec(t, path, `PRAGMA application_id = 0`, `DROP TABLE health`, `ALTER TABLE devices DROP COLUMN label`, `PRAGMA user_version = 3`)
+	// table, no device labels, the JWT-era tables of setup tokens.
+	stmts := append([]string{`PRAGMA application_id = 0`, `DROP TABLE health`}, schemaV4...)
+	sqlExec(t, path, append(stmts, `PRAGMA user_version = 3`)...)
 	s = mustOpen(t, sqlite.Options{Path: path})
 	l, err := s.ListAllowed(t.Context(), store.RequestFilter{}, false)
 	if err != nil || len(l) != 1 {
@@ -297,5 +298,61 @@ func TestFullDisk(t *testing.T) {
 	}
 	if err := allow(t.Context(), s, "7"); err != nil {
 		t.Errorf("Allow once there is room again: %v", err)
+	}
+}
+
+// schemaV4 turns a current database's tables back into those of schema
+// version 4: JWT-era setup tokens (0005), devices without a label (0007).
+var schemaV4 = []string{
+	`DROP TABLE setup_tokens`,
+	`DROP TABLE signing_keys`,
+	`CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL, retired_at INTEGER)`,
+	`CREATE TABLE used_jtis (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
+	`ALTER TABLE devices DROP COLUMN label`,
+}
+
+// A database of schema version 4 held JWT-era keys (named by text) and
+// consumed jtis; migrating drops both, since no JWT verifies any more, and
+// setup tokens of the compact format can be issued and consumed at once.
+func TestMigrateFromJWTSetupTokens(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s := mustOpen(t, sqlite.Options{Path: path})
+	if err := allow(ctx, s, "1"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sqlExec(t, path, append(schemaV4,
+		`INSERT INTO signing_keys (kid, created_at) VALUES ('kabcdefgh', 1)`,
+		`INSERT INTO used_jtis (jti, expires_at) VALUES ('00112233445566778899aabbccddeeff', 1)`,
+		`PRAGMA user_version = 4`)...)
+
+	s = mustOpen(t, sqlite.Options{Path: path})
+	if keys, err := s.SigningKeys(ctx); err != nil || len(keys) != 0 {
+		t.Errorf("JWT-era keys after migrating: %+v, %v; want none", keys, err)
+	}
+	now := time.Now()
+	k := store.SigningKey{KID: 1, CreatedAt: now}
+	if err := s.RotateSigningKey(ctx, k, now.Add(-time.Hour), store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	tok := store.SetupToken{ID: "00112233445566778899aabb", KID: 1, Role: "node", URL: "wss://gw.example.com/pair",
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := s.CreateSetupToken(ctx, tok, now.Add(-time.Hour), store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	r := store.DeviceRequest{ID: "dreq_m", DeviceID: "d", PublicKey: make([]byte, 32), Role: "node", CheckCode: "000000",
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Status: store.DevicePending}
+	if err := s.CreateDeviceRequest(ctx, r, tok.ID, store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.ListAllowed(ctx, store.RequestFilter{}, false); err != nil || len(l) != 1 {
+		t.Errorf("the allowlist after migrating: %v, %v", l, err)
+	}
+	db, _ := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'used_jtis'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("used_jtis after migrating: %d tables named so, %v; want none", n, err)
 	}
 }

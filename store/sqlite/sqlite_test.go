@@ -190,7 +190,12 @@ func TestDeviceLabelMigration(t *testing.T) {
 	r := store.DeviceRequest{ID: "dreq_old", DeviceID: "56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c",
 		PublicKey: make([]byte, 32), Name: "Pixel", Platform: "android", Role: "node", Label: "Ana's phone", CheckCode: "012345",
 		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Status: store.DevicePending}
-	if err := s.CreateDeviceRequest(ctx, r, "jti-old", now.Add(time.Hour), actor); err != nil {
+	tok := store.SetupToken{ID: "00112233445566778899aabb", KID: 1, Role: "node", Label: r.Label, URL: "wss://gw.example.com/pair",
+		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := s.CreateSetupToken(ctx, tok, now.Add(-time.Hour), actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDeviceRequest(ctx, r, tok.ID, actor); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.DecideDeviceRequest(ctx, r.ID, true, actor, now); err != nil {
@@ -201,7 +206,7 @@ func TestDeviceLabelMigration(t *testing.T) {
 	}
 	s.Close()
 	// Schema version 4: the devices table had no label.
-	sqlExec(t, path, `ALTER TABLE devices DROP COLUMN label`, `PRAGMA user_version = 4`)
+	sqlExec(t, path, append(schemaV4, `PRAGMA user_version = 4`)...)
 	s, err = sqlite.Open(ctx, sqlite.Options{Path: path})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,56 +32,188 @@ func tokenHashOf(s string) []byte {
 	return h[:]
 }
 
+// key is setup-token key n made at created.
+func key(n uint8, created time.Time) store.SigningKey {
+	return store.SigningKey{KID: n, CreatedAt: created}
+}
+
 func testSigningKeys(t *testing.T, b Backend) {
 	f := newFixture(t, b)
 	keys, err := f.s.SigningKeys(f.ctx)
 	if err != nil || len(keys) != 0 {
 		t.Fatalf("a new store has keys %v (%v)", keys, err)
 	}
-	if err := f.s.RotateSigningKey(f.ctx, "k1", at(0), at(-hour), alice); err != nil {
+	k1, k2 := key(1, at(0)), key(2, at(minute))
+	if err := f.s.RotateSigningKey(f.ctx, k1, at(-hour), alice); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.RotateSigningKey(f.ctx, "k2", at(minute), at(minute-hour), alice); err != nil {
+	if err := f.s.RotateSigningKey(f.ctx, k2, at(minute-hour), alice); err != nil {
 		t.Fatal(err)
 	}
 	keys, _ = f.s.SigningKeys(f.ctx)
-	want := []store.SigningKey{{KID: "k2", CreatedAt: at(minute)}, {KID: "k1", CreatedAt: at(0), RetiredAt: at(minute)}}
-	if diff := cmp.Diff(want, keys); diff != "" {
+	retired := k1
+	retired.RetiredAt = at(minute)
+	if diff := cmp.Diff([]store.SigningKey{k2, retired}, keys); diff != "" {
 		t.Fatalf("after one rotation (-want +got):\n%s", diff)
 	}
-	if err := f.s.RotateSigningKey(f.ctx, "k2", at(2*minute), at(0), alice); err == nil {
-		t.Error("a kid used before was accepted again")
+	// A number still kept is refused, and the refusal changes nothing.
+	for _, k := range []store.SigningKey{key(2, at(2*minute)), key(1, at(2*minute))} {
+		if err := f.s.RotateSigningKey(f.ctx, k, at(0), alice); !errors.Is(err, store.ErrKeyInUse) {
+			t.Errorf("key %d while key %d is kept: %v, want ErrKeyInUse", k.KID, k.KID, err)
+		}
 	}
-	// Two hours later k1 is dropped: its tokens have all expired.
-	if err := f.s.RotateSigningKey(f.ctx, "k3", at(2*hour), at(hour), alice); err != nil {
+	if again, _ := f.s.SigningKeys(f.ctx); !cmp.Equal(keys, again) {
+		t.Errorf("a refused rotation changed the keys: %+v", again)
+	}
+	// Two hours later key 1 is dropped (its tokens have all expired), so
+	// its number can name a new key.
+	k1b := key(1, at(2*hour))
+	if err := f.s.RotateSigningKey(f.ctx, k1b, at(hour), alice); err != nil {
 		t.Fatal(err)
 	}
 	keys, _ = f.s.SigningKeys(f.ctx)
-	if len(keys) != 2 || keys[0].KID != "k3" || keys[1].KID != "k2" {
-		t.Fatalf("after dropping: %+v", keys)
-	}
-	if err := f.s.RecordSetupIssued(f.ctx, "node", "kitchen", alice, at(0)); err != nil {
-		t.Fatal(err)
+	if diff := cmp.Diff([]store.SigningKey{k1b, {KID: 2, CreatedAt: at(minute), RetiredAt: at(2 * hour)}}, keys); diff != "" {
+		t.Fatalf("after dropping key 1 and reusing its number (-want +got):\n%s", diff)
 	}
 	changes, _ := f.s.Changes(f.ctx, 0, 100)
-	var kinds []store.ChangeKind
+	var got []string
 	for _, c := range changes {
-		kinds = append(kinds, c.Kind)
+		got = append(got, string(c.Kind)+" "+c.Detail)
 	}
-	wantKinds := []store.ChangeKind{store.KindKeyRotated, store.KindKeyRotated, store.KindKeyRotated, store.KindSetupIssued}
-	if diff := cmp.Diff(wantKinds, kinds); diff != "" {
-		t.Errorf("change kinds (-want +got):\n%s", diff)
+	want := []string{"key.rotated kid 1", "key.rotated kid 2", "key.rotated kid 1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}
+
+// setupToken is a setup token (not yet stored) with id n, issued at
+// created for ten minutes.
+func setupToken(n string, created time.Time) store.SetupToken {
+	id := sha256.Sum256([]byte("setup token " + n))
+	return store.SetupToken{ID: hex.EncodeToString(id[:12]), KID: 1, Role: "node", Scopes: []string{"chat"}, Label: "kitchen",
+		URL: "wss://gw.example.com/pair", CreatedAt: created, ExpiresAt: created.Add(10 * minute)}
+}
+
+// issue stores a setup token with id n issued at created.
+func (f *fixture) issue(n string, created time.Time) store.SetupToken {
+	f.t.Helper()
+	t := setupToken(n, created)
+	if err := f.s.CreateSetupToken(f.ctx, t, created.Add(-hour), alice); err != nil {
+		f.t.Fatalf("CreateSetupToken(%s): %v", n, err)
+	}
+	return t
+}
+
+func testSetupTokens(t *testing.T, b Backend) {
+	f := newFixture(t, b)
+	tok := f.issue("a", at(0))
+	got, err := f.s.GetSetupToken(f.ctx, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tok, got); diff != "" {
+		t.Errorf("GetSetupToken (-want +got):\n%s", diff)
+	}
+	if _, err := f.s.GetSetupToken(f.ctx, setupToken("none", at(0)).ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown setup token: %v, want ErrNotFound", err)
+	}
+	dup := setupToken("a", at(minute))
+	dup.Role = "operator"
+	if err := f.s.CreateSetupToken(f.ctx, dup, at(0), alice); err == nil {
+		t.Error("a second setup token with the same id was stored")
+	}
+	if got, _ := f.s.GetSetupToken(f.ctx, tok.ID); got.Role != "node" {
+		t.Errorf("a refused duplicate changed the stored token: %+v", got)
+	}
+	bare := setupToken("bare", at(0))
+	bare.Scopes, bare.Label = nil, ""
+	if err := f.s.CreateSetupToken(f.ctx, bare, at(-hour), ops); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.s.GetSetupToken(f.ctx, bare.ID); got.Scopes == nil || len(got.Scopes) != 0 {
+		t.Errorf("no scopes read back as %#v, want an empty list", got.Scopes)
+	}
+	// Each code issued is recorded, with its role and label.
+	var details []string
+	for _, c := range f.since(0) {
+		if c.Kind != store.KindSetupIssued || !c.At.Equal(at(0)) {
+			t.Errorf("change %s at %v", c.Kind, c.At)
+		}
+		details = append(details, c.Actor.Name+": "+c.Detail)
+	}
+	if diff := cmp.Diff([]string{"cli:alice: role node, label kitchen", "token:ops: role node"}, details); diff != "" {
+		t.Errorf("change details (-want +got):\n%s", diff)
+	}
+
+	// Issuing purges the tokens expired at or before the cutoff, used or
+	// not, and nothing else: a flood of codes leaves only the live ones.
+	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("a", at(minute)), tok.ID, gate); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		f.issue(fmt.Sprint("flood", i), at(time.Duration(i)*minute))
+	}
+	for _, n := range []string{"a", "bare", "flood0", "flood129"} {
+		if _, err := f.s.GetSetupToken(f.ctx, setupToken(n, at(0)).ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("setup token %s, expired over an hour before the last issue, is still stored (%v)", n, err)
+		}
+	}
+	for _, n := range []string{"flood130", "flood199"} {
+		if _, err := f.s.GetSetupToken(f.ctx, setupToken(n, at(0)).ID); err != nil {
+			t.Errorf("setup token %s, expired within the hour: %v", n, err)
+		}
+	}
+}
+
+// testSetupTokenUse: a setup token is consumed once, by the first device
+// request made with it while it is live.
+func testSetupTokenUse(t *testing.T, b Backend) {
+	f := newFixture(t, b)
+	tok := f.issue("a", at(0))
+	old := f.issue("old", at(0))
+	r := deviceRequest("a", at(minute))
+	if err := f.s.CreateDeviceRequest(f.ctx, r, tok.ID, gate); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.s.GetSetupToken(f.ctx, tok.ID); !got.UsedAt.Equal(at(minute)) {
+		t.Errorf("UsedAt = %v, want %v", got.UsedAt, at(minute))
+	}
+	seq := f.lastSeq()
+	// A second use within the token's lifetime, by another device.
+	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("b", at(2*minute)), tok.ID, gate); !errors.Is(err, store.ErrTokenUsed) {
+		t.Errorf("second use: %v, want ErrTokenUsed", err)
+	}
+	if got, _ := f.s.GetSetupToken(f.ctx, tok.ID); !got.UsedAt.Equal(at(minute)) {
+		t.Errorf("a refused second use moved UsedAt to %v", got.UsedAt)
+	}
+	// An expired token, and one never issued.
+	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("c", at(10*minute)), old.ID, gate); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("use at expiry: %v, want ErrNotFound", err)
+	}
+	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("d", at(minute)), setupToken("never", at(0)).ID, gate); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("use of a token never issued: %v, want ErrNotFound", err)
+	}
+	f.checkChanges("after refused uses", seq)
+	for _, n := range []string{"b", "c", "d"} {
+		if _, err := f.s.GetDeviceRequest(f.ctx, "dreq_"+n); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused use stored request dreq_%s (%v)", n, err)
+		}
+	}
+	if got, _ := f.s.GetSetupToken(f.ctx, old.ID); !got.UsedAt.IsZero() {
+		t.Errorf("a refused use consumed the expired token: %+v", got)
 	}
 }
 
 func testDevices(t *testing.T, b Backend) {
 	f := newFixture(t, b)
 	r := deviceRequest("a", at(0))
-	if err := f.s.CreateDeviceRequest(f.ctx, r, "jti-a", at(10*minute), gate); err != nil {
+	tok := f.issue("a", at(0))
+	seq := f.lastSeq()
+	if err := f.s.CreateDeviceRequest(f.ctx, r, tok.ID, gate); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("b", at(0)), "jti-a", at(10*minute), gate); !errors.Is(err, store.ErrTokenUsed) {
-		t.Fatalf("second use of a jti: %v, want ErrTokenUsed", err)
+	if err := f.s.CreateDeviceRequest(f.ctx, deviceRequest("b", at(0)), tok.ID, gate); !errors.Is(err, store.ErrTokenUsed) {
+		t.Fatalf("second use of a setup token: %v, want ErrTokenUsed", err)
 	}
 	got, err := f.s.GetDeviceRequest(f.ctx, r.ID)
 	if err != nil {
@@ -153,7 +286,7 @@ func testDevices(t *testing.T, b Backend) {
 	// takes the new request's label.
 	again := deviceRequest("a", at(6*minute))
 	again.ID, again.Label = "dreq_again", "office"
-	if err := f.s.CreateDeviceRequest(f.ctx, again, "jti-again", at(16*minute), gate); err != nil {
+	if err := f.s.CreateDeviceRequest(f.ctx, again, f.issue("again", at(6*minute)).ID, gate); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.s.DecideDeviceRequest(f.ctx, again.ID, true, alice, at(6*minute)); err != nil {
@@ -174,19 +307,21 @@ func testDevices(t *testing.T, b Backend) {
 
 	// Rejection and expiry.
 	rej := deviceRequest("r", at(0))
-	f.s.CreateDeviceRequest(f.ctx, rej, "jti-r", at(10*minute), gate)
+	f.s.CreateDeviceRequest(f.ctx, rej, f.issue("r", at(0)).ID, gate)
 	if got, err := f.s.DecideDeviceRequest(f.ctx, rej.ID, false, alice, at(minute)); err != nil || got.Status != store.DeviceRejected {
 		t.Errorf("reject: %+v %v", got, err)
 	}
 	exp := deviceRequest("e", at(0))
-	f.s.CreateDeviceRequest(f.ctx, exp, "jti-e", at(10*minute), gate)
+	f.s.CreateDeviceRequest(f.ctx, exp, f.issue("e", at(0)).ID, gate)
 	if _, err := f.s.DecideDeviceRequest(f.ctx, exp.ID, true, alice, at(10*minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("approving an expired request: %v", err)
 	}
 
-	changes, _ := f.s.Changes(f.ctx, 0, 100)
 	var kinds []store.ChangeKind
-	for _, c := range changes {
+	for _, c := range f.since(seq) {
+		if c.Kind == store.KindSetupIssued {
+			continue
+		}
 		kinds = append(kinds, c.Kind)
 		if c.DeviceID == "" {
 			t.Errorf("change %d (%s) names no device", c.Seq, c.Kind)
@@ -201,23 +336,26 @@ func testDevices(t *testing.T, b Backend) {
 	}
 }
 
-// testDeviceRaces: one setup token presented by 8 devices at once, 8
-// concurrent decisions, and 8 concurrent deliveries: exactly one wins each
-// (OpenClaw #78276 revived a consumed token through such a race).
+// testDeviceRaces: one setup token presented by 8 devices at once through
+// 4 stores on one database, 8 concurrent decisions, and 8 concurrent
+// deliveries: exactly one wins each (OpenClaw #78276 revived a consumed
+// token through such a race).
 func testDeviceRaces(t *testing.T, b Backend) {
 	f := newFixture(t, b)
-	stores := []store.Store{f.s, f.open()}
+	stores := []store.Store{f.s, f.open(), f.open(), f.open()}
 	for trial := 0; trial < 5; trial++ {
 		var wins, used atomic.Int32
 		var winner atomic.Value
 		var wg sync.WaitGroup
-		jti := "jti-race-" + string(rune('a'+trial))
+		tok := f.issue("race"+string(rune('a'+trial)), at(0))
+		start := make(chan struct{})
 		for g := 0; g < 8; g++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				r := deviceRequest(string(rune('a'+trial))+string(rune('0'+g)), at(0))
-				err := stores[g%2].CreateDeviceRequest(f.ctx, r, jti, at(10*minute), gate)
+				<-start
+				err := stores[g%len(stores)].CreateDeviceRequest(f.ctx, r, tok.ID, gate)
 				switch {
 				case err == nil:
 					wins.Add(1)
@@ -229,6 +367,7 @@ func testDeviceRaces(t *testing.T, b Backend) {
 				}
 			}()
 		}
+		close(start)
 		wg.Wait()
 		if wins.Load() != 1 || used.Load() != 7 {
 			t.Fatalf("trial %d: %d devices paired with one token, %d refused; want 1 and 7", trial, wins.Load(), used.Load())
@@ -239,7 +378,7 @@ func testDeviceRaces(t *testing.T, b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := stores[g%2].DecideDeviceRequest(f.ctx, id, g%2 == 0, alice, at(minute)); err == nil {
+				if _, err := stores[g%len(stores)].DecideDeviceRequest(f.ctx, id, g%2 == 0, alice, at(minute)); err == nil {
 					decided.Add(1)
 				}
 			}()
@@ -257,7 +396,7 @@ func testDeviceRaces(t *testing.T, b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := stores[g%2].DeliverDeviceToken(f.ctx, id, tokenHashOf(id+string(rune('0'+g))), at(2*minute)); err == nil {
+				if _, err := stores[g%len(stores)].DeliverDeviceToken(f.ctx, id, tokenHashOf(id+string(rune('0'+g))), at(2*minute)); err == nil {
 					delivered.Add(1)
 				}
 			}()

@@ -23,6 +23,7 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 	f := newFixture(t, b)
 	r := f.mustCreate(tg, "1", at(0))
 	f.allow(tg, "9", alice, at(0))
+	issued := f.issue("lifecycle", at(0))
 	fresh := f.request(tg, "2", at(minute))
 	calls := []call{
 		{"CreateRequest", func(ctx context.Context, s store.Store) error {
@@ -116,13 +117,17 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			return err
 		}},
 		{"RotateSigningKey", func(ctx context.Context, s store.Store) error {
-			return s.RotateSigningKey(ctx, "k-lifecycle", at(minute), at(0), alice)
+			return s.RotateSigningKey(ctx, key(1, at(minute)), at(0), alice)
 		}},
-		{"RecordSetupIssued", func(ctx context.Context, s store.Store) error {
-			return s.RecordSetupIssued(ctx, "node", "", alice, at(minute))
+		{"CreateSetupToken", func(ctx context.Context, s store.Store) error {
+			return s.CreateSetupToken(ctx, setupToken("lifecycle-new", at(minute)), at(0), alice)
+		}},
+		{"GetSetupToken", func(ctx context.Context, s store.Store) error {
+			_, err := s.GetSetupToken(ctx, issued.ID)
+			return err
 		}},
 		{"CreateDeviceRequest", func(ctx context.Context, s store.Store) error {
-			return s.CreateDeviceRequest(ctx, deviceRequest("lifecycle", at(0)), "jti-lifecycle", at(hour), gate)
+			return s.CreateDeviceRequest(ctx, deviceRequest("lifecycle", at(minute)), issued.ID, gate)
 		}},
 		{"GetDeviceRequest", func(ctx context.Context, s store.Store) error {
 			_, err := s.GetDeviceRequest(ctx, "dreq_x")

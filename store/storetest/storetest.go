@@ -66,6 +66,8 @@ func Run(t *testing.T, b Backend) {
 		{"Changed", testChanged},
 		{"Tokens", testTokens},
 		{"SigningKeys", testSigningKeys},
+		{"SetupTokens", testSetupTokens},
+		{"SetupTokenUse", testSetupTokenUse},
 		{"Devices", testDevices},
 		{"DeviceRaces", testDeviceRaces},
 		{"Closed", testClosed},
