@@ -40,7 +40,7 @@ const (
 // path may be opened as pairgate's database: a missing or empty file (to be
 // created), a file marked as pairgate's, or a pairgate database from before
 // the mark. Anything else is refused and left untouched, in particular not
-// switched to WAL mode.
+// switched to WAL mode. known is the latest schema version this build has.
 func inspect(ctx context.Context, path string, known int, busy time.Duration) error {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
