@@ -66,6 +66,11 @@ type Approval struct {
 	Allowed AllowedSender `json:"allowed"`
 	// RequestID is the request that was approved.
 	RequestID string `json:"request_id"`
+	// Already is set when the request had been approved before (a double
+	// click, a retry, the loser of a race): nothing changed, and Allowed
+	// is the sender's entry as it is now, revoked perhaps. It is never a
+	// wrong code.
+	Already bool `json:"already"`
 	// Notify is the channel's "approved" text, set when the caller asked
 	// for the sender to be notified; the change record carries "notify" so
 	// a gateway following the change log can deliver it.
@@ -119,6 +124,11 @@ func (s *Service) target(t Target, actor store.Actor) (channel.Adapter, store.Ap
 // Approve approves the pending request named by t: the sender joins the
 // allowlist and is admitted by this Service as soon as Approve returns.
 //
+// A request approved before, within its code's lifetime, gives a successful
+// Approval with Already set: nothing changes, no notice goes out, and it is
+// not a failure. Past that lifetime its code is unknown, like an expired
+// one.
+//
 // A code that matches no live request counts as a failed approval; enough of
 // them lock approvals on the scope (the error is then a *store.LockoutError
 // saying until when). While locked, every approval in the scope is refused;
@@ -132,6 +142,11 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 		p.Detail = "notify"
 	}
 	req, entry, err := s.st.Approve(ctx, p)
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,
+			"sender", entry.Sender, "request_id", req.ID, "by", actor.Name)
+		return Approval{Allowed: allowedFrom(entry), RequestID: req.ID, Already: true}, nil
+	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}
@@ -164,6 +179,22 @@ func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) err
 		p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
 }
 
+// AlreadyApprovedError is Reject's answer for a request that was approved
+// already: there is nothing to reject, and removing the sender is a revoke.
+// It unwraps to store.ErrAlreadyApproved.
+type AlreadyApprovedError struct {
+	Scope     store.Scope
+	RequestID string
+	Sender    string
+}
+
+func (e *AlreadyApprovedError) Error() string {
+	return fmt.Sprintf("request %s on %s was approved already, so there is nothing to reject: %s is allowed; to remove them, revoke them",
+		e.RequestID, e.Scope, e.Sender)
+}
+
+func (e *AlreadyApprovedError) Unwrap() error { return store.ErrAlreadyApproved }
+
 // detailed is an error whose message stands on its own for the operator and
 // that still matches its sentinel with errors.Is.
 type detailed struct {
@@ -187,13 +218,19 @@ func FormatDuration(d time.Duration) string {
 }
 
 // Reject deletes the pending request named by t and declines its sender for
-// the decline window: they get no new code until it passes.
+// the decline window: they get no new code until it passes. A request that
+// was approved already is not rejected (an error wrapping
+// store.ErrAlreadyApproved says to revoke the sender instead) and is not a
+// failure.
 func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (PendingRequest, error) {
 	_, p, err := s.target(t, actor)
 	if err != nil {
 		return PendingRequest{}, err
 	}
 	req, err := s.st.Reject(ctx, p)
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		return PendingRequest{}, &AlreadyApprovedError{Scope: p.Scope, RequestID: req.ID, Sender: req.Sender}
+	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}

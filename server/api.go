@@ -55,6 +55,8 @@ func toAPIError(err error, now time.Time) *apiError {
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), device.ErrInvalidInput.Error()+": "))
 	case errors.Is(err, pairing.ErrInvalidInput):
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
+	case errors.Is(err, store.ErrAlreadyApproved):
+		return errorf(http.StatusConflict, "already_approved", "%s", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", "%s", err.Error())
 	case errors.Is(err, store.ErrUnavailable):
@@ -351,6 +353,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error
 	}
 	if err != nil {
 		return err
+	}
+	if a.Already {
+		s.metrics.approvalAlready(a.Allowed.Channel)
 	}
 	writeJSON(w, http.StatusOK, a)
 	return nil

@@ -137,6 +137,10 @@ func (a *app) approveCmd() *cobra.Command {
 				return explain(err, args[0], account)
 			}
 			return a.print(ap, func(w io.Writer) {
+				if ap.Already {
+					printAlready(w, ap)
+					return
+				}
 				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), cell(ap.Allowed.Channel), cell(ap.Allowed.Account))
 				if ap.Notify != "" {
 					fmt.Fprintf(w, "Notice for the sender (delivered by the gateway following pairgate's change log):\n%s\n", indent(ap.Notify))
@@ -304,6 +308,12 @@ func explain(err error, channel, account string) error {
 	case errors.As(err, &lock):
 		return fmt.Errorf("approvals on %s are locked for %s more (until %s) after %d wrong codes; wait, or admit a sender you know with: pairgate pairing allow %s <sender>%s",
 			lock.Scope, pairing.FormatDuration(time.Until(lock.Until).Round(time.Minute)), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
+	case errors.Is(err, store.ErrAlreadyApproved):
+		var ap *pairing.AlreadyApprovedError
+		if errors.As(err, &ap) {
+			return fmt.Errorf("%w\nremove them with: pairgate pairing revoke %s %s%s", err, channel, cell(ap.Sender), acct)
+		}
+		return err
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w\nsee what is pending with: pairgate pairing list %s%s", err, channel, acct)
 	}

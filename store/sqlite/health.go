@@ -22,7 +22,7 @@ const applicationID = 0x50475431
 // pairgateTables are the tables a pairgate database holds; a database made
 // before files were marked with applicationID is recognised by them.
 var pairgateTables = []string{
-	"allowed", "api_tokens", "changes", "declines", "device_requests", "devices", "failures", "health",
+	"allowed", "api_tokens", "approvals", "changes", "declines", "device_requests", "devices", "failures", "health",
 	"lockouts", "notices", "requests", "signing_keys", "sqlite_sequence", "used_jtis",
 }
 

@@ -119,8 +119,8 @@ func TestUnmarkedPairgateDatabaseOpens(t *testing.T) {
 	}
 	s.Close()
 	// What an earlier pairgate left: schema version 3, no mark, no health
-	// table.
-	sqlExec(t, path, `PRAGMA application_id = 0`, `DROP TABLE health`, `PRAGMA user_version = 3`)
+	// table (nor the tables of later migrations).
+	sqlExec(t, path, `PRAGMA application_id = 0`, `DROP TABLE health`, `DROP TABLE approvals`, `PRAGMA user_version = 3`)
 	s = mustOpen(t, sqlite.Options{Path: path})
 	l, err := s.ListAllowed(t.Context(), store.RequestFilter{}, false)
 	if err != nil || len(l) != 1 {

@@ -359,7 +359,7 @@ func (s *Store) domainOr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrTokenUsed, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyApproved, store.ErrTokenUsed, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
 		if errors.Is(err, sentinel) {
 			return err
 		}

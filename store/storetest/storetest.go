@@ -58,6 +58,7 @@ func Run(t *testing.T, b Backend) {
 		{"MarkNotice", testMarkNotice},
 		{"Approve", testApprove},
 		{"ApproveRace", testApproveRace},
+		{"AlreadyApproved", testAlreadyApproved},
 		{"AllowRevoke", testAllowRevoke},
 		{"Reject", testReject},
 		{"Lockout", testLockout},

@@ -1,0 +1,62 @@
+package main_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pairgate/pairgate/pairing"
+)
+
+// An operator who approves a code twice (a retry, a second terminal) is
+// told it is done, with who approved it and when, and exit status 0; five
+// of them never lock approvals.
+func TestApproveTwiceWithTheCLI(t *testing.T) {
+	home := t.TempDir()
+	var first pairing.Decision
+	for i := range 5 {
+		var d pairing.Decision
+		runJSON(t, home, &d, "admit", "telegram", strings.Repeat("4", i+1), "--name", "Bob")
+		if i == 0 {
+			first = d
+		}
+		if r := run(t, home, "pairing", "approve", "telegram", d.Code); r.code != 0 {
+			t.Fatalf("first approval: exit %d\n%s", r.code, r.stderr)
+		}
+		r := run(t, home, "pairing", "approve", "telegram", d.Code)
+		want := regexp.MustCompile(`^Already approved: 4+ \(Bob\) on telegram/default was approved by cli:\S+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; nothing to do\.\n$`)
+		if r.code != 0 || !want.MatchString(r.stdout) {
+			t.Errorf("second approval: exit %d, stdout %q, stderr %q; want exit 0 matching %s", r.code, r.stdout, r.stderr, want)
+		}
+		var a pairing.Approval
+		runJSON(t, home, &a, "pairing", "approve", "telegram", d.RequestID)
+		if !a.Already || a.RequestID != d.RequestID || a.Allowed.Name != "Bob" {
+			t.Errorf("approval by request id after the code, --json: %+v, want already", a)
+		}
+	}
+	var d pairing.Decision
+	runJSON(t, home, &d, "admit", "telegram", "999")
+	if d.Verdict != pairing.Challenge {
+		t.Errorf("a new sender after five double approvals: %+v, want a challenge (not locked out)", d)
+	}
+
+	// Revoked since: still exit 0, and the operator is told they are out
+	// and how to let them in again.
+	if r := run(t, home, "pairing", "revoke", "telegram", "4"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := run(t, home, "pairing", "approve", "telegram", first.Code)
+	if r.code != 0 || !strings.Contains(r.stdout, "but was revoked since by cli:") || !strings.Contains(r.stdout, "pairgate pairing allow telegram 4") {
+		t.Errorf("approval of a revoked sender's code: exit %d, stdout %q; want exit 0 saying they were revoked since", r.code, r.stdout)
+	}
+
+	// Reject of an approved request: refused (exit 1), no strike, and
+	// the message says what to do instead.
+	var d2 pairing.Decision
+	runJSON(t, home, &d2, "admit", "telegram", "555")
+	run(t, home, "pairing", "approve", "telegram", d2.Code)
+	r = run(t, home, "pairing", "reject", "telegram", d2.Code)
+	if r.code != 1 || !strings.Contains(r.stderr, "approved already") || !strings.Contains(r.stderr, "pairgate pairing revoke telegram 555") {
+		t.Errorf("reject of an approved code: exit %d, stderr %q; want exit 1 saying to revoke", r.code, r.stderr)
+	}
+}
