@@ -362,6 +362,63 @@ func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool
 	return out, nil
 }
 
+// Lockout is a scope whose approvals are locked after wrong codes, as
+// operators see it.
+type Lockout struct {
+	Channel  string    `json:"channel"`
+	Account  string    `json:"account"`
+	Until    time.Time `json:"until"`
+	Failures int       `json:"failures"`
+}
+
+// ListLocked returns the scopes whose approvals are locked now.
+func (s *Service) ListLocked(ctx context.Context, f Filter) ([]Lockout, error) {
+	rf, err := s.filter(f)
+	if err != nil {
+		return nil, err
+	}
+	locks, err := s.st.Lockouts(ctx, rf, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Lockout, len(locks))
+	for i, l := range locks {
+		out[i] = Lockout{Channel: l.Scope.Channel, Account: l.Scope.Account, Until: l.Until, Failures: l.Failures}
+	}
+	return out, nil
+}
+
+// Unlocked is the result of Unlock: whether the scope was locked and, if
+// so, the lock that was lifted.
+type Unlocked struct {
+	Channel   string     `json:"channel"`
+	Account   string     `json:"account"`
+	WasLocked bool       `json:"was_locked"`
+	Until     *time.Time `json:"until,omitempty"`
+	Failures  int        `json:"failures,omitempty"`
+}
+
+// Unlock lifts the lock on approvals of a channel and account, recording
+// who did it, and starts the count of wrong codes from zero. A scope that is
+// not locked is no error: the result says it was not.
+func (s *Service) Unlock(ctx context.Context, ch, account string, actor store.Actor) (Unlocked, error) {
+	_, scope, err := s.scope(ch, account)
+	if err != nil {
+		return Unlocked{}, err
+	}
+	u := Unlocked{Channel: scope.Channel, Account: scope.Account}
+	l, err := s.st.Unlock(ctx, scope, actor, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return u, nil
+	}
+	if err != nil {
+		return Unlocked{}, err
+	}
+	s.log.Info("pairing: approvals unlocked", "channel", scope.Channel, "account", scope.Account, "by", actor.Name)
+	u.WasLocked, u.Until, u.Failures = true, &l.Until, l.Failures
+	return u, nil
+}
+
 // ClearPending deletes pending requests and returns how many.
 func (s *Service) ClearPending(ctx context.Context, f Filter, actor store.Actor) (int, error) {
 	rf, err := s.filter(f)

@@ -162,6 +162,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/allowed":  {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listAllowed},
 		"/v1/pairing/allow":    {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.allow},
 		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
+		"/v1/pairing/unlock":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.unlock},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
 
 		"/pair":                             {method: http.MethodGet, handle: s.pair},
@@ -478,11 +479,35 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	if err != nil {
 		return err
 	}
-	pending, err := s.pairing.ListPending(r.Context(), pairing.Filter{Channel: q["channel"], Account: q["account"]})
+	f := pairing.Filter{Channel: q["channel"], Account: q["account"]}
+	pending, err := s.pairing.ListPending(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pending": pending})
+	locked, err := s.pairing.ListLocked(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pending": pending, "locked": locked})
+	return nil
+}
+
+// scopeRequest is the body of unlock.
+type scopeRequest struct {
+	Channel string `json:"channel"`
+	Account string `json:"account"`
+}
+
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in scopeRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	u, err := s.pairing.Unlock(r.Context(), in.Channel, in.Account, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unlocked": u})
 	return nil
 }
 

@@ -68,6 +68,13 @@ func (e *LockoutError) Error() string {
 // Is makes errors.Is(err, ErrLockedOut) hold for a *LockoutError.
 func (e *LockoutError) Is(target error) bool { return target == ErrLockedOut }
 
+// Lockout is a lock on the approvals of a scope.
+type Lockout struct {
+	Scope    Scope
+	Until    time.Time
+	Failures int // failed approvals that caused the lock
+}
+
 // Scope is the unit of DM-pairing state: one bot account on one channel.
 type Scope struct {
 	Channel string
@@ -140,6 +147,7 @@ const (
 	KindCleared       ChangeKind = "pairing.cleared"   // a request was removed by clear-pending
 	KindApproveFailed ChangeKind = "pairing.approve_failed"
 	KindLockedOut     ChangeKind = "pairing.locked_out" // approvals in a scope were locked
+	KindUnlocked      ChangeKind = "pairing.unlocked"   // an operator lifted a scope's lock
 	KindTokenCreated  ChangeKind = "token.created"      // an API token was minted
 	KindTokenRevoked  ChangeKind = "token.revoked"      // an API token was revoked
 
@@ -475,6 +483,16 @@ type Store interface {
 	// p.Window, locks it until now+p.LockFor (KindLockedOut) and resets the
 	// count. It returns the lock's end, or the zero time if not locked.
 	RecordApprovalFailure(ctx context.Context, scope Scope, actor Actor, now time.Time, p LockoutPolicy) (time.Time, error)
+
+	// Lockouts returns the locks in force at now on scopes matching f,
+	// ordered by channel and account.
+	Lockouts(ctx context.Context, f RequestFilter, now time.Time) ([]Lockout, error)
+
+	// Unlock, in one transaction: lifts the scope's lock in force at now,
+	// forgets the scope's failed approvals (the count starts from zero),
+	// records KindUnlocked, and returns the lock it lifted. ErrNotFound if
+	// the scope is not locked at now; then nothing changes.
+	Unlock(ctx context.Context, scope Scope, actor Actor, now time.Time) (Lockout, error)
 
 	// MarkNotice records that the sender was told something of the given
 	// kind (e.g. "max_pending") at now, if it was last told at or before

@@ -60,3 +60,45 @@ func TestApproveTwiceWithTheCLI(t *testing.T) {
 		t.Errorf("reject of an approved code: exit %d, stderr %q; want exit 1 saying to revoke", r.code, r.stderr)
 	}
 }
+
+// A scope locked by wrong codes shows in pairing list with until when, and
+// pairing unlock lifts it (audited); unlocking again is fine and says so.
+func TestUnlockWithTheCLI(t *testing.T) {
+	home := t.TempDir()
+	var d pairing.Decision
+	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
+	for range 5 {
+		run(t, home, "pairing", "approve", "telegram", "ZZZZZZZZ", "--account", "work")
+	}
+	r := run(t, home, "pairing", "list")
+	want := regexp.MustCompile(`(?s)Approvals locked after wrong codes:\nCHANNEL +ACCOUNT +UNTIL +FAILURES\ntelegram +work +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +5\n\nLift a lock with: pairgate pairing unlock <channel> \[--account A\]\n$`)
+	if r.code != 0 || !want.MatchString(r.stdout) || !strings.Contains(r.stdout, "42") {
+		t.Errorf("pairing list while locked: exit %d\n%s\nwant the request and the lock", r.code, r.stdout)
+	}
+	var list struct {
+		Pending []pairing.PendingRequest `json:"pending"`
+		Locked  []pairing.Lockout        `json:"locked"`
+	}
+	runJSON(t, home, &list, "pairing", "list", "telegram")
+	if len(list.Pending) != 1 || len(list.Locked) != 1 || list.Locked[0].Account != "work" || list.Locked[0].Failures != 5 {
+		t.Errorf("pairing list --json while locked: %+v", list)
+	}
+
+	r = run(t, home, "pairing", "unlock", "telegram", "--account", "Work")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Unlocked approvals on telegram/work (locked until ") || !strings.Contains(r.stdout, "after 5 wrong codes") {
+		t.Errorf("unlock: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, home, "pairing", "approve", "telegram", d.Code, "--account", "work"); r.code != 0 {
+		t.Errorf("approve after unlock: exit %d, %s", r.code, r.stderr)
+	}
+	r = run(t, home, "pairing", "unlock", "telegram", "--account", "work")
+	if r.code != 0 || r.stdout != "Approvals on telegram/work are not locked; nothing to do.\n" {
+		t.Errorf("unlock of an unlocked scope: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := run(t, home, "pairing", "list"); strings.Contains(r.stdout, "locked") {
+		t.Errorf("pairing list after unlock still shows a lock:\n%s", r.stdout)
+	}
+	if r := run(t, home, "pairing", "unlock", "telegram", "--account", "a.b"); r.code != 2 {
+		t.Errorf("unlock of an invalid account: exit %d, want 2", r.code)
+	}
+}

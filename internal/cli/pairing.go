@@ -77,7 +77,7 @@ func (a *app) pairingCmd() *cobra.Command {
 		Use:   "pairing",
 		Short: "DM pairing: list, approve, reject, allow and revoke senders",
 	}
-	c.AddCommand(a.listCmd(), a.approveCmd(), a.rejectCmd(), a.allowCmd(), a.revokeCmd(), a.allowedCmd(), a.clearCmd())
+	c.AddCommand(a.listCmd(), a.approveCmd(), a.rejectCmd(), a.allowCmd(), a.revokeCmd(), a.allowedCmd(), a.clearCmd(), a.unlockCmd())
 	return c
 }
 
@@ -92,12 +92,18 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pending, err := svc.ListPending(c.Context(), pairing.Filter{Channel: first(args), Account: account})
+			f := pairing.Filter{Channel: first(args), Account: account}
+			pending, err := svc.ListPending(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			locked, err := svc.ListLocked(c.Context(), f)
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			return a.print(map[string]any{"pending": pending}, func(w io.Writer) {
+			return a.print(map[string]any{"pending": pending, "locked": locked}, func(w io.Writer) {
+				defer printLocked(w, locked)
 				if len(pending) == 0 {
 					fmt.Fprintln(w, "No pending requests.")
 					return

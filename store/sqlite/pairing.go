@@ -583,6 +583,46 @@ func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, ac
 	return until, err
 }
 
+// Lockouts implements store.Store.
+func (s *Store) Lockouts(ctx context.Context, f store.RequestFilter, now time.Time) ([]store.Lockout, error) {
+	where, args := filterSQL(f)
+	return list(ctx, s, "list lockouts", "lockouts", `SELECT channel, account, until, failures FROM lockouts WHERE `+where+
+		` AND until > ? ORDER BY channel, account`, scanLockout, append(args, ms(now))...)
+}
+
+func scanLockout(row scanner) (store.Lockout, error) {
+	var l store.Lockout
+	var until int64
+	err := row.Scan(&l.Scope.Channel, &l.Scope.Account, &until, &l.Failures)
+	l.Until = fromMS(until)
+	return l, err
+}
+
+// Unlock implements store.Store.
+func (s *Store) Unlock(ctx context.Context, scope store.Scope, actor store.Actor, now time.Time) (store.Lockout, error) {
+	var l store.Lockout
+	err := s.write(ctx, "unlock approvals", func(tx *sql.Tx) error {
+		var err error
+		l, err = scanLockout(tx.QueryRowContext(ctx, `DELETE FROM lockouts WHERE channel = ? AND account = ? AND until > ?
+			RETURNING channel, account, until, failures`, scope.Channel, scope.Account, ms(now)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("approvals on %s are not locked: %w", scope, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM failures WHERE channel = ? AND account = ?`, scope.Channel, scope.Account); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindUnlocked, Scope: scope, Actor: actor,
+			Detail: "lifted the lock until " + l.Until.Format(time.RFC3339) + " after " + strconv.Itoa(l.Failures) + " failed approvals"})
+	})
+	if err != nil {
+		return store.Lockout{}, err
+	}
+	return l, nil
+}
+
 // MarkNotice implements store.Store.
 func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time) (bool, error) {
 	// Most calls come from a sender who was told recently; answer those

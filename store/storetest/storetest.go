@@ -62,6 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"AllowRevoke", testAllowRevoke},
 		{"Reject", testReject},
 		{"Lockout", testLockout},
+		{"Unlock", testUnlock},
 		{"ClearRequests", testClearRequests},
 		{"ChangeLog", testChangeLog},
 		{"Changed", testChanged},

@@ -1,0 +1,57 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pairgate/pairgate/pairing"
+)
+
+// A locked scope shows in GET /v1/pairing/requests beside the pending
+// requests, and POST /v1/pairing/unlock lifts it.
+func TestUnlockOverHTTP(t *testing.T) {
+	e := newAPI(t)
+	var d pairing.Decision
+	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"1"}`, &d)
+	for range 5 {
+		e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"ZZZZZZZZ"}`, nil)
+	}
+	type listing struct {
+		Pending []pairing.PendingRequest `json:"pending"`
+		Locked  []pairing.Lockout        `json:"locked"`
+	}
+	var got listing
+	if status, _ := e.do(adminToken, "GET", "/v1/pairing/requests", "", &got); status != http.StatusOK {
+		t.Fatalf("list: %d", status)
+	}
+	want := []pairing.Lockout{{Channel: "telegram", Account: "default", Until: e.clock.Now().Add(time.Hour), Failures: 5}}
+	if diff := cmp.Diff(want, got.Locked); diff != "" || len(got.Pending) != 1 {
+		t.Errorf("list while locked: %d pending, locked (-want +got):\n%s", len(got.Pending), diff)
+	}
+
+	var u struct{ Unlocked pairing.Unlocked }
+	if status, _ := e.do(adminToken, "POST", "/v1/pairing/unlock", `{"channel":"telegram"}`, &u); status != http.StatusOK || !u.Unlocked.WasLocked {
+		t.Fatalf("unlock: %d %+v", status, u)
+	}
+	if status, _ := e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"`+d.Code+`"}`, nil); status != http.StatusOK {
+		t.Errorf("approve after unlock: %d", status)
+	}
+	got = listing{}
+	e.do(adminToken, "GET", "/v1/pairing/requests", "", &got)
+	if got.Locked == nil || len(got.Locked) != 0 {
+		t.Errorf("list after unlock: locked = %#v, want []", got.Locked)
+	}
+	if status, _ := e.do(adminToken, "POST", "/v1/pairing/unlock", `{"channel":"telegram"}`, &u); status != http.StatusOK || u.Unlocked.WasLocked {
+		t.Errorf("unlock of an unlocked scope: %d %+v, want 200 with was_locked false", status, u)
+	}
+	var ae apiErr
+	if status, _ := e.do(e.gateway, "POST", "/v1/pairing/unlock", `{"channel":"telegram"}`, &ae); status != http.StatusForbidden {
+		t.Errorf("unlock with a gateway token: %d %+v, want 403", status, ae)
+	}
+	if status, _ := e.do(adminToken, "POST", "/v1/pairing/unlock", `{"channel":"telegram","account":"a.b"}`, &ae); status != http.StatusBadRequest || ae.Error.Code != "invalid_input" {
+		t.Errorf("unlock of an invalid account: %d %+v", status, ae)
+	}
+}
