@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"strings"
@@ -165,19 +166,66 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 
 // failedApproval counts a wrong code and turns err into the message the
 // operator should see.
+//
+// A code that belongs to a live request on another account of the channel
+// still counts here: the operator named this account, and a code tried on
+// one account that cost nothing there would let anyone with approval rights
+// find, strike-free, which codes are live on the others. Once counted, the
+// hint gives nothing away that approving on the right account would not.
 func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) error {
 	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, s.lim.lockout)
 	if err != nil {
 		return err
 	}
 	s.log.Warn("pairing: approval with a wrong code", "channel", p.Scope.Channel, "account", p.Scope.Account, "by", p.Actor.Name)
+	var failure error
 	if !until.IsZero() {
-		return &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
+		failure = &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
+	} else {
+		failure = &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
+			"no pending request on %s has that code: it may have expired or been mistyped (%d wrong codes within %s lock approvals for %s)",
+			p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
 	}
-	return &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
-		"no pending request on %s has that code: it may have expired, been approved already, or been mistyped (%d wrong codes within %s lock approvals for %s)",
-		p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
+	if account := s.accountOfCode(ctx, p); account != "" {
+		return &WrongAccountError{Scope: p.Scope, Account: account, Err: failure}
+	}
+	return failure
 }
+
+// accountOfCode returns the other account of the channel that has a live
+// request with p's code, or "". Codes are unique among live codes, and a
+// channel holds at most max_pending live requests per account, so this is
+// a short read. A failure to read only loses the hint.
+func (s *Service) accountOfCode(ctx context.Context, p store.ApproveParams) string {
+	reqs, err := s.st.ListRequests(ctx, store.RequestFilter{Channel: p.Scope.Channel}, p.Now)
+	if err != nil {
+		s.log.Warn("pairing: looking for the code on other accounts failed", "channel", p.Scope.Channel, "err", err)
+		return ""
+	}
+	for _, r := range reqs {
+		if r.Scope.Account != p.Scope.Account && hmac.Equal(r.CodeHash, p.CodeHash) {
+			return r.Scope.Account
+		}
+	}
+	return ""
+}
+
+// WrongAccountError is a wrong code that is the code of a live request on
+// another account of the same channel: the operator probably left out or
+// mistyped the account. It counted as a wrong code on Scope all the same;
+// Err is that failure (not found, or the lockout it caused), which the
+// error unwraps to.
+type WrongAccountError struct {
+	Scope   store.Scope // where the code was typed
+	Account string      // the account of the channel whose request has it
+	Err     error
+}
+
+func (e *WrongAccountError) Error() string {
+	return fmt.Sprintf("%v; that code is pending on %s/%s", e.Err, e.Scope.Channel, e.Account)
+}
+
+func (e *WrongAccountError) Unwrap() error { return e.Err }
 
 // AlreadyApprovedError is Reject's answer for a request that was approved
 // already: there is nothing to reject, and removing the sender is a revoke.

@@ -41,9 +41,14 @@ func errorf(status int, code, format string, args ...any) *apiError {
 func toAPIError(err error, now time.Time) *apiError {
 	var ae *apiError
 	var lock *store.LockoutError
+	var wrong *pairing.WrongAccountError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &wrong):
+		e := *toAPIError(wrong.Err, now)
+		e.msg += fmt.Sprintf(`; that code is pending on %s/%s: did you mean "account":%q?`, wrong.Scope.Channel, wrong.Account, wrong.Account)
+		return &e
 	case errors.As(err, &lock):
 		e := errorf(http.StatusTooManyRequests, "locked_out", "approvals on %s are locked until %s after %d wrong codes; admit a sender you know with POST /v1/pairing/allow",
 			lock.Scope, lock.Until.UTC().Format(time.RFC3339), lock.Failures)

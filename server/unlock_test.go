@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,18 @@ func TestUnlockOverHTTP(t *testing.T) {
 	}
 	if status, _ := e.do(adminToken, "POST", "/v1/pairing/unlock", `{"channel":"telegram","account":"a.b"}`, &ae); status != http.StatusBadRequest || ae.Error.Code != "invalid_input" {
 		t.Errorf("unlock of an invalid account: %d %+v", status, ae)
+	}
+}
+
+// A code typed on the wrong account is a 404 that names the account the
+// code is pending on.
+func TestWrongAccountOverHTTP(t *testing.T) {
+	e := newAPI(t)
+	var d pairing.Decision
+	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","account":"work","sender":"1"}`, &d)
+	var ae apiErr
+	status, _ := e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"`+d.Code+`"}`, &ae)
+	if status != http.StatusNotFound || ae.Error.Code != "not_found" || !strings.Contains(ae.Error.Message, `did you mean "account":"work"?`) {
+		t.Errorf("approve of a work code on default: %d %+v", status, ae)
 	}
 }

@@ -102,3 +102,18 @@ func TestUnlockWithTheCLI(t *testing.T) {
 		t.Errorf("unlock of an invalid account: exit %d, want 2", r.code)
 	}
 }
+
+// A real code typed without its account: exit 1, counted, and the message
+// says which account has it.
+func TestWrongAccountWithTheCLI(t *testing.T) {
+	home := t.TempDir()
+	var d pairing.Decision
+	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
+	r := run(t, home, "pairing", "approve", "telegram", d.Code)
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "that code is pending on telegram/work: did you mean --account work?\n") {
+		t.Errorf("approve of a work code on default: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(t, home, "pairing", "approve", "telegram", d.Code, "--account", "work"); r.code != 0 {
+		t.Errorf("approve on the right account: exit %d, %s", r.code, r.stderr)
+	}
+}

@@ -309,8 +309,12 @@ func explain(err error, channel, account string) error {
 	if account != "" {
 		acct = " --account " + account
 	}
+	var wrong *pairing.WrongAccountError
 	var lock *store.LockoutError
 	switch {
+	case errors.As(err, &wrong):
+		return fmt.Errorf("%w\nthat code is pending on %s/%s: did you mean --account %s?",
+			explain(wrong.Err, channel, account), cell(wrong.Scope.Channel), cell(wrong.Account), cell(wrong.Account))
 	case errors.As(err, &lock):
 		return fmt.Errorf("approvals on %s are locked for %s more (until %s) after %d wrong codes; wait, or admit a sender you know with: pairgate pairing allow %s <sender>%s",
 			lock.Scope, pairing.FormatDuration(time.Until(lock.Until).Round(time.Minute)), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
