@@ -273,7 +273,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) er
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
 			return errorf(http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
 		}
-		if c, ok = s.tokens.authenticate(strings.TrimSpace(token)); !ok {
+		if c, ok = s.tokens.authenticate(r.Context(), strings.TrimSpace(token)); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate", error="invalid_token"`)
 			return errorf(http.StatusUnauthorized, "unauthorized", "the token is unknown or revoked")
 		}
