@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"time"
 
 	"github.com/pairgate/pairgate/channel"
@@ -151,8 +150,9 @@ type limits struct {
 	lockout                            store.LockoutPolicy
 }
 
-// New makes a Service. It normalises the config's allow_from lists and
-// fails, naming the entry, if one is not a valid sender.
+// New makes a Service. It takes the config through config.Canonical, so a
+// config built in Go is checked and normalised (allow_from entries, account
+// names) by the same rules as a file, and fails naming every problem.
 func New(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("pairing: no store")
@@ -182,6 +182,11 @@ func New(opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	cfg, err := s.cfg.Canonical()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	s.cfg = cfg
 	l := s.cfg.Pairing.Limits
 	s.lim = limits{
 		codeTTL:       l.CodeTTL.Std(),
@@ -200,23 +205,12 @@ func New(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// buildRoutes resolves policies and normalises allow_from lists, naming
-// every entry that is not a valid sender.
+// buildRoutes resolves policies and allow_from lists of a canonical config
+// per channel and account.
 func (s *Service) buildRoutes() error {
-	var errs []error
-	normalize := func(ad channel.Adapter, path string, raw []string, into map[string]struct{}) {
-		for i, r := range raw {
-			sender, err := ad.Normalize(r)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s[%d]: %w", path, i, err))
-				continue
-			}
-			into[sender] = struct{}{}
-		}
-	}
 	for name := range s.cfg.Pairing.Channels {
 		if _, err := s.channels.Get(name); err != nil {
-			errs = append(errs, fmt.Errorf("pairing.channels.%s: %w", name, err))
+			return fmt.Errorf("%w: pairing.channels.%s: %w", ErrInvalidInput, name, err)
 		}
 	}
 	for _, name := range channel.Names() {
@@ -225,35 +219,23 @@ func (s *Service) buildRoutes() error {
 			continue // a registry without this channel: Admit says unknown_channel
 		}
 		ch := s.cfg.Pairing.Channels[name]
-		r := &route{ad: ad, policy: s.cfg.PolicyFor(name, ""), allow: map[string]struct{}{}, accounts: map[string]accountRoute{}}
-		normalize(ad, "pairing.channels."+name+".allow_from", ch.AllowFrom, r.allow)
-		// Sorted, so that of two spellings of one account the error names
-		// the same one every time.
-		spelled := map[string]string{} // canonical name → the key as written
-		for _, key := range slices.Sorted(maps.Keys(ch.Accounts)) {
-			path := "pairing.channels." + name + ".accounts." + key
-			// A config from config.Parse has canonical keys already; one
-			// built in Go is folded here the same way.
-			acct, err := channel.NormalizeAccount(key)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", path, err))
-				continue
-			}
-			if other, dup := spelled[acct]; dup {
-				errs = append(errs, fmt.Errorf("%s: the same account as %s (names are case-folded); keep one", path, other))
-				continue
-			}
-			spelled[acct] = key
-			ar := accountRoute{policy: s.cfg.PolicyFor(name, key), allow: maps.Clone(r.allow)}
-			normalize(ad, path+".allow_from", ch.Accounts[key].AllowFrom, ar.allow)
+		r := &route{ad: ad, policy: s.cfg.PolicyFor(name, ""), allow: set(ch.AllowFrom), accounts: map[string]accountRoute{}}
+		for acct, a := range ch.Accounts {
+			ar := accountRoute{policy: s.cfg.PolicyFor(name, acct), allow: maps.Clone(r.allow)}
+			maps.Copy(ar.allow, set(a.AllowFrom))
 			r.accounts[acct] = ar
 		}
 		s.routes[name] = r
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidInput, errors.Join(errs...))
-	}
 	return nil
+}
+
+func set(list []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(list))
+	for _, s := range list {
+		m[s] = struct{}{}
+	}
+	return m
 }
 
 // Load reads the allowlist into memory. Admit loads it on first use; a
