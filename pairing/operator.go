@@ -1,10 +1,12 @@
 package pairing
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,18 +26,48 @@ type PendingRequest struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// AllowedSender is an allow entry as operators see it.
+// AllowedSender is an allow entry as operators see it: one in the store,
+// or (Via ViaConfig) an allow_from entry of the config.
 type AllowedSender struct {
-	Channel    string     `json:"channel"`
+	Channel string `json:"channel"`
+	// Account is AnyAccount for an entry of a channel's own allow_from.
 	Account    string     `json:"account"`
 	Sender     string     `json:"sender"`
 	Name       string     `json:"name"`
-	ApprovedAt time.Time  `json:"approved_at"`
-	ApprovedBy string     `json:"approved_by"`
+	ApprovedAt time.Time  `json:"approved_at,omitzero"` // zero for ViaConfig
+	ApprovedBy string     `json:"approved_by,omitempty"`
 	Via        store.Via  `json:"via"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy  string     `json:"revoked_by,omitempty"`
+	// Config is, for ViaConfig, the key of the config the entry is in
+	// (pairing.channels.telegram.allow_from).
+	Config string `json:"config,omitempty"`
 }
+
+// ViaConfig marks a sender admitted by allow_from in the config. It is a
+// listing's value only: the store never holds it, and such a sender is
+// removed in the config, not revoked.
+const ViaConfig store.Via = "config"
+
+// ErrConfigAllowed: the sender is admitted by allow_from in the config, so
+// there is nothing in the store to revoke; errors carrying it are a
+// *ConfigAllowedError naming the keys.
+var ErrConfigAllowed = errors.New("admitted by allow_from in the configuration")
+
+// ConfigAllowedError is Revoke's answer for a sender who is on no
+// allowlist in the store but is admitted by allow_from in the config.
+type ConfigAllowedError struct {
+	Scope  store.Scope
+	Sender string
+	Keys   []string // the allow_from keys that list them
+}
+
+func (e *ConfigAllowedError) Error() string {
+	return fmt.Sprintf("%s on %s is admitted by %s in the configuration, not by the allowlist in the store: remove them there, then reload pairgate serve (SIGHUP) or restart it",
+		e.Sender, e.Scope, strings.Join(e.Keys, " and "))
+}
+
+func (e *ConfigAllowedError) Unwrap() error { return ErrConfigAllowed }
 
 func pendingFrom(r store.Request) PendingRequest {
 	return PendingRequest{RequestID: r.ID, Channel: r.Scope.Channel, Account: r.Scope.Account, Sender: r.Sender,
@@ -173,18 +205,19 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 // find, strike-free, which codes are live on the others. Once counted, the
 // hint gives nothing away that approving on the right account would not.
 func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) error {
-	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, s.lim.lockout)
+	lockout := s.pol.Load().lim.lockout
+	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, lockout)
 	if err != nil {
 		return err
 	}
 	s.log.Warn("pairing: approval with a wrong code", "channel", p.Scope.Channel, "account", p.Scope.Account, "by", p.Actor.Name)
 	var failure error
 	if !until.IsZero() {
-		failure = &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
+		failure = &store.LockoutError{Scope: p.Scope, Until: until, Failures: lockout.MaxFailures}
 	} else {
 		failure = &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
 			"no pending request on %s has that code: it may have expired or been mistyped (%d wrong codes within %s lock approvals for %s)",
-			p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
+			p.Scope, lockout.MaxFailures, FormatDuration(lockout.Window), FormatDuration(lockout.LockFor))}
 	}
 	if account := s.accountOfCode(ctx, p); account != "" {
 		return &WrongAccountError{Scope: p.Scope, Account: account, Err: failure}
@@ -342,6 +375,11 @@ func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, act
 		return AllowedSender{}, err
 	}
 	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		if keys := s.pol.Load().configKeys(scope, sender); len(keys) > 0 {
+			return AllowedSender{}, &ConfigAllowedError{Scope: scope, Sender: sender, Keys: keys}
+		}
+	}
 	if err != nil {
 		return AllowedSender{}, err
 	}
@@ -393,7 +431,10 @@ func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, 
 	return out, nil
 }
 
-// ListAllowed returns the allowlist, revoked entries too when asked.
+// ListAllowed returns the allowlist, revoked entries too when asked, and
+// the senders admitted by allow_from in the config (Via ViaConfig; a
+// channel's own list under AnyAccount, which an account filter matches),
+// ordered by channel, account and sender.
 func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool) ([]AllowedSender, error) {
 	rf, err := s.filter(f)
 	if err != nil {
@@ -407,7 +448,41 @@ func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool
 	for i, e := range entries {
 		out[i] = allowedFrom(e)
 	}
+	for _, c := range s.pol.Load().fromConfig {
+		if (rf.Channel == "" || rf.Channel == c.channel) && (rf.Account == "" || rf.Account == c.account || c.account == AnyAccount) {
+			out = append(out, AllowedSender{Channel: c.channel, Account: c.account, Sender: c.sender, Via: ViaConfig, Config: c.key})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AllowedSender) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Sender, b.Sender))
+	})
 	return out, nil
+}
+
+// AllowedByConfig returns the allow_from keys of the config that admit a
+// sender on a channel and account ("" for DefaultAccount); none when only
+// the store's allowlist (or nothing) does.
+func (s *Service) AllowedByConfig(ch, account, rawSender string) ([]string, error) {
+	ad, scope, err := s.scope(ch, account)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := s.sender(ad, rawSender)
+	if err != nil {
+		return nil, err
+	}
+	return s.pol.Load().configKeys(scope, sender), nil
+}
+
+// configKeys returns the allow_from keys that list sender for scope.
+func (p *policy) configKeys(scope store.Scope, sender string) []string {
+	var keys []string
+	for _, c := range p.fromConfig {
+		if c.channel == scope.Channel && c.sender == sender && (c.account == scope.Account || c.account == AnyAccount) {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
 }
 
 // Lockout is a scope whose approvals are locked after wrong codes, as

@@ -60,6 +60,8 @@ func toAPIError(err error, now time.Time) *apiError {
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), device.ErrInvalidInput.Error()+": "))
 	case errors.Is(err, pairing.ErrInvalidInput):
 		return errorf(http.StatusBadRequest, "invalid_input", "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
+	case errors.Is(err, pairing.ErrConfigAllowed):
+		return errorf(http.StatusConflict, "allowed_by_config", "%s", err.Error())
 	case errors.Is(err, store.ErrAlreadyApproved):
 		return errorf(http.StatusConflict, "already_approved", "%s", err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -416,7 +418,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": e})
+	out := map[string]any{"revoked": e}
+	// Revoked in the store, but allow_from in the config still admits them.
+	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil && len(keys) > 0 {
+		out["still_allowed_by"] = keys
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

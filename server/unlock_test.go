@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 )
 
@@ -67,5 +68,36 @@ func TestWrongAccountOverHTTP(t *testing.T) {
 	status, _ := e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"`+d.Code+`"}`, &ae)
 	if status != http.StatusNotFound || ae.Error.Code != "not_found" || !strings.Contains(ae.Error.Message, `did you mean "account":"work"?`) {
 		t.Errorf("approve of a work code on default: %d %+v", status, ae)
+	}
+}
+
+// Senders admitted by allow_from show in GET /v1/pairing/allowed with
+// "via":"config"; revoking one is a 409 naming the config key.
+func TestConfigSendersOverHTTP(t *testing.T) {
+	e := newAPI(t)
+	cfg := e.svc.Config()
+	next := *cfg
+	next.Pairing.Channels = map[string]config.Channel{"telegram": {AllowFrom: []string{"42"}}}
+	if err := e.svc.Reconfigure(&next); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Allowed []pairing.AllowedSender }
+	e.do(adminToken, "GET", "/v1/pairing/allowed?channel=telegram", "", &got)
+	want := []pairing.AllowedSender{{Channel: "telegram", Account: "*", Sender: "42", Via: pairing.ViaConfig, Config: "pairing.channels.telegram.allow_from"}}
+	if diff := cmp.Diff(want, got.Allowed); diff != "" {
+		t.Errorf("allowed (-want +got):\n%s", diff)
+	}
+	var ae apiErr
+	status, _ := e.do(adminToken, "POST", "/v1/pairing/revoke", `{"channel":"telegram","sender":"42"}`, &ae)
+	if status != http.StatusConflict || ae.Error.Code != "allowed_by_config" || !strings.Contains(ae.Error.Message, "pairing.channels.telegram.allow_from") {
+		t.Errorf("revoke of a config sender: %d %+v", status, ae)
+	}
+	e.do(adminToken, "POST", "/v1/pairing/allow", `{"channel":"telegram","sender":"42"}`, nil)
+	var rev struct {
+		Revoked        pairing.AllowedSender
+		StillAllowedBy []string `json:"still_allowed_by"`
+	}
+	if status, _ := e.do(adminToken, "POST", "/v1/pairing/revoke", `{"channel":"telegram","sender":"42"}`, &rev); status != http.StatusOK || len(rev.StillAllowedBy) != 1 {
+		t.Errorf("revoke of a sender in the store and the config: %d %+v", status, rev)
 	}
 }

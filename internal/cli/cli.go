@@ -79,6 +79,7 @@ type app struct {
 	daemon       bool   // serve: check the database's integrity at open and on an interval
 	homeDir      string
 	dbPath       string
+	cfgFile      string // the config file read, "" when none was
 
 	cfg *config.Config
 	sec secret.Secret
@@ -312,6 +313,7 @@ func (a *app) loadConfig(home string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.cfgFile = path
 	// Relative paths in a config file mean relative to that file, not to
 	// wherever the command happens to run.
 	for _, p := range []*string{&cfg.Pairing.Storage.Path, &cfg.Pairing.SetupCode.SecretPath} {

@@ -227,9 +227,19 @@ func (a *app) revokeCmd() *cobra.Command {
 			}
 			e, err := svc.Revoke(c.Context(), args[0], account, args[1], actor())
 			if err != nil {
-				return explain(err, args[0], account)
+				return a.explainConfig(explain(err, args[0], account))
 			}
-			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
+			out := map[string]any{"revoked": e}
+			keys, _ := svc.AllowedByConfig(args[0], account, args[1])
+			if len(keys) > 0 {
+				out["still_allowed_by"] = keys
+			}
+			return a.print(out, func(w io.Writer) {
+				if len(keys) > 0 {
+					fmt.Fprintf(w, "Revoked %s on %s/%s in the store, but they are still admitted by %s in %s: remove them there too.\n",
+						who(e.Sender, e.Name), cell(e.Channel), cell(e.Account), strings.Join(keys, " and "), a.configName())
+					return
+				}
 				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
 					who(e.Sender, e.Name), cell(e.Channel), cell(e.Account))
 			})
@@ -262,15 +272,23 @@ func (a *app) allowedCmd() *cobra.Command {
 				}
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "CHANNEL\tACCOUNT\tSENDER\tNAME\tAPPROVED\tBY\tVIA\tREVOKED")
+				fromConfig := false
 				for _, e := range list {
-					rev := "-"
+					rev, approved := "-", "-"
 					if e.RevokedAt != nil {
 						rev = e.RevokedAt.Local().Format(time.DateTime)
 					}
+					if !e.ApprovedAt.IsZero() {
+						approved = e.ApprovedAt.Local().Format(time.DateTime)
+					}
+					fromConfig = fromConfig || e.Via == pairing.ViaConfig
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Channel), cell(e.Account), cell(e.Sender), cell(e.Name),
-						e.ApprovedAt.Local().Format(time.DateTime), cell(e.ApprovedBy), cell(string(e.Via)), rev)
+						approved, cell(e.ApprovedBy), cell(string(e.Via)), rev)
 				}
 				tw.Flush()
+				if fromConfig {
+					fmt.Fprintf(w, "\nVIA config: admitted by allow_from in %s (ACCOUNT * is every account of the channel);\nremove them there, not with pairing revoke.\n", a.configName())
+				}
 			})
 		},
 	}
