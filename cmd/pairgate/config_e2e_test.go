@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,5 +68,58 @@ func TestRevokeOfASenderAlsoInTheConfig(t *testing.T) {
 	want := "Revoked 42 on telegram/default in the store, but they are still admitted by pairing.channels.telegram.allow_from in " + cfg + ": remove them there too.\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("revoke: exit %d, stdout %q; want %q", r.code, r.stdout, want)
+	}
+}
+
+// config check prints every problem of a file at once, each with
+// file:line:col, in file order, and exits 2; a good file is "ok" with a
+// summary; no file at all is fine (the defaults).
+func TestConfigCheck(t *testing.T) {
+	home := t.TempDir()
+	r := run(t, home, "config", "check")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: no config file at "+filepath.Join(home, "pairgate.yaml")) {
+		t.Errorf("config check without a file: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	path := writeConfig(t, home, `pairing:
+  polcy: open
+  limits:
+    max_pending: three
+    lockout: 0s
+  channels:
+    telegram:
+      allow_from: ["123", bob]
+server: {lisen: ":1"}
+`)
+	r = run(t, home, "config", "check")
+	want := "pairgate: " + path + " has 5 problems:\n" +
+		path + `:2:3: unknown key "polcy" in pairing (valid: storage, setup_code, public_url, ws_cleartext_allow, policy, limits, channels)` + "\n" +
+		path + `:4:18: pairing.limits.max_pending: expected a whole number, got "three"` + "\n" +
+		path + `:5:5: pairing.limits.lockout: must be positive, got 0s` + "\n" +
+		path + `:8:27: pairing.channels.telegram.allow_from[1]: telegram sender "bob": want a numeric Telegram user id such as 123456789: invalid sender` + "\n" +
+		path + `:9:10: unknown key "lisen" in server (valid: listen)` + "\n"
+	if r.code != 2 || r.stderr != want || r.stdout != "" {
+		t.Errorf("config check of a broken file: exit %d\nstdout %q\nstderr:\n%s\nwant exit 2 and stderr:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	var out struct {
+		OK       bool
+		File     string
+		Problems []string
+	}
+	jr := run(t, home, "config", "check", "--json")
+	if jr.code != 2 {
+		t.Errorf("config check --json of a broken file: exit %d", jr.code)
+	}
+	if err := json.Unmarshal([]byte(jr.stdout), &out); err != nil || out.OK || len(out.Problems) != 5 || out.File != path {
+		t.Errorf("config check --json: %+v, %v\n%s", out, err, jr.stdout)
+	}
+
+	good := writeConfig(t, home, "pairing:\n  channels:\n    telegram: {policy: allowlist, allow_from: [\"42\", \"43\"]}\n")
+	r = run(t, home, "--config", good, "config", "check")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: "+good+"\n  policy:     pairing (telegram: allowlist)\n  allow_from: 2 senders on 1 channel\n") {
+		t.Errorf("config check of a good file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, home, "--config", filepath.Join(home, "missing.yaml"), "config", "check"); r.code != 2 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("config check of a missing --config file: exit %d, %q", r.code, r.stderr)
 	}
 }

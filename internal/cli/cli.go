@@ -112,7 +112,7 @@ pairing code; you approve it and they join the allowlist.`,
 		}
 		return nil
 	}
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd())
+	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(), a.configCmd())
 	return root
 }
 
