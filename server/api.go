@@ -500,7 +500,10 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pending": pending, "locked": locked})
+	writeJSON(w, http.StatusOK, struct {
+		Pending []pairing.PendingRequest `json:"pending"`
+		Locked  []pairing.Lockout        `json:"locked"`
+	}{pending, locked})
 	return nil
 }
 

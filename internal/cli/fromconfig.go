@@ -27,5 +27,5 @@ func (a *app) explainConfig(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	return fmt.Errorf("%w\nthe file: %s", err, a.configName())
+	return fmt.Errorf("%w\nthe configuration file: %s", err, a.configName())
 }

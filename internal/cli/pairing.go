@@ -102,7 +102,11 @@ func (a *app) listCmd() *cobra.Command {
 				return err
 			}
 			now := time.Now()
-			return a.print(map[string]any{"pending": pending, "locked": locked}, func(w io.Writer) {
+			out := struct {
+				Pending []pairing.PendingRequest `json:"pending"`
+				Locked  []pairing.Lockout        `json:"locked"`
+			}{pending, locked}
+			return a.print(out, func(w io.Writer) {
 				defer printLocked(w, locked)
 				if len(pending) == 0 {
 					fmt.Fprintln(w, "No pending requests.")
