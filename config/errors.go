@@ -85,18 +85,18 @@ func sanitize(s string) string {
 }
 
 // decodeError turns an error from goccy's parser or decoder into one line
-// "name:line:col: path: message", and returns the token it is at (nil when
-// it has none). goccy's own text spans several lines (it quotes the source)
+// "name:line:col: path: message", with the token it is at (nil when it has
+// none). goccy's own text spans several lines (it quotes the source)
 // and names Go types ("cannot unmarshal string into Go struct field
 // Config.Pairing of type int"), which means nothing to an operator.
-func decodeError(name string, err error, body ast.Node) (error, *token.Token) {
+func decodeError(name string, err error, body ast.Node) (*token.Token, error) {
 	var ne *nodeError
 	if errors.As(err, &ne) {
-		return invalidAt(name, ne.tok, "%s%s", pathPrefix(body, ne.tok), ne.msg), ne.tok
+		return ne.tok, invalidAt(name, ne.tok, "%s%s", pathPrefix(body, ne.tok), ne.msg)
 	}
 	var ye yaml.Error
 	if !errors.As(err, &ye) || ye.GetToken() == nil {
-		return invalidf("%s: %v", name, err), nil
+		return nil, invalidf("%s: %v", name, err)
 	}
 	tok := ye.GetToken()
 	msg := ye.GetMessage()
@@ -113,7 +113,7 @@ func decodeError(name string, err error, body ast.Node) (error, *token.Token) {
 	case errors.As(err, &oe):
 		msg = fmt.Sprintf("%s is out of range for %s", oe.SrcNum, describeType(oe.DstType))
 	}
-	return invalidAt(name, tok, "%s%s", pathPrefix(body, tok), msg), tok
+	return tok, invalidAt(name, tok, "%s%s", pathPrefix(body, tok), msg)
 }
 
 // pathPrefix returns "key.path: " for the node holding tok, or "" if tok is

@@ -67,7 +67,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	file, err := parse(data)
 	if err != nil {
-		err, _ := decodeError(name, err, nil)
+		_, err := decodeError(name, err, nil)
 		return nil, err
 	}
 	var body ast.Node
@@ -124,7 +124,7 @@ func decodeAll(name string, body ast.Node, errs *[]error) (c *Config, decoded bo
 		if err == nil {
 			return c, true
 		}
-		e, tok := decodeError(name, err, body)
+		tok, e := decodeError(name, err, body)
 		*errs = append(*errs, e)
 		if tok == nil || tok == body.GetToken() || !without(body, tok) {
 			return nil, false
