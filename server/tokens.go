@@ -125,8 +125,9 @@ const (
 type tokenSet struct {
 	admin [32]byte
 	byKey atomic.Pointer[map[[32]byte]caller]
-	// gen counts reloads begun; a request notes it before its lookup.
-	gen atomic.Uint64
+	// started counts reloads begun, and a request notes it before its
+	// lookup; loaded is the number of the last one that succeeded.
+	started, loaded atomic.Uint64
 
 	st  store.Store
 	now func() time.Time
@@ -165,7 +166,7 @@ func (t *tokenSet) reload(ctx context.Context) error {
 
 // reloadLocked is reload for a caller holding t.reloading.
 func (t *tokenSet) reloadLocked(ctx context.Context) error {
-	t.gen.Add(1)
+	n := t.started.Add(1)
 	list, err := t.st.ListTokens(ctx, false)
 	if err != nil {
 		return err
@@ -177,6 +178,7 @@ func (t *tokenSet) reloadLocked(ctx context.Context) error {
 		}
 	}
 	t.byKey.Store(&m)
+	t.loaded.Store(n)
 	return nil
 }
 
@@ -191,15 +193,15 @@ func (t *tokenSet) authenticate(ctx context.Context, token string) (caller, bool
 	if subtle.ConstantTimeCompare(h[:], t.admin[:]) == 1 {
 		return caller{name: "admin", scope: store.ScopeAdmin}, true
 	}
-	seen := t.gen.Load()
+	seen := t.started.Load()
 	if c, ok := (*t.byKey.Load())[h]; ok {
 		return c, true
 	}
 	return t.miss(ctx, h, seen)
 }
 
-// miss looks for a token the set did not hold when the request noted
-// reload generation seen.
+// miss looks for a token the set did not hold when the request noted that
+// seen reloads had begun.
 func (t *tokenSet) miss(ctx context.Context, h [32]byte, seen uint64) (caller, bool) {
 	t.mu.Lock()
 	_, known := t.unknown[h]
@@ -213,9 +215,10 @@ func (t *tokenSet) miss(ctx context.Context, h [32]byte, seen uint64) (caller, b
 		return caller{}, false
 	}
 	defer func() { <-t.reloading }()
-	// A reload begun after the request arrived has finished: it saw every
-	// token minted before the request, so its answer stands.
-	if t.gen.Load() == seen {
+	// A reload that began after the request arrived and succeeded saw
+	// every token minted before the request: its answer stands. (One that
+	// failed proves nothing.)
+	if t.loaded.Load() <= seen {
 		if !t.misses.AllowN(t.now(), 1) {
 			return caller{}, false // not looked up, so not remembered
 		}
