@@ -2,7 +2,9 @@
 //
 // A configuration is decoded strictly (an unknown key is an error naming its
 // line and column) on top of [Default], so every key may be omitted, and is
-// then checked by [Config.Validate], which reports every problem at once.
+// then checked by [Config.Validate]. [Parse] reports every problem of a file
+// at once, each with its line; [Config.Canonical] is the form the gate uses
+// (allow_from normalised by the channel adapters, account names folded).
 package config
 
 import (

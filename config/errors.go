@@ -15,16 +15,47 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// fileError is one problem in a file: "name:line:col: msg".
+// fileError is one problem in a file: "name:line:col: msg". line and col
+// order the problems of one file; they are 0 when the problem has no place.
 type fileError struct {
-	msg string
+	msg       string
+	line, col int
 }
 
 func (e *fileError) Error() string { return e.msg }
 func (e *fileError) Unwrap() error { return ErrInvalid }
 
 func invalidf(format string, args ...any) error {
-	return &fileError{sanitize(fmt.Sprintf(format, args...))}
+	return &fileError{msg: sanitize(fmt.Sprintf(format, args...))}
+}
+
+// invalidAt is a problem at tok in the file called name: the message is
+// prefixed with "name:line:col: ".
+func invalidAt(name string, tok *token.Token, format string, args ...any) error {
+	e := &fileError{msg: sanitize(name + ":" + at(tok) + ": " + fmt.Sprintf(format, args...))}
+	if tok != nil && tok.Position != nil {
+		e.line, e.col = tok.Position.Line, tok.Position.Column
+	}
+	return e
+}
+
+// inFileOrder joins problems, ordered by where they are in the file; those
+// without a place come first, in the order given.
+func inFileOrder(errs []error) error {
+	pos := func(err error) (int, int) {
+		var fe *fileError
+		if errors.As(err, &fe) {
+			return fe.line, fe.col
+		}
+		return 0, 0
+	}
+	errs = slices.Clone(errs)
+	slices.SortStableFunc(errs, func(a, b error) int {
+		al, ac := pos(a)
+		bl, bc := pos(b)
+		return cmp.Or(cmp.Compare(al, bl), cmp.Compare(ac, bc))
+	})
+	return errors.Join(errs...)
 }
 
 // at formats a token's position as "line:col".
@@ -54,18 +85,18 @@ func sanitize(s string) string {
 }
 
 // decodeError turns an error from goccy's parser or decoder into one line
-// "name:line:col: path: message". goccy's own text spans several lines (it
-// quotes the source) and names Go types ("cannot unmarshal string into Go
-// struct field Config.Pairing of type int"), which means nothing to an
-// operator.
-func decodeError(name string, err error, body ast.Node) error {
+// "name:line:col: path: message", with the token it is at (nil when it has
+// none). goccy's own text spans several lines (it quotes the source)
+// and names Go types ("cannot unmarshal string into Go struct field
+// Config.Pairing of type int"), which means nothing to an operator.
+func decodeError(name string, err error, body ast.Node) (*token.Token, error) {
 	var ne *nodeError
 	if errors.As(err, &ne) {
-		return invalidf("%s:%s: %s%s", name, at(ne.tok), pathPrefix(body, ne.tok), ne.msg)
+		return ne.tok, invalidAt(name, ne.tok, "%s%s", pathPrefix(body, ne.tok), ne.msg)
 	}
 	var ye yaml.Error
 	if !errors.As(err, &ye) || ye.GetToken() == nil {
-		return invalidf("%s: %v", name, err)
+		return nil, invalidf("%s: %v", name, err)
 	}
 	tok := ye.GetToken()
 	msg := ye.GetMessage()
@@ -82,7 +113,7 @@ func decodeError(name string, err error, body ast.Node) error {
 	case errors.As(err, &oe):
 		msg = fmt.Sprintf("%s is out of range for %s", oe.SrcNum, describeType(oe.DstType))
 	}
-	return invalidf("%s:%s: %s%s", name, at(tok), pathPrefix(body, tok), msg)
+	return tok, invalidAt(name, tok, "%s%s", pathPrefix(body, tok), msg)
 }
 
 // pathPrefix returns "key.path: " for the node holding tok, or "" if tok is
@@ -208,21 +239,17 @@ func describeType(t reflect.Type) string {
 
 // locate prefixes each of Validate's problems with the file name and, when
 // the key (or failing that, its nearest parent) is written in the file, its
-// line and column, and puts them in the order they appear in the file.
-func (w *walker) locate(err error) error {
+// line and column.
+func (w *walker) locate(err error) []error {
 	probs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		probs = j.Unwrap()
 	}
-	type placed struct {
-		line, col int // 0 when not in the file: sorts first
-		err       error
-	}
-	out := make([]placed, 0, len(probs))
+	out := make([]error, 0, len(probs))
 	for _, p := range probs {
 		var pe *problem
 		if !errors.As(p, &pe) {
-			out = append(out, placed{err: invalidf("%s: %v", w.name, p)})
+			out = append(out, invalidf("%s: %v", w.name, p))
 			continue
 		}
 		var tok *token.Token
@@ -230,17 +257,10 @@ func (w *walker) locate(err error) error {
 			tok = w.keys[joinPath(path)]
 		}
 		if tok == nil || tok.Position == nil {
-			out = append(out, placed{err: invalidf("%s: %v", w.name, pe)})
+			out = append(out, invalidf("%s: %v", w.name, pe))
 			continue
 		}
-		out = append(out, placed{tok.Position.Line, tok.Position.Column, invalidf("%s:%s: %v", w.name, at(tok), pe)})
+		out = append(out, invalidAt(w.name, tok, "%v", pe))
 	}
-	slices.SortStableFunc(out, func(a, b placed) int {
-		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col))
-	})
-	errs := make([]error, len(out))
-	for i, p := range out {
-		errs[i] = p.err
-	}
-	return errors.Join(errs...)
+	return out
 }

@@ -51,11 +51,26 @@ func FuzzParse(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("Parse succeeded but Validate fails: %v", err)
 		}
-		// Account names come out in the form the gate and the CLI use.
+		// Account names and allow_from entries come out in the form the
+		// gate and the CLI use.
+		reg := channel.NewRegistry()
 		for ch, chn := range c.Pairing.Channels {
-			for key := range chn.Accounts {
+			ad, err := reg.Get(ch)
+			if err != nil {
+				t.Fatalf("Parse accepted channel %q: %v", ch, err)
+			}
+			lists := [][]string{chn.AllowFrom}
+			for key, acc := range chn.Accounts {
 				if canon, err := channel.NormalizeAccount(key); err != nil || canon != key {
 					t.Errorf("pairing.channels.%s.accounts: key %q is not canonical (%q, %v)", ch, key, canon, err)
+				}
+				lists = append(lists, acc.AllowFrom)
+			}
+			for _, list := range lists {
+				for _, s := range list {
+					if canon, err := ad.Normalize(s); err != nil || canon != s {
+						t.Errorf("pairing.channels.%s: allow_from entry %q is not canonical (%q, %v)", ch, s, canon, err)
+					}
 				}
 			}
 		}

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
-
-	"github.com/pairgate/pairgate/channel"
 )
 
 // ErrInvalid is wrapped by every error that reports a configuration that
@@ -41,14 +40,18 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
-// Parse decodes a configuration from data on top of Default and validates
-// it. Empty data gives the defaults. name (usually the file's path) starts
-// every line of an error, followed where known by the line and column:
+// Parse decodes a configuration from data on top of Default, validates it
+// and returns it in canonical form (Config.Canonical). Empty data gives the
+// defaults. Every problem is reported at once, one per line, in file order:
+// unknown keys, values of the wrong type, allow_from entries the channel
+// refuses and what Validate finds. name (usually the file's path) starts
+// every line, followed where known by the line and column:
 //
 //	pairgate.yaml:4:3: unknown key "polcy" in pairing (valid: storage, ...)
 //	pairgate.yaml:9:17: pairing.limits.code_ttl: must be positive, got -5m
 //
-// Every error wraps ErrInvalid.
+// Only a file that is not YAML at all (or too big, too deep, or several
+// documents) stops at its first problem. Every error wraps ErrInvalid.
 func Parse(data []byte, name string) (*Config, error) {
 	if name == "" {
 		name = "config"
@@ -64,7 +67,8 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	file, err := parse(data)
 	if err != nil {
-		return nil, decodeError(name, err, nil)
+		_, err := decodeError(name, err, nil)
+		return nil, err
 	}
 	var body ast.Node
 	for _, doc := range file.Docs {
@@ -77,49 +81,92 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		body = doc.Body
 	}
-	c := Default()
 	if body == nil {
-		// Decoding an empty document would zero c, losing the defaults.
-		return c, nil
+		// Decoding an empty document would zero the config, losing the
+		// defaults.
+		return Default(), nil
 	}
+	// Every problem is reported at once: the walker's, the decoder's (each
+	// bad value is taken out and decoding goes on), then Validate's on
+	// what decoded.
 	w := walker{name: name, keys: map[string]*token.Token{}}
 	body = w.walk(body, reflect.TypeFor[Config](), nil)
-	if len(w.errs) > 0 {
-		return nil, errors.Join(w.errs...)
+	errs := w.errs
+	c, decoded := decodeAll(name, body, &errs)
+	if !decoded {
+		return nil, inFileOrder(errs)
 	}
-	if err := decode(body, c); err != nil {
-		return nil, decodeError(name, err, body)
+	canon, err := c.Canonical()
+	if err != nil {
+		errs = append(errs, w.locate(err)...)
 	}
-	if err := c.Validate(); err != nil {
-		return nil, w.locate(err)
+	if len(errs) > 0 {
+		return nil, inFileOrder(errs)
 	}
-	c.foldAccounts()
-	return c, nil
+	return canon, nil
 }
 
-// foldAccounts writes every account name in its canonical form. Account
-// names are case-folded wherever they come in (SPEC section 1), and the
-// file is one of those places: an operator who writes Work: means the
-// account the gateway and --account call work, and refusing it would only
-// make them retype it. It runs after Validate, which has refused names that
-// do not fold and two keys that fold to one, and reported problems under
-// the keys as written, where they have a line.
-func (c *Config) foldAccounts() {
-	for name, ch := range c.Pairing.Channels {
-		if len(ch.Accounts) == 0 {
-			continue
+// maxDecodeErrors bounds how many bad values are reported (and decoding
+// retried) for one file.
+const maxDecodeErrors = 100
+
+// decodeAll decodes body on top of Default. Each value the decoder refuses
+// is reported into errs, taken out of the tree (left at its default) and
+// decoding tried again; decoded is false when a problem could not be taken
+// out, and then the configuration is not complete enough to validate.
+func decodeAll(name string, body ast.Node, errs *[]error) (c *Config, decoded bool) {
+	for range maxDecodeErrors {
+		c = Default()
+		if body == nil || body.Type() == ast.NullType {
+			return c, true
 		}
-		folded := make(map[string]Account, len(ch.Accounts))
-		for key, acc := range ch.Accounts {
-			canon, _ := channel.NormalizeAccount(key)
-			folded[canon] = acc
+		err := decode(body, c)
+		if err == nil {
+			return c, true
 		}
-		ch.Accounts = folded
-		c.Pairing.Channels[name] = ch
+		tok, e := decodeError(name, err, body)
+		*errs = append(*errs, e)
+		if tok == nil || tok == body.GetToken() || !without(body, tok) {
+			return nil, false
+		}
 	}
-	if c.Owner.Account != "" {
-		c.Owner.Account, _ = channel.NormalizeAccount(c.Owner.Account)
+	return nil, false
+}
+
+// without takes the value whose token is tok out of the tree under n: a
+// list item is dropped, a mapping value becomes null (its default). It
+// reports whether it found one. A value is matched before its children, as
+// a mapping shares its token with its first key.
+func without(n ast.Node, tok *token.Token) bool {
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		for _, mv := range v.Values {
+			if without(mv, tok) {
+				return true
+			}
+		}
+	case *ast.MappingValueNode:
+		if v.Value != nil && v.Value.GetToken() == tok {
+			v.Value = ast.Null(nullToken(tok))
+			return true
+		}
+		return without(v.Value, tok)
+	case *ast.SequenceNode:
+		for i, item := range v.Values {
+			if item != nil && item.GetToken() == tok {
+				v.Values = slices.Delete(v.Values, i, i+1)
+				return true
+			}
+			if without(item, tok) {
+				return true
+			}
+		}
+	case *ast.AnchorNode:
+		return without(v.Value, tok)
+	case *ast.TagNode:
+		return without(v.Value, tok)
 	}
+	return false
 }
 
 // parse and decode call goccy/go-yaml, turning a panic into an error: it

@@ -228,25 +228,31 @@ func TestParseKeepsScalarText(t *testing.T) {
 	// value (0123 → "83"), which in allow_from would admit someone else.
 	got := mustParse(t, `
 pairing:
-  ws_cleartext_allow: [10.0]
+  ws_cleartext_allow: [10.0, 0123, 0x1F, 1_000, 12345, 1e3, true, .inf]
   channels:
     whatsapp:
-      allow_from: [+5491155556666, 0123, 0x1F, 1_000, 12345, 1e3, true, .inf]
+      allow_from: [+5491155556666]
       accounts:
-        0123: {allow_from: [007]}
+        0123: {allow_from: [+5491155556667]}
 owner: {channel: telegram, sender: !!str 0123}
 `)
 	want := Default()
-	want.Pairing.WSCleartextAllow = []string{"10.0"}
+	want.Pairing.WSCleartextAllow = []string{"10.0", "0123", "0x1F", "1_000", "12345", "1e3", "true", ".inf"}
 	want.Pairing.Channels = map[string]Channel{
 		"whatsapp": {
-			AllowFrom: []string{"+5491155556666", "0123", "0x1F", "1_000", "12345", "1e3", "true", ".inf"},
-			Accounts:  map[string]Account{"0123": {AllowFrom: []string{"007"}}},
+			AllowFrom: []string{"+5491155556666"},
+			Accounts:  map[string]Account{"0123": {AllowFrom: []string{"+5491155556667"}}},
 		},
 	}
 	want.Owner = Owner{Channel: "telegram", Sender: "0123"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
+	}
+	// An entry the channel refuses is named as written, not as YAML's
+	// number.
+	_, err := Parse([]byte("pairing:\n  channels:\n    telegram:\n      allow_from: [0123]\n"), "pairgate.yaml")
+	if err == nil || !strings.Contains(err.Error(), `pairgate.yaml:4:20: pairing.channels.telegram.allow_from[0]: telegram sender "0123"`) {
+		t.Errorf("Parse of allow_from [0123] on telegram: %v", err)
 	}
 }
 
@@ -254,12 +260,12 @@ func TestParseStandardTags(t *testing.T) {
 	got := mustParse(t, `
 pairing: !!map
   ws_cleartext_allow: !!seq [!!str 10.0]
-  channels: !!map {telegram: {allow_from: [!!str 0123]}}
+  channels: !!map {telegram: {allow_from: [!!str 123]}}
   limits: {code_ttl: !!str 2h}
 `)
 	want := Default()
 	want.Pairing.WSCleartextAllow = []string{"10.0"}
-	want.Pairing.Channels = map[string]Channel{"telegram": {AllowFrom: []string{"0123"}}}
+	want.Pairing.Channels = map[string]Channel{"telegram": {AllowFrom: []string{"123"}}}
 	want.Pairing.Limits.CodeTTL = Duration(2 * time.Hour)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)

@@ -84,14 +84,16 @@ func (p *Pairing) validate(ps *problems) {
 	checkPolicy(ps, []string{"pairing", "policy"}, p.Policy)
 	p.Limits.validate(ps)
 
+	reg := channel.NewRegistry()
 	for _, name := range sortedKeys(p.Channels) {
 		path := []string{"pairing", "channels", name}
 		if !slices.Contains(channels, name) {
 			ps.add(path, "unknown channel (valid: %s)", strings.Join(channels, ", "))
 		}
 		ch := p.Channels[name]
+		ad := adapter(reg, name)
 		checkPolicy(ps, append(path, "policy"), ch.Policy)
-		checkAllowFrom(ps, append(path, "allow_from"), ch.AllowFrom)
+		checkAllowFrom(ps, append(path, "allow_from"), ad, ch.AllowFrom)
 		spelled := map[string]string{} // canonical name → the key as written
 		for _, acc := range sortedKeys(ch.Accounts) {
 			path := append(slices.Clip(path), "accounts", acc)
@@ -102,7 +104,7 @@ func (p *Pairing) validate(ps *problems) {
 				spelled[name] = acc
 			}
 			checkPolicy(ps, append(path, "policy"), ch.Accounts[acc].Policy)
-			checkAllowFrom(ps, append(path, "allow_from"), ch.Accounts[acc].AllowFrom)
+			checkAllowFrom(ps, append(path, "allow_from"), ad, ch.Accounts[acc].AllowFrom)
 		}
 	}
 }
@@ -204,13 +206,20 @@ func checkAccount(ps *problems, path []string, raw string) (string, bool) {
 	return name, true
 }
 
-func checkAllowFrom(ps *problems, path []string, list []string) {
+// checkAllowFrom reports allow_from entries that the channel's adapter
+// (ad; nil for an unknown channel, reported already) does not accept as a
+// sender: the gate would never match them.
+func checkAllowFrom(ps *problems, path []string, ad channel.Adapter, list []string) {
 	for i, s := range list {
 		switch {
 		case s == "":
 			ps.add(append(path, index(i)), "empty sender; remove the entry")
 		case len(s) > maxSenderLen:
 			ps.add(append(path, index(i)), "sender longer than %d bytes", maxSenderLen)
+		case ad != nil:
+			if _, err := ad.Normalize(s); err != nil {
+				ps.add(append(path, index(i)), "%v", err)
+			}
 		}
 	}
 }

@@ -19,6 +19,11 @@ import (
 // (goccy would turn an unquoted 0123 into "83" and +5491155556666 into
 // "5491155556666", which in allow_from admits someone else). It also records
 // where each key is written so that Validate's problems get a line.
+//
+// What it reports it takes out of the tree (an unknown key, a value it
+// refused: a list item is dropped, anything else is left at its default),
+// so that decoding and Validate go on and report the rest of the file's
+// problems too.
 type walker struct {
 	name string
 	keys map[string]*token.Token // joinPath(path) → the key's token
@@ -27,14 +32,19 @@ type walker struct {
 
 var durationType = reflect.TypeFor[Duration]()
 
+// refuse reports a problem at tok; the caller returns nil for the node.
+func (w *walker) refuse(tok *token.Token, format string, args ...any) {
+	w.errs = append(w.errs, invalidAt(w.name, tok, format, args...))
+}
+
 // walk checks n, to be decoded into a value of type t at path, and returns
-// the node to decode in its place.
+// the node to decode in its place: nil when it refused n.
 func (w *walker) walk(n ast.Node, t reflect.Type, path []string) ast.Node {
 	switch v := n.(type) {
 	case nil:
 		return n
 	case *ast.AnchorNode:
-		v.Value = w.walk(v.Value, t, path)
+		v.Value = orNull(w.walk(v.Value, t, path), v.Value)
 		return n
 	case *ast.TagNode:
 		return w.walkTag(v, t, path)
@@ -49,18 +59,23 @@ func (w *walker) walk(n ast.Node, t reflect.Type, path []string) ast.Node {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		switch n.Type() {
 		case ast.FloatType, ast.InfinityType, ast.NanType:
-			w.errs = append(w.errs, invalidf("%s:%s: %s: expected a whole number, got %s", w.name, at(n.GetToken()), joinPath(path), n.GetToken().Value))
+			w.refuse(n.GetToken(), "%s: expected a whole number, got %s", joinPath(path), n.GetToken().Value)
+			return nil
 		}
 	case reflect.Slice:
 		seq, ok := n.(*ast.SequenceNode)
 		if !ok {
 			return n
 		}
+		kept := seq.Values[:0]
 		for i, item := range seq.Values {
 			p := append(slices.Clip(path), index(i))
 			w.keys[joinPath(p)] = item.GetToken()
-			seq.Values[i] = w.walk(item, t.Elem(), p)
+			if item = w.walk(item, t.Elem(), p); item != nil {
+				kept = append(kept, item)
+			}
 		}
+		seq.Values = kept
 	case reflect.Map:
 		for _, mv := range mappingValues(n) {
 			if mv.Key.IsMergeKey() {
@@ -71,11 +86,13 @@ func (w *walker) walk(n ast.Node, t reflect.Type, path []string) ast.Node {
 			}
 			p := append(slices.Clip(path), keyText(mv.Key))
 			w.keys[joinPath(p)] = mv.Key.GetToken()
-			mv.Value = w.walk(mv.Value, t.Elem(), p)
+			mv.Value = orNull(w.walk(mv.Value, t.Elem(), p), mv.Value)
 		}
 	case reflect.Struct:
+		var kept []*ast.MappingValueNode
 		for _, mv := range mappingValues(n) {
 			if mv.Key.IsMergeKey() {
+				kept = append(kept, mv)
 				continue
 			}
 			key := keyText(mv.Key)
@@ -85,15 +102,44 @@ func (w *walker) walk(n ast.Node, t reflect.Type, path []string) ast.Node {
 				if len(path) > 0 {
 					in = " in " + joinPath(path)
 				}
-				w.errs = append(w.errs, invalidf("%s:%s: unknown key %q%s (valid: %s)", w.name, at(mv.Key.GetToken()), key, in, strings.Join(fieldKeys(t), ", ")))
+				w.refuse(mv.Key.GetToken(), "unknown key %q%s (valid: %s)", key, in, strings.Join(fieldKeys(t), ", "))
 				continue
 			}
 			p := append(slices.Clip(path), key)
 			w.keys[joinPath(p)] = mv.Key.GetToken()
-			mv.Value = w.walk(mv.Value, f.Type, p)
+			mv.Value = orNull(w.walk(mv.Value, f.Type, p), mv.Value)
+			kept = append(kept, mv)
+		}
+		// Unknown keys leave the tree, so that strict decoding goes on
+		// to the other problems.
+		switch v := n.(type) {
+		case *ast.MappingNode:
+			v.Values = kept
+		case *ast.MappingValueNode:
+			if len(kept) == 0 {
+				return ast.Null(nullToken(v.GetToken()))
+			}
 		}
 	}
 	return n
+}
+
+// orNull returns n, or for a refused node (nil) a null in place of was,
+// which leaves the key at its default.
+func orNull(n, was ast.Node) ast.Node {
+	if n != nil {
+		return n
+	}
+	return ast.Null(nullToken(was.GetToken()))
+}
+
+// nullToken is a null token at tok's place.
+func nullToken(tok *token.Token) *token.Token {
+	var pos *token.Position
+	if tok != nil {
+		pos = tok.Position
+	}
+	return token.New("null", "null", pos)
 }
 
 // walkTag handles an explicitly tagged node. goccy v1.19 panics on a tag
@@ -122,9 +168,11 @@ func (w *walker) walkTag(v *ast.TagNode, t reflect.Type, path []string) ast.Node
 		}
 		switch {
 		case inner == nil || inner.Type() != want:
-			w.errs = append(w.errs, invalidf("%s:%s: %s: expected %s, got %s", w.name, at(v.GetToken()), pathOrTop(path), describeNodeType(want), describeNode(v)))
+			w.refuse(v.GetToken(), "%s: expected %s, got %s", pathOrTop(path), describeNodeType(want), describeNode(v))
+			return nil
 		case tag != wantTag:
-			w.errs = append(w.errs, invalidf("%s:%s: %s: tag %s is not supported; remove it", w.name, at(v.GetToken()), pathOrTop(path), tag))
+			w.refuse(v.GetToken(), "%s: tag %s is not supported; remove it", pathOrTop(path), tag)
+			return nil
 		default:
 			return w.walk(v.Value, t, path)
 		}

@@ -175,7 +175,7 @@ func TestNewRefusesConfigAccounts(t *testing.T) {
 		accounts map[string]config.Account
 		want     string
 	}{
-		{"invalid", map[string]config.Account{"a.b": {}}, `pairing.channels.telegram.accounts.a.b: account "a.b": '.' is not allowed`},
+		{"invalid", map[string]config.Account{"a.b": {}}, `pairing.channels.telegram.accounts."a.b": account "a.b": '.' is not allowed`},
 		{"two spellings of one", map[string]config.Account{"Work": {}, "work": {}}, "pairing.channels.telegram.accounts.work: the same account as Work"},
 	}
 	for _, tt := range tests {

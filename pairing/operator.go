@@ -1,9 +1,12 @@
 package pairing
 
 import (
+	"cmp"
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,18 +26,48 @@ type PendingRequest struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// AllowedSender is an allow entry as operators see it.
+// AllowedSender is an allow entry as operators see it: one in the store,
+// or (Via ViaConfig) an allow_from entry of the config.
 type AllowedSender struct {
-	Channel    string     `json:"channel"`
+	Channel string `json:"channel"`
+	// Account is AnyAccount for an entry of a channel's own allow_from.
 	Account    string     `json:"account"`
 	Sender     string     `json:"sender"`
 	Name       string     `json:"name"`
-	ApprovedAt time.Time  `json:"approved_at"`
-	ApprovedBy string     `json:"approved_by"`
+	ApprovedAt time.Time  `json:"approved_at,omitzero"` // zero for ViaConfig
+	ApprovedBy string     `json:"approved_by,omitempty"`
 	Via        store.Via  `json:"via"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy  string     `json:"revoked_by,omitempty"`
+	// Config is, for ViaConfig, the key of the config the entry is in
+	// (pairing.channels.telegram.allow_from).
+	Config string `json:"config,omitempty"`
 }
+
+// ViaConfig marks a sender admitted by allow_from in the config. It is a
+// listing's value only: the store never holds it, and such a sender is
+// removed in the config, not revoked.
+const ViaConfig store.Via = "config"
+
+// ErrConfigAllowed: the sender is admitted by allow_from in the config, so
+// there is nothing in the store to revoke; errors carrying it are a
+// *ConfigAllowedError naming the keys.
+var ErrConfigAllowed = errors.New("admitted by allow_from in the configuration")
+
+// ConfigAllowedError is Revoke's answer for a sender who is on no
+// allowlist in the store but is admitted by allow_from in the config.
+type ConfigAllowedError struct {
+	Scope  store.Scope
+	Sender string
+	Keys   []string // the allow_from keys that list them
+}
+
+func (e *ConfigAllowedError) Error() string {
+	return fmt.Sprintf("%s on %s is admitted by %s in the configuration, not by the allowlist in the store: remove them there, then reload pairgate serve (SIGHUP) or restart it",
+		e.Sender, e.Scope, strings.Join(e.Keys, " and "))
+}
+
+func (e *ConfigAllowedError) Unwrap() error { return ErrConfigAllowed }
 
 func pendingFrom(r store.Request) PendingRequest {
 	return PendingRequest{RequestID: r.ID, Channel: r.Scope.Channel, Account: r.Scope.Account, Sender: r.Sender,
@@ -66,6 +99,11 @@ type Approval struct {
 	Allowed AllowedSender `json:"allowed"`
 	// RequestID is the request that was approved.
 	RequestID string `json:"request_id"`
+	// Already is set when the request had been approved before (a double
+	// click, a retry, the loser of a race): nothing changed, and Allowed
+	// is the sender's entry as it is now, revoked perhaps. It is never a
+	// wrong code.
+	Already bool `json:"already"`
 	// Notify is the channel's "approved" text, set when the caller asked
 	// for the sender to be notified; the change record carries "notify" so
 	// a gateway following the change log can deliver it.
@@ -119,6 +157,11 @@ func (s *Service) target(t Target, actor store.Actor) (channel.Adapter, store.Ap
 // Approve approves the pending request named by t: the sender joins the
 // allowlist and is admitted by this Service as soon as Approve returns.
 //
+// A request approved before, within its code's lifetime, gives a successful
+// Approval with Already set: nothing changes, no notice goes out, and it is
+// not a failure. Past that lifetime its code is unknown, like an expired
+// one.
+//
 // A code that matches no live request counts as a failed approval; enough of
 // them lock approvals on the scope (the error is then a *store.LockoutError
 // saying until when). While locked, every approval in the scope is refused;
@@ -132,6 +175,11 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 		p.Detail = "notify"
 	}
 	req, entry, err := s.st.Approve(ctx, p)
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,
+			"sender", entry.Sender, "request_id", req.ID, "by", actor.Name)
+		return Approval{Allowed: allowedFrom(entry), RequestID: req.ID, Already: true}, nil
+	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}
@@ -150,19 +198,83 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 
 // failedApproval counts a wrong code and turns err into the message the
 // operator should see.
+//
+// A code that belongs to a live request on another account of the channel
+// still counts here: the operator named this account, and a code tried on
+// one account that cost nothing there would let anyone with approval rights
+// find, strike-free, which codes are live on the others. Once counted, the
+// hint gives nothing away that approving on the right account would not.
 func (s *Service) failedApproval(ctx context.Context, p store.ApproveParams) error {
-	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, s.lim.lockout)
+	lockout := s.pol.Load().lim.lockout
+	until, err := s.st.RecordApprovalFailure(ctx, p.Scope, p.Actor, p.Now, lockout)
 	if err != nil {
 		return err
 	}
 	s.log.Warn("pairing: approval with a wrong code", "channel", p.Scope.Channel, "account", p.Scope.Account, "by", p.Actor.Name)
+	var failure error
 	if !until.IsZero() {
-		return &store.LockoutError{Scope: p.Scope, Until: until, Failures: s.lim.lockout.MaxFailures}
+		failure = &store.LockoutError{Scope: p.Scope, Until: until, Failures: lockout.MaxFailures}
+	} else {
+		failure = &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
+			"no pending request on %s has that code: it may have expired or been mistyped (%d wrong codes within %s lock approvals for %s)",
+			p.Scope, lockout.MaxFailures, FormatDuration(lockout.Window), FormatDuration(lockout.LockFor))}
 	}
-	return &detailed{kind: store.ErrNotFound, msg: fmt.Sprintf(
-		"no pending request on %s has that code: it may have expired, been approved already, or been mistyped (%d wrong codes within %s lock approvals for %s)",
-		p.Scope, s.lim.lockout.MaxFailures, FormatDuration(s.lim.lockout.Window), FormatDuration(s.lim.lockout.LockFor))}
+	if account := s.accountOfCode(ctx, p); account != "" {
+		return &WrongAccountError{Scope: p.Scope, Account: account, Err: failure}
+	}
+	return failure
 }
+
+// accountOfCode returns the other account of the channel that has a live
+// request with p's code, or "". Codes are unique among live codes, and a
+// channel holds at most max_pending live requests per account, so this is
+// a short read. A failure to read only loses the hint.
+func (s *Service) accountOfCode(ctx context.Context, p store.ApproveParams) string {
+	reqs, err := s.st.ListRequests(ctx, store.RequestFilter{Channel: p.Scope.Channel}, p.Now)
+	if err != nil {
+		s.log.Warn("pairing: looking for the code on other accounts failed", "channel", p.Scope.Channel, "err", err)
+		return ""
+	}
+	for _, r := range reqs {
+		if r.Scope.Account != p.Scope.Account && hmac.Equal(r.CodeHash, p.CodeHash) {
+			return r.Scope.Account
+		}
+	}
+	return ""
+}
+
+// WrongAccountError is a wrong code that is the code of a live request on
+// another account of the same channel: the operator probably left out or
+// mistyped the account. It counted as a wrong code on Scope all the same;
+// Err is that failure (not found, or the lockout it caused), which the
+// error unwraps to.
+type WrongAccountError struct {
+	Scope   store.Scope // where the code was typed
+	Account string      // the account of the channel whose request has it
+	Err     error
+}
+
+func (e *WrongAccountError) Error() string {
+	return fmt.Sprintf("%v; that code is pending on %s/%s", e.Err, e.Scope.Channel, e.Account)
+}
+
+func (e *WrongAccountError) Unwrap() error { return e.Err }
+
+// AlreadyApprovedError is Reject's answer for a request that was approved
+// already: there is nothing to reject, and removing the sender is a revoke.
+// It unwraps to store.ErrAlreadyApproved.
+type AlreadyApprovedError struct {
+	Scope     store.Scope
+	RequestID string
+	Sender    string
+}
+
+func (e *AlreadyApprovedError) Error() string {
+	return fmt.Sprintf("request %s on %s was approved already, so there is nothing to reject: %s is allowed; to remove them, revoke them",
+		e.RequestID, e.Scope, e.Sender)
+}
+
+func (e *AlreadyApprovedError) Unwrap() error { return store.ErrAlreadyApproved }
 
 // detailed is an error whose message stands on its own for the operator and
 // that still matches its sentinel with errors.Is.
@@ -187,13 +299,19 @@ func FormatDuration(d time.Duration) string {
 }
 
 // Reject deletes the pending request named by t and declines its sender for
-// the decline window: they get no new code until it passes.
+// the decline window: they get no new code until it passes. A request that
+// was approved already is not rejected (an error wrapping
+// store.ErrAlreadyApproved says to revoke the sender instead) and is not a
+// failure.
 func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (PendingRequest, error) {
 	_, p, err := s.target(t, actor)
 	if err != nil {
 		return PendingRequest{}, err
 	}
 	req, err := s.st.Reject(ctx, p)
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		return PendingRequest{}, &AlreadyApprovedError{Scope: p.Scope, RequestID: req.ID, Sender: req.Sender}
+	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}
@@ -308,6 +426,11 @@ func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, act
 		return AllowedSender{}, err
 	}
 	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		if keys := s.pol.Load().configKeys(scope, sender); len(keys) > 0 {
+			return AllowedSender{}, &ConfigAllowedError{Scope: scope, Sender: sender, Keys: keys}
+		}
+	}
 	if err != nil {
 		return AllowedSender{}, err
 	}
@@ -359,7 +482,10 @@ func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, 
 	return out, nil
 }
 
-// ListAllowed returns the allowlist, revoked entries too when asked.
+// ListAllowed returns the allowlist, revoked entries too when asked, and
+// the senders admitted by allow_from in the config (Via ViaConfig; a
+// channel's own list under AnyAccount, which an account filter matches),
+// ordered by channel, account and sender.
 func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool) ([]AllowedSender, error) {
 	rf, err := s.filter(f)
 	if err != nil {
@@ -373,7 +499,98 @@ func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool
 	for i, e := range entries {
 		out[i] = allowedFrom(e)
 	}
+	for _, c := range s.pol.Load().fromConfig {
+		if (rf.Channel == "" || rf.Channel == c.channel) && (rf.Account == "" || rf.Account == c.account || c.account == AnyAccount) {
+			out = append(out, AllowedSender{Channel: c.channel, Account: c.account, Sender: c.sender, Via: ViaConfig, Config: c.key})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AllowedSender) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Sender, b.Sender))
+	})
 	return out, nil
+}
+
+// AllowedByConfig returns the allow_from keys of the config that admit a
+// sender on a channel and account ("" for DefaultAccount); none when only
+// the store's allowlist (or nothing) does.
+func (s *Service) AllowedByConfig(ch, account, rawSender string) ([]string, error) {
+	ad, scope, err := s.scope(ch, account)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := s.sender(ad, rawSender)
+	if err != nil {
+		return nil, err
+	}
+	return s.pol.Load().configKeys(scope, sender), nil
+}
+
+// configKeys returns the allow_from keys that list sender for scope.
+func (p *policy) configKeys(scope store.Scope, sender string) []string {
+	var keys []string
+	for _, c := range p.fromConfig {
+		if c.channel == scope.Channel && c.sender == sender && (c.account == scope.Account || c.account == AnyAccount) {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
+}
+
+// Lockout is a scope whose approvals are locked after wrong codes, as
+// operators see it.
+type Lockout struct {
+	Channel  string    `json:"channel"`
+	Account  string    `json:"account"`
+	Until    time.Time `json:"until"`
+	Failures int       `json:"failures"`
+}
+
+// ListLocked returns the scopes whose approvals are locked now.
+func (s *Service) ListLocked(ctx context.Context, f Filter) ([]Lockout, error) {
+	rf, err := s.filter(f)
+	if err != nil {
+		return nil, err
+	}
+	locks, err := s.st.Lockouts(ctx, rf, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Lockout, len(locks))
+	for i, l := range locks {
+		out[i] = Lockout{Channel: l.Scope.Channel, Account: l.Scope.Account, Until: l.Until, Failures: l.Failures}
+	}
+	return out, nil
+}
+
+// Unlocked is the result of Unlock: whether the scope was locked and, if
+// so, the lock that was lifted.
+type Unlocked struct {
+	Channel   string     `json:"channel"`
+	Account   string     `json:"account"`
+	WasLocked bool       `json:"was_locked"`
+	Until     *time.Time `json:"until,omitempty"`
+	Failures  int        `json:"failures,omitempty"`
+}
+
+// Unlock lifts the lock on approvals of a channel and account, recording
+// who did it, and starts the count of wrong codes from zero. A scope that is
+// not locked is no error: the result says it was not.
+func (s *Service) Unlock(ctx context.Context, ch, account string, actor store.Actor) (Unlocked, error) {
+	_, scope, err := s.scope(ch, account)
+	if err != nil {
+		return Unlocked{}, err
+	}
+	u := Unlocked{Channel: scope.Channel, Account: scope.Account}
+	l, err := s.st.Unlock(ctx, scope, actor, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return u, nil
+	}
+	if err != nil {
+		return Unlocked{}, err
+	}
+	s.log.Info("pairing: approvals unlocked", "channel", scope.Channel, "account", scope.Account, "by", actor.Name)
+	u.WasLocked, u.Until, u.Failures = true, &l.Until, l.Failures
+	return u, nil
 }
 
 // ClearPending deletes pending requests and returns how many.

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/pairgate/pairgate/channel"
@@ -117,18 +118,38 @@ type Options struct {
 // Service is DM pairing over one store. It is safe for concurrent use.
 type Service struct {
 	st       store.Store
-	cfg      *config.Config
 	channels *channel.Registry
 	now      func() time.Time
 	log      *slog.Logger
 	codes    codec
 	view     *view
-	lim      limits
-	// routes holds, per channel, what the gate needs before it looks at
-	// the allowlist, resolved from the config once so Admit does a couple
-	// of map lookups instead of walking the config.
-	routes map[string]*route
+	// pol is what the Service takes from the config, resolved once so
+	// Admit does a couple of map lookups instead of walking the config.
+	// Reconfigure replaces it whole; every call loads it once and decides
+	// by that one version.
+	pol atomic.Pointer[policy]
 }
+
+// policy is a resolved configuration: per channel, what the gate needs
+// before it looks at the allowlist, and the limits.
+type policy struct {
+	cfg        *config.Config // canonical
+	lim        limits
+	routes     map[string]*route
+	fromConfig []configSender // every allow_from entry, for listings
+}
+
+// configSender is one allow_from entry of the config. Account is
+// AnyAccount for a channel's own list.
+type configSender struct {
+	channel, account, sender string
+	key                      string // where it is: pairing.channels.telegram.allow_from
+}
+
+// AnyAccount is the account of an allow_from entry of a channel's own list
+// (pairing.channels.<channel>.allow_from), which admits the sender on every
+// account of the channel. No real account has this name.
+const AnyAccount = "*"
 
 // route is one channel's adapter, policies and allow_from lists.
 type route struct {
@@ -151,27 +172,23 @@ type limits struct {
 	lockout                            store.LockoutPolicy
 }
 
-// New makes a Service. It normalises the config's allow_from lists and
-// fails, naming the entry, if one is not a valid sender.
+// New makes a Service. It takes the config through config.Canonical, so a
+// config built in Go is checked and normalised (allow_from entries, account
+// names) by the same rules as a file, and fails naming every problem.
 func New(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("pairing: no store")
 	}
 	s := &Service{
 		st:       opts.Store,
-		cfg:      opts.Config,
 		channels: opts.Channels,
 		now:      opts.Now,
 		log:      opts.Logger,
 		view:     newView(),
-		routes:   map[string]*route{},
 		codes: codec{
 			codeKey: opts.Secret.Derive("pairgate/v1/dm-code"),
 			hashKey: opts.Secret.Derive("pairgate/v1/dm-code-hash"),
 		},
-	}
-	if s.cfg == nil {
-		s.cfg = config.Default()
 	}
 	if s.channels == nil {
 		s.channels = channel.NewRegistry()
@@ -182,41 +199,62 @@ func New(opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	l := s.cfg.Pairing.Limits
-	s.lim = limits{
-		codeTTL:       l.CodeTTL.Std(),
-		rateWindow:    l.RateWindow.Std(),
-		declineWindow: l.DeclineWindow.Std(),
-		maxPending:    l.MaxPending,
-		lockout: store.LockoutPolicy{
-			MaxFailures: l.MaxFailures,
-			Window:      l.FailureWindow.Std(),
-			LockFor:     l.Lockout.Std(),
-		},
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = config.Default()
 	}
-	if err := s.buildRoutes(); err != nil {
+	p, err := s.resolve(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.pol.Store(p)
 	return s, nil
 }
 
-// buildRoutes resolves policies and normalises allow_from lists, naming
-// every entry that is not a valid sender.
-func (s *Service) buildRoutes() error {
-	var errs []error
-	normalize := func(ad channel.Adapter, path string, raw []string, into map[string]struct{}) {
-		for i, r := range raw {
-			sender, err := ad.Normalize(r)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s[%d]: %w", path, i, err))
-				continue
-			}
-			into[sender] = struct{}{}
-		}
+// Reconfigure puts cfg's policies, allow_from lists and limits into effect
+// at once, for every call that starts after it returns; calls in progress
+// finish under the configuration they started with. A config that New
+// would refuse is refused, naming every problem, and the running one is
+// kept. The allowlist in the store is not touched.
+func (s *Service) Reconfigure(cfg *config.Config) error {
+	p, err := s.resolve(cfg)
+	if err != nil {
+		return err
 	}
-	for name := range s.cfg.Pairing.Channels {
+	s.pol.Store(p)
+	return nil
+}
+
+// Config returns the configuration in effect, in canonical form. The
+// caller must not change it.
+func (s *Service) Config() *config.Config { return s.pol.Load().cfg }
+
+// resolve checks and normalises cfg (config.Canonical) and resolves it into
+// a policy.
+func (s *Service) resolve(cfg *config.Config) (*policy, error) {
+	canon, err := cfg.Canonical()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	l := canon.Pairing.Limits
+	p := &policy{
+		cfg: canon,
+		lim: limits{
+			codeTTL:       l.CodeTTL.Std(),
+			rateWindow:    l.RateWindow.Std(),
+			declineWindow: l.DeclineWindow.Std(),
+			maxPending:    l.MaxPending,
+			lockout: store.LockoutPolicy{
+				MaxFailures: l.MaxFailures,
+				Window:      l.FailureWindow.Std(),
+				LockFor:     l.Lockout.Std(),
+			},
+		},
+		routes: map[string]*route{},
+	}
+	for name := range canon.Pairing.Channels {
 		if _, err := s.channels.Get(name); err != nil {
-			errs = append(errs, fmt.Errorf("pairing.channels.%s: %w", name, err))
+			return nil, fmt.Errorf("%w: pairing.channels.%s: %w", ErrInvalidInput, name, err)
 		}
 	}
 	for _, name := range channel.Names() {
@@ -224,36 +262,36 @@ func (s *Service) buildRoutes() error {
 		if err != nil {
 			continue // a registry without this channel: Admit says unknown_channel
 		}
-		ch := s.cfg.Pairing.Channels[name]
-		r := &route{ad: ad, policy: s.cfg.PolicyFor(name, ""), allow: map[string]struct{}{}, accounts: map[string]accountRoute{}}
-		normalize(ad, "pairing.channels."+name+".allow_from", ch.AllowFrom, r.allow)
-		// Sorted, so that of two spellings of one account the error names
-		// the same one every time.
-		spelled := map[string]string{} // canonical name → the key as written
-		for _, key := range slices.Sorted(maps.Keys(ch.Accounts)) {
-			path := "pairing.channels." + name + ".accounts." + key
-			// A config from config.Parse has canonical keys already; one
-			// built in Go is folded here the same way.
-			acct, err := channel.NormalizeAccount(key)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", path, err))
-				continue
-			}
-			if other, dup := spelled[acct]; dup {
-				errs = append(errs, fmt.Errorf("%s: the same account as %s (names are case-folded); keep one", path, other))
-				continue
-			}
-			spelled[acct] = key
-			ar := accountRoute{policy: s.cfg.PolicyFor(name, key), allow: maps.Clone(r.allow)}
-			normalize(ad, path+".allow_from", ch.Accounts[key].AllowFrom, ar.allow)
+		ch := canon.Pairing.Channels[name]
+		key := "pairing.channels." + name
+		r := &route{ad: ad, policy: canon.PolicyFor(name, ""), allow: set(ch.AllowFrom), accounts: map[string]accountRoute{}}
+		p.fromConfig = appendSenders(p.fromConfig, name, AnyAccount, key+".allow_from", ch.AllowFrom)
+		for _, acct := range slices.Sorted(maps.Keys(ch.Accounts)) {
+			a := ch.Accounts[acct]
+			ar := accountRoute{policy: canon.PolicyFor(name, acct), allow: maps.Clone(r.allow)}
+			maps.Copy(ar.allow, set(a.AllowFrom))
 			r.accounts[acct] = ar
+			p.fromConfig = appendSenders(p.fromConfig, name, acct, key+".accounts."+acct+".allow_from", a.AllowFrom)
 		}
-		s.routes[name] = r
+		p.routes[name] = r
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidInput, errors.Join(errs...))
+	return p, nil
+}
+
+func set(list []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(list))
+	for _, s := range list {
+		m[s] = struct{}{}
 	}
-	return nil
+	return m
+}
+
+// appendSenders adds a list's entries, each once, sorted.
+func appendSenders(to []configSender, ch, account, key string, list []string) []configSender {
+	for _, sender := range slices.Compact(slices.Sorted(slices.Values(list))) {
+		to = append(to, configSender{channel: ch, account: account, sender: sender, key: key})
+	}
+	return to
 }
 
 // Load reads the allowlist into memory. Admit loads it on first use; a
@@ -295,7 +333,8 @@ func (s *Service) Run(ctx context.Context) error {
 // returns an error: anything that goes wrong is a drop with reason
 // unavailable, never an admit.
 func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
-	r := s.routes[in.Channel]
+	pol := s.pol.Load()
+	r := pol.routes[in.Channel]
 	if r == nil {
 		return Decision{Verdict: Drop, Reason: ReasonUnknownChannel}
 	}
@@ -333,14 +372,14 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 	if policy != config.PolicyPairing {
 		return Decision{Verdict: Drop, Reason: ReasonNotAllowed}
 	}
-	d := s.challenge(ctx, r.ad, scope, sender, cleanName(in.SenderName))
+	d := s.challenge(ctx, pol.lim, r.ad, scope, sender, cleanName(in.SenderName))
 	s.log.Debug("pairing: gate decision", "channel", scope.Channel, "account", scope.Account,
 		"sender", sender, "verdict", d.Verdict, "reason", d.Reason, "request_id", d.RequestID)
 	return d
 }
 
 // challenge applies rule 5 for a sender who is not allowed.
-func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store.Scope, sender, name string) Decision {
+func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender, name string) Decision {
 	now := s.now()
 	unavailable := func(step string, err error) Decision { return s.unavailable(scope, step, err) }
 	until, err := s.st.LockedUntil(ctx, scope, now)
@@ -350,7 +389,7 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 	if !until.IsZero() {
 		return Decision{Verdict: Drop, Reason: ReasonLockedOut}
 	}
-	declined, err := s.st.DeclinedSince(ctx, scope, sender, now.Add(-s.lim.declineWindow))
+	declined, err := s.st.DeclinedSince(ctx, scope, sender, now.Add(-lim.declineWindow))
 	if err != nil {
 		return unavailable("read declines", err)
 	}
@@ -360,14 +399,14 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 	// Repeat messages from a pending sender and senders arriving at a full
 	// scope are the common cases under load: answer them from a read, so
 	// only a sender who may get a new code takes the write lock.
-	existing, found, live, err := s.st.PendingFor(ctx, scope, sender, now, s.lim.maxPending)
+	existing, found, live, err := s.st.PendingFor(ctx, scope, sender, now, lim.maxPending)
 	switch {
 	case err != nil:
 		return unavailable("read pending", err)
 	case found:
-		return s.remind(ctx, ad, scope, existing, now)
-	case live >= s.lim.maxPending:
-		return s.tooMany(ctx, ad, scope, sender, now)
+		return s.remind(ctx, lim, ad, scope, existing, now)
+	case live >= lim.maxPending:
+		return s.tooMany(ctx, lim, ad, scope, sender, now)
 	}
 	actor := store.Actor{Name: "gate", Source: "gate"}
 	// A new request id (and so a new code) per attempt: a clash with a live
@@ -377,22 +416,22 @@ func (s *Service) challenge(ctx context.Context, ad channel.Adapter, scope store
 		code := s.codes.code(id)
 		req, err := s.st.CreateRequest(ctx, store.CreateRequestParams{
 			Request: store.Request{ID: id, Scope: scope, Sender: sender, Name: name, CodeHash: s.codes.hash(code),
-				CreatedAt: now, ExpiresAt: now.Add(s.lim.codeTTL)},
-			MaxPending: s.lim.maxPending,
+				CreatedAt: now, ExpiresAt: now.Add(lim.codeTTL)},
+			MaxPending: lim.maxPending,
 			Actor:      actor,
 		})
 		switch {
 		case err == nil:
-			return s.challengeDecision(ad, scope, req.ID, code, s.lim.codeTTL)
+			return s.challengeDecision(ad, scope, req.ID, code, lim.codeTTL)
 		case errors.Is(err, store.ErrCodeConflict):
 			continue
 		case errors.Is(err, store.ErrAllowed):
 			// Approved elsewhere a moment ago; the view catches up shortly.
 			return Decision{Verdict: Admit, Reason: ReasonAllowed}
 		case errors.Is(err, store.ErrPending):
-			return s.remind(ctx, ad, scope, req, now)
+			return s.remind(ctx, lim, ad, scope, req, now)
 		case errors.Is(err, store.ErrCapReached):
-			return s.tooMany(ctx, ad, scope, sender, now)
+			return s.tooMany(ctx, lim, ad, scope, sender, now)
 		default:
 			return unavailable("create request", err)
 		}
@@ -409,8 +448,8 @@ func (s *Service) unavailable(scope store.Scope, step string, err error) Decisio
 // remind answers a sender who already has a live request: the same code
 // again once the rate window has passed since it was last sent (exactly one
 // of several gateways sends it), otherwise silence.
-func (s *Service) remind(ctx context.Context, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) Decision {
-	notAfter := now.Add(-s.lim.rateWindow)
+func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) Decision {
+	notAfter := now.Add(-lim.rateWindow)
 	if req.LastSentAt.After(notAfter) {
 		return Decision{Verdict: Drop, Reason: ReasonPending}
 	}
@@ -426,8 +465,8 @@ func (s *Service) remind(ctx context.Context, ad channel.Adapter, scope store.Sc
 
 // tooMany answers a sender arriving at a full scope, telling them once per
 // rate window.
-func (s *Service) tooMany(ctx context.Context, ad channel.Adapter, scope store.Scope, sender string, now time.Time) Decision {
-	told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-s.lim.rateWindow), now)
+func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time) Decision {
+	told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-lim.rateWindow), now)
 	if err != nil {
 		return s.unavailable(scope, "mark notice", err)
 	}

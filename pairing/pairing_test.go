@@ -173,8 +173,9 @@ func TestChallengeApproveAdmit(t *testing.T) {
 	if got := e.svc.Admit(ctx, dm("123456789")); got.Verdict != pairing.Admit || got.Reason != pairing.ReasonAllowed {
 		t.Fatalf("after approval: %+v, want admit/allowed at once", got)
 	}
-	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, false, operator); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second approval of the same code: err = %v, want ErrNotFound", err)
+	again, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, false, operator)
+	if err != nil || !again.Already || again.Allowed != a.Allowed || again.RequestID != d.RequestID {
+		t.Errorf("second approval of the same code: %+v, %v; want the same approval with Already", again, err)
 	}
 
 	if _, err := e.svc.Revoke(ctx, "telegram", "", "123456789", operator); err != nil {
@@ -441,10 +442,11 @@ func TestAdmitAllowedDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// Of 8 concurrent approvals of one request one approves it and 7 are told
+// it was approved already; none counts as a wrong code, so ten rounds of
+// them never lock approvals (5 wrong codes would).
 func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
-	// The losers' codes no longer match anything, so they count as failed
-	// approvals; keep the lockout out of this test's way.
-	e := newEnv(t, func(c *config.Config) { c.Pairing.Limits.MaxFailures = 1000 })
+	e := newEnv(t, nil)
 	for trial := 0; trial < 10; trial++ {
 		d := e.svc.Admit(ctx, dm(strings.Repeat("9", trial+1)))
 		if d.Verdict != pairing.Challenge {
@@ -452,7 +454,8 @@ func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		wins := 0
+		wins, already := 0, 0
+		var errs []error
 		for g := 0; g < 8; g++ {
 			wg.Add(1)
 			go func() {
@@ -461,17 +464,26 @@ func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
 				if g%2 == 1 {
 					target = d.RequestID
 				}
-				if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: target}, false, operator); err == nil {
-					mu.Lock()
+				a, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: target}, false, operator)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					errs = append(errs, err)
+				case a.Already:
+					already++
+				default:
 					wins++
-					mu.Unlock()
 				}
 			}()
 		}
 		wg.Wait()
-		if wins != 1 {
-			t.Fatalf("trial %d: %d approvals succeeded, want exactly 1", trial, wins)
+		if wins != 1 || already != 7 || len(errs) > 0 {
+			t.Fatalf("trial %d: %d approved, %d already approved, errors %v; want 1, 7, none", trial, wins, already, errs)
 		}
+	}
+	if until, err := e.st.LockedUntil(ctx, store.Scope{Channel: "telegram", Account: "default"}, e.clock.Now()); err != nil || !until.IsZero() {
+		t.Errorf("after 70 approvals of approved requests: locked until %v (%v), want not locked", until, err)
 	}
 }
 

@@ -53,6 +53,10 @@ func ErrorCode(err error) string {
 		return errcode.NotConfigured
 	case errors.Is(err, device.ErrAmbiguous):
 		return errcode.Ambiguous
+	case errors.Is(err, pairing.ErrConfigAllowed):
+		return errcode.AllowedByConfig
+	case errors.Is(err, store.ErrAlreadyApproved):
+		return errcode.AlreadyApproved
 	case errors.Is(err, device.ErrInvalidInput), errors.Is(err, pairing.ErrInvalidInput), errors.Is(err, device.ErrBadSetupCode),
 		errors.Is(err, channel.ErrUnknownChannel), errors.Is(err, channel.ErrInvalidAccount), errors.Is(err, channel.ErrInvalidSender):
 		return errcode.InvalidInput
@@ -71,6 +75,12 @@ func toAPIError(err error, now time.Time) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var wrong *pairing.WrongAccountError
+	if errors.As(err, &wrong) {
+		e := *toAPIError(wrong.Err, now)
+		e.msg += fmt.Sprintf(`; that code is pending on %s/%s: did you mean "account":%q?`, wrong.Scope.Channel, wrong.Account, wrong.Account)
+		return &e
+	}
 	switch ErrorCode(err) {
 	case errcode.LockedOut:
 		var lock *store.LockoutError
@@ -85,6 +95,10 @@ func toAPIError(err error, now time.Time) *apiError {
 		return errorf(http.StatusConflict, errcode.NotConfigured, "%s", err.Error())
 	case errcode.Ambiguous:
 		return errorf(http.StatusConflict, errcode.Ambiguous, "%s", err.Error())
+	case errcode.AllowedByConfig:
+		return errorf(http.StatusConflict, errcode.AllowedByConfig, "%s", err.Error())
+	case errcode.AlreadyApproved:
+		return errorf(http.StatusConflict, errcode.AlreadyApproved, "%s", err.Error())
 	case errcode.InvalidInput:
 		return errorf(http.StatusBadRequest, errcode.InvalidInput, "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
 	case errcode.NotFound:
@@ -187,6 +201,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/allowed":  {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.listAllowed},
 		"/v1/pairing/allow":    {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.allow},
 		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
+		"/v1/pairing/unlock":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.unlock},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
 
 		"/pair":                             {method: http.MethodGet, handle: s.pair, session: true},
@@ -292,7 +307,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) er
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
 			return errorf(http.StatusUnauthorized, errcode.Unauthorized, "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
 		}
-		if c, ok = s.tokens.authenticate(strings.TrimSpace(token)); !ok {
+		if c, ok = s.tokens.authenticate(r.Context(), strings.TrimSpace(token)); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate", error="invalid_token"`)
 			return errorf(http.StatusUnauthorized, errcode.Unauthorized, "the token is unknown or revoked")
 		}
@@ -379,6 +394,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error
 	if err != nil {
 		return err
 	}
+	if a.Already {
+		s.metrics.approvalAlready(a.Allowed.Channel)
+	}
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }
@@ -432,7 +450,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": e})
+	out := map[string]any{"revoked": e}
+	// Revoked in the store, but allow_from in the config still admits them.
+	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil && len(keys) > 0 {
+		out["still_allowed_by"] = keys
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -500,11 +523,38 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	if err != nil {
 		return err
 	}
-	pending, err := s.pairing.ListPending(r.Context(), pairing.Filter{Channel: q["channel"], Account: q["account"]})
+	f := pairing.Filter{Channel: q["channel"], Account: q["account"]}
+	pending, err := s.pairing.ListPending(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pending": pending})
+	locked, err := s.pairing.ListLocked(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Pending []pairing.PendingRequest `json:"pending"`
+		Locked  []pairing.Lockout        `json:"locked"`
+	}{pending, locked})
+	return nil
+}
+
+// scopeRequest is the body of unlock.
+type scopeRequest struct {
+	Channel string `json:"channel"`
+	Account string `json:"account"`
+}
+
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in scopeRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	u, err := s.pairing.Unlock(r.Context(), in.Channel, in.Account, s.actor(r, c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unlocked": u})
 	return nil
 }
 

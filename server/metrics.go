@@ -37,7 +37,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 	m := &metrics{
 		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pairing_approvals_total",
-			Help: "Approval attempts by result: approved, not_found (a wrong code), locked_out. Includes approvals made with the CLI; locked_out counts this daemon's refusals.",
+			Help: "Approval attempts by result: approved, not_found (a wrong code), locked_out, already_approved (approved before: a double click, a retry). Includes approvals made with the CLI; locked_out and already_approved count this daemon's answers.",
 		}, []string{"channel", "result"}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pairing_codes_expired_total",
@@ -115,6 +115,12 @@ func (m *metrics) change(c store.Change) {
 
 func (m *metrics) approvalLockedOut(channel string) {
 	m.approvals.WithLabelValues(channel, "locked_out").Inc()
+}
+
+// approvalAlready counts an approval of a request approved before: it
+// changes nothing, so the change log has no record of it.
+func (m *metrics) approvalAlready(channel string) {
+	m.approvals.WithLabelValues(channel, "already_approved").Inc()
 }
 
 // decision counts one gate decision. Only known channels become label

@@ -75,8 +75,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(reg, opts.Store, s.now)
-	s.tokens = newTokenSet(opts.AdminToken)
-	if err := s.tokens.reload(ctx, opts.Store); err != nil {
+	s.tokens = newTokenSet(opts.AdminToken, opts.Store, s.now)
+	if err := s.tokens.reload(ctx); err != nil {
 		return nil, err
 	}
 	s.routes = s.routeTable(reg)
@@ -126,7 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if !reload {
 			return nil
 		}
-		if err := s.tokens.reload(ctx, s.st); err != nil {
+		if err := s.tokens.reload(ctx); err != nil {
 			return fmt.Errorf("reload API tokens: %w", err)
 		}
 		reload = false
@@ -139,7 +139,7 @@ func (s *Server) Run(ctx context.Context) error {
 // then the previous set stays in force.
 func (s *Server) reloadTokens(ctx context.Context) {
 	for {
-		err := s.tokens.reload(ctx, s.st)
+		err := s.tokens.reload(ctx)
 		if err == nil || ctx.Err() != nil {
 			return
 		}

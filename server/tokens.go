@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
@@ -95,21 +98,76 @@ type caller struct {
 	scope store.TokenScope
 }
 
+// Bounds on looking up tokens the set does not hold.
+const (
+	// missReloads and missBurst bound how often a token not in memory
+	// makes the set reload from the store: a flood of made-up tokens
+	// costs at most this many reads of the token list.
+	missReloads = 20 // per second
+	missBurst   = 20
+	// maxUnknown bounds the memory of hashes found unknown.
+	maxUnknown = 4096
+)
+
 // tokenSet holds the active tokens in memory, by hash, so authentication
-// costs a SHA-256 and a map lookup. It is replaced whole on every change.
+// costs a SHA-256 and a map lookup. It is replaced whole on every change:
+// by the follower of the change log, and on a miss.
+//
+// A miss is a token minted a moment ago by another process (pairgate
+// tokens create) that the follower has not loaded yet, or a wrong one. It
+// reloads the set, so a new token works on its first request; reloads for
+// misses are rate-limited, and a hash still missing after a reload that
+// began after it was presented is remembered as unknown (a token is 256
+// random bits: a hash unknown after its token was shown to anyone never
+// becomes valid), so neither a flood of made-up tokens nor one stale token
+// repeated hammers the store. Reloads are serialised, so a set read before
+// a revocation never replaces one read after it.
 type tokenSet struct {
 	admin [32]byte
 	byKey atomic.Pointer[map[[32]byte]caller]
+	// started counts reloads begun, and a request notes it before its
+	// lookup; loaded is the number of the last one that succeeded.
+	started, loaded atomic.Uint64
+
+	st  store.Store
+	now func() time.Time
+	// reloading is held (a one-slot semaphore, so a wait can be given
+	// up with its request) by the one reload in progress.
+	reloading chan struct{}
+	misses    *rate.Limiter
+
+	mu      sync.Mutex
+	unknown map[[32]byte]struct{}
 }
 
-func newTokenSet(admin string) *tokenSet {
-	t := &tokenSet{admin: tokenHash(admin)}
+func newTokenSet(admin string, st store.Store, now func() time.Time) *tokenSet {
+	t := &tokenSet{
+		admin:     tokenHash(admin),
+		st:        st,
+		now:       now,
+		reloading: make(chan struct{}, 1),
+		misses:    rate.NewLimiter(missReloads, missBurst),
+		unknown:   map[[32]byte]struct{}{},
+	}
 	t.byKey.Store(&map[[32]byte]caller{})
 	return t
 }
 
-func (t *tokenSet) reload(ctx context.Context, st store.Store) error {
-	list, err := st.ListTokens(ctx, false)
+// reload replaces the set with the store's active tokens.
+func (t *tokenSet) reload(ctx context.Context) error {
+	select {
+	case t.reloading <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.reloading }()
+	return t.reloadLocked(ctx)
+}
+
+// reloadLocked is reload for a caller holding t.reloading.
+func (t *tokenSet) reloadLocked(ctx context.Context) error {
+	n := t.started.Add(1)
+	list, err := t.st.ListTokens(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -120,13 +178,14 @@ func (t *tokenSet) reload(ctx context.Context, st store.Store) error {
 		}
 	}
 	t.byKey.Store(&m)
+	t.loaded.Store(n)
 	return nil
 }
 
 // authenticate finds the caller of a bearer token. The admin token is
 // compared in constant time; stored tokens are found by the SHA-256 of what
 // was presented, which reveals nothing about any token through timing.
-func (t *tokenSet) authenticate(token string) (caller, bool) {
+func (t *tokenSet) authenticate(ctx context.Context, token string) (caller, bool) {
 	if token == "" {
 		return caller{}, false
 	}
@@ -134,6 +193,47 @@ func (t *tokenSet) authenticate(token string) (caller, bool) {
 	if subtle.ConstantTimeCompare(h[:], t.admin[:]) == 1 {
 		return caller{name: "admin", scope: store.ScopeAdmin}, true
 	}
-	c, ok := (*t.byKey.Load())[h]
-	return c, ok
+	seen := t.started.Load()
+	if c, ok := (*t.byKey.Load())[h]; ok {
+		return c, true
+	}
+	return t.miss(ctx, h, seen)
+}
+
+// miss looks for a token the set did not hold when the request noted that
+// seen reloads had begun.
+func (t *tokenSet) miss(ctx context.Context, h [32]byte, seen uint64) (caller, bool) {
+	t.mu.Lock()
+	_, known := t.unknown[h]
+	t.mu.Unlock()
+	if known {
+		return caller{}, false
+	}
+	select {
+	case t.reloading <- struct{}{}:
+	case <-ctx.Done():
+		return caller{}, false
+	}
+	defer func() { <-t.reloading }()
+	// A reload that began after the request arrived and succeeded saw
+	// every token minted before the request: its answer stands. (One that
+	// failed proves nothing.)
+	if t.loaded.Load() <= seen {
+		if !t.misses.AllowN(t.now(), 1) {
+			return caller{}, false // not looked up, so not remembered
+		}
+		if err := t.reloadLocked(ctx); err != nil {
+			return caller{}, false
+		}
+	}
+	if c, ok := (*t.byKey.Load())[h]; ok {
+		return c, true
+	}
+	t.mu.Lock()
+	if len(t.unknown) >= maxUnknown {
+		clear(t.unknown)
+	}
+	t.unknown[h] = struct{}{}
+	t.mu.Unlock()
+	return caller{}, false
 }

@@ -32,6 +32,12 @@ var (
 	// request is needed. A gate whose in-memory view lags the store (an
 	// approval made by another process a moment ago) learns it here.
 	ErrAllowed = errors.New("sender is already allowed")
+	// ErrAlreadyApproved: the request named by code or id was approved
+	// already, and its code is still within its lifetime. Approve returns
+	// it together with the request and the sender's allow entry as it is
+	// now; Reject together with the request. It is no wrong code: a double
+	// click, a retry and the loser of a race all get it.
+	ErrAlreadyApproved = errors.New("already approved")
 	// ErrCapReached: the scope already holds the maximum number of live
 	// pending requests.
 	ErrCapReached = errors.New("pending request cap reached")
@@ -65,6 +71,13 @@ func (e *LockoutError) Error() string {
 
 // Is makes errors.Is(err, ErrLockedOut) hold for a *LockoutError.
 func (e *LockoutError) Is(target error) bool { return target == ErrLockedOut }
+
+// Lockout is a lock on the approvals of a scope.
+type Lockout struct {
+	Scope    Scope
+	Until    time.Time
+	Failures int // failed approvals that caused the lock
+}
 
 // Scope is the unit of DM-pairing state: one bot account on one channel.
 type Scope struct {
@@ -138,6 +151,7 @@ const (
 	KindCleared       ChangeKind = "pairing.cleared"   // a request was removed by clear-pending
 	KindApproveFailed ChangeKind = "pairing.approve_failed"
 	KindLockedOut     ChangeKind = "pairing.locked_out" // approvals in a scope were locked
+	KindUnlocked      ChangeKind = "pairing.unlocked"   // an operator lifted a scope's lock
 	KindTokenCreated  ChangeKind = "token.created"      // an API token was minted
 	KindTokenRevoked  ChangeKind = "token.revoked"      // an API token was revoked
 
@@ -458,16 +472,23 @@ type Store interface {
 	ListRequests(ctx context.Context, f RequestFilter, now time.Time) ([]Request, error)
 
 	// Approve, in one transaction: refuses with a *LockoutError while the
-	// scope is locked; finds the live request by code hash or id (else
-	// ErrNotFound); deletes it; inserts or reactivates the sender's allow
-	// entry (Via code or request); clears a decline; records
-	// KindApproved. Of two concurrent approvals of one request exactly one
-	// succeeds; the other gets ErrNotFound.
+	// scope is locked; finds the live request by code hash or id; deletes
+	// it; inserts or reactivates the sender's allow entry (Via code or
+	// request); clears a decline; remembers the approval until the
+	// request's ExpiresAt; records KindApproved.
+	//
+	// A request of the scope approved before and not yet past its
+	// ExpiresAt gives ErrAlreadyApproved with that request and the
+	// sender's allow entry as it is now (revoked, perhaps), and changes
+	// nothing. Anything else is ErrNotFound. Of concurrent approvals of one
+	// request exactly one succeeds; the others get ErrAlreadyApproved.
 	Approve(ctx context.Context, p ApproveParams) (Request, AllowEntry, error)
 
 	// Reject, in one transaction: finds the live request by code hash or
-	// id (else ErrNotFound), deletes it, marks the sender declined at now,
-	// and records KindRejected. Lockout does not apply.
+	// id, deletes it, marks the sender declined at now, and records
+	// KindRejected. A request approved within its lifetime gives
+	// ErrAlreadyApproved with the request and changes nothing; anything
+	// else is ErrNotFound. Lockout does not apply.
 	Reject(ctx context.Context, p ApproveParams) (Request, error)
 
 	// ClearRequests deletes the pending requests matching f, recording
@@ -475,7 +496,8 @@ type Store interface {
 	ClearRequests(ctx context.Context, f RequestFilter, actor Actor, now time.Time) (int, error)
 
 	// ExpireRequests purges every request expired at now, recording
-	// KindExpired for each, and returns how many it purged.
+	// KindExpired for each, and returns how many it purged. It also
+	// forgets approvals whose requests' lifetime is over (no record).
 	ExpireRequests(ctx context.Context, now time.Time) (int, error)
 
 	// Allow, in one transaction for all of p.Senders (all or none are
@@ -513,6 +535,16 @@ type Store interface {
 	// p.Window, locks it until now+p.LockFor (KindLockedOut) and resets the
 	// count. It returns the lock's end, or the zero time if not locked.
 	RecordApprovalFailure(ctx context.Context, scope Scope, actor Actor, now time.Time, p LockoutPolicy) (time.Time, error)
+
+	// Lockouts returns the locks in force at now on scopes matching f,
+	// ordered by channel and account.
+	Lockouts(ctx context.Context, f RequestFilter, now time.Time) ([]Lockout, error)
+
+	// Unlock, in one transaction: lifts the scope's lock in force at now,
+	// forgets the scope's failed approvals (the count starts from zero),
+	// records KindUnlocked, and returns the lock it lifted. ErrNotFound if
+	// the scope is not locked at now; then nothing changes.
+	Unlock(ctx context.Context, scope Scope, actor Actor, now time.Time) (Lockout, error)
 
 	// MarkNotice records that the sender was told something of the given
 	// kind (e.g. "max_pending") at now, if it was last told at or before

@@ -144,6 +144,7 @@ type app struct {
 	daemon       bool   // serve: check the database's integrity at open and on an interval
 	homeDir      string
 	dbPath       string
+	cfgFile      string // the config file read, "" when none was
 
 	cfg *config.Config
 	sec secret.Secret
@@ -185,7 +186,7 @@ pairing code; you approve it and they join the allowlist.`,
 	// and prints a fixed template), so that --json applies to it.
 	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
 	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
-		a.backupCmd(), a.versionCmd())
+		a.backupCmd(), a.versionCmd(), a.configCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(a.helpCmd(root))
 	a.strictTree(root)
@@ -541,6 +542,7 @@ func (a *app) loadConfig(home string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.cfgFile = path
 	// Relative paths in a config file mean relative to that file, not to
 	// wherever the command happens to run.
 	for _, p := range []*string{&cfg.Pairing.Storage.Path, &cfg.Pairing.SetupCode.SecretPath} {

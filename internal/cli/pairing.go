@@ -85,7 +85,7 @@ func (a *app) pairingCmd() *cobra.Command {
 		Use:   "pairing",
 		Short: "DM pairing: list, approve, reject, allow and revoke senders",
 	}
-	c.AddCommand(a.listCmd(), a.approveCmd(), a.rejectCmd(), a.allowCmd(), a.revokeCmd(), a.allowedCmd(), a.clearCmd())
+	c.AddCommand(a.listCmd(), a.approveCmd(), a.rejectCmd(), a.allowCmd(), a.revokeCmd(), a.allowedCmd(), a.clearCmd(), a.unlockCmd())
 	return c
 }
 
@@ -101,12 +101,22 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pending, err := svc.ListPending(c.Context(), pairing.Filter{Channel: first(args), Account: account})
+			f := pairing.Filter{Channel: first(args), Account: account}
+			pending, err := svc.ListPending(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			locked, err := svc.ListLocked(c.Context(), f)
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			return a.print(map[string]any{"pending": pending}, func(w io.Writer) {
+			out := struct {
+				Pending []pairing.PendingRequest `json:"pending"`
+				Locked  []pairing.Lockout        `json:"locked"`
+			}{pending, locked}
+			return a.print(out, func(w io.Writer) {
+				defer printLocked(w, locked)
 				if len(pending) == 0 {
 					fmt.Fprintln(w, "No pending requests.")
 					return
@@ -147,6 +157,10 @@ func (a *app) approveCmd() *cobra.Command {
 				return explain(err, args[0], account)
 			}
 			return a.print(ap, func(w io.Writer) {
+				if ap.Already {
+					printAlready(w, ap)
+					return
+				}
 				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), cell(ap.Allowed.Channel), cell(ap.Allowed.Account))
 				if ap.Notify != "" {
 					fmt.Fprintf(w, "Notice for the sender (delivered by the gateway following pairgate's change log):\n%s\n", indent(ap.Notify))
@@ -325,9 +339,19 @@ func (a *app) revokeCmd() *cobra.Command {
 				return fmt.Errorf("%w\nsee who is allowed with: pairgate pairing allowed %s%s", err, args[0], accountFlag(account))
 			}
 			if err != nil {
-				return err
+				return a.explainConfig(err)
 			}
-			return a.print(map[string]any{"revoked": e}, func(w io.Writer) {
+			out := map[string]any{"revoked": e}
+			keys, _ := svc.AllowedByConfig(args[0], account, args[1])
+			if len(keys) > 0 {
+				out["still_allowed_by"] = keys
+			}
+			return a.print(out, func(w io.Writer) {
+				if len(keys) > 0 {
+					fmt.Fprintf(w, "Revoked %s on %s/%s in the store, but they are still admitted by %s in %s: remove them there too.\n",
+						who(e.Sender, e.Name), cell(e.Channel), cell(e.Account), strings.Join(keys, " and "), a.configName())
+					return
+				}
 				fmt.Fprintf(w, "Revoked %s on %s/%s. A running gateway stops admitting them within a second.\n",
 					who(e.Sender, e.Name), cell(e.Channel), cell(e.Account))
 			})
@@ -361,15 +385,23 @@ func (a *app) allowedCmd() *cobra.Command {
 				}
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "CHANNEL\tACCOUNT\tSENDER\tNAME\tAPPROVED\tBY\tVIA\tREVOKED")
+				fromConfig := false
 				for _, e := range list {
-					rev := "-"
+					rev, approved := "-", "-"
 					if e.RevokedAt != nil {
 						rev = e.RevokedAt.Local().Format(time.DateTime)
 					}
+					if !e.ApprovedAt.IsZero() {
+						approved = e.ApprovedAt.Local().Format(time.DateTime)
+					}
+					fromConfig = fromConfig || e.Via == pairing.ViaConfig
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Channel), cell(e.Account), cell(e.Sender), cell(e.Name),
-						e.ApprovedAt.Local().Format(time.DateTime), cell(e.ApprovedBy), cell(string(e.Via)), rev)
+						approved, cell(e.ApprovedBy), cell(string(e.Via)), rev)
 				}
 				tw.Flush()
+				if fromConfig {
+					fmt.Fprintf(w, "\nVIA config: admitted by allow_from in %s (ACCOUNT * is every account of the channel);\nremove them there, not with pairing revoke.\n", a.configName())
+				}
 			})
 		},
 	}
@@ -415,11 +447,21 @@ func accountFlag(account string) string {
 // approving or rejecting.
 func explain(err error, channel, account string) error {
 	acct := accountFlag(account)
+	var wrong *pairing.WrongAccountError
 	var lock *store.LockoutError
 	switch {
+	case errors.As(err, &wrong):
+		return fmt.Errorf("%w\nthat code is pending on %s/%s: did you mean --account %s?",
+			explain(wrong.Err, channel, account), cell(wrong.Scope.Channel), cell(wrong.Account), cell(wrong.Account))
 	case errors.As(err, &lock):
 		return fmt.Errorf("approvals on %s are locked for %s more (until %s) after %d wrong codes; wait, or admit a sender you know with: pairgate pairing allow %s <sender>%s",
 			lock.Scope, pairing.FormatDuration(time.Until(lock.Until).Round(time.Minute)), lock.Until.Local().Format(time.DateTime), lock.Failures, channel, acct)
+	case errors.Is(err, store.ErrAlreadyApproved):
+		var ap *pairing.AlreadyApprovedError
+		if errors.As(err, &ap) {
+			return fmt.Errorf("%w\nremove them with: pairgate pairing revoke %s %s%s", err, channel, cell(ap.Sender), acct)
+		}
+		return err
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("%w\nsee what is pending with: pairgate pairing list %s%s", err, channel, acct)
 	}

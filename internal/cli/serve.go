@@ -39,6 +39,9 @@ func (a *app) serveCmd() *cobra.Command {
 				a.defaultLevel = "info"
 			}
 			ctx := c.Context()
+			// SIGHUP reloads the config rather than ending the process.
+			hup, stopHUP := notifyReload()
+			defer stopHUP()
 			a.daemon = true
 			svc, err := a.open(ctx)
 			if err != nil {
@@ -96,12 +99,18 @@ func (a *app) serveCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "Next: give your gateway a token of its own, which may only call POST /v1/admit:\n  pairgate tokens create --scope gateway --name my-gateway\n")
 			a.log.Info("serving", "addr", ln.Addr().String())
 
-			select {
-			case err := <-served:
-				stopRun()
-				<-ran
-				return fmt.Errorf("serve: %w", err)
-			case <-ctx.Done():
+		wait:
+			for {
+				select {
+				case err := <-served:
+					stopRun()
+					<-ran
+					return fmt.Errorf("serve: %w", err)
+				case <-ctx.Done():
+					break wait
+				case <-hup:
+					a.reloadConfig(svc)
+				}
 			}
 			// Finish the requests in flight, then stop following the
 			// change log; a.close closes the store after both.
@@ -146,7 +155,7 @@ func (a *app) tokensCmd() *cobra.Command {
 			return a.print(m, func(w io.Writer) {
 				fmt.Fprintf(w, "Created %s token %s (%s). It is shown only now:\n\n  %s\n\n", m.Scope, cell(m.ID), cell(m.Name), m.Token)
 				if m.Scope == store.ScopeGateway {
-					fmt.Fprintf(w, "It may only call POST /v1/admit. A running daemon accepts it within a second.\n")
+					fmt.Fprintf(w, "It may only call POST /v1/admit. A running daemon accepts it at once.\n")
 				}
 			})
 		},

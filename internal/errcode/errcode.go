@@ -16,6 +16,9 @@ const (
 	LockedOut     = "locked_out"     // approvals locked after wrong codes
 	NotConfigured = "not_configured" // a setup code was asked for but no public URL is set
 	Unavailable   = "unavailable"    // the store cannot be read or written
+
+	AlreadyApproved = "already_approved"  // rejecting a request that was approved already
+	AllowedByConfig = "allowed_by_config" // revoking a sender that allow_from in the config admits
 )
 
 // Codes of the HTTP API only.

@@ -23,7 +23,7 @@ const applicationID = 0x50475431
 // (used_jtis until schema version 5); a database made before files were
 // marked with applicationID is recognised by them.
 var pairgateTables = []string{
-	"allowed", "api_tokens", "changes", "declines", "device_requests", "devices", "failures", "health",
+	"allowed", "api_tokens", "approvals", "changes", "declines", "device_requests", "devices", "failures", "health",
 	"lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
 }
 
@@ -41,7 +41,7 @@ const (
 // path may be opened as pairgate's database: a missing or empty file (to be
 // created), a file marked as pairgate's, or a pairgate database from before
 // the mark. Anything else is refused and left untouched, in particular not
-// switched to WAL mode.
+// switched to WAL mode. known is the latest schema version this build has.
 func inspect(ctx context.Context, path string, known int, busy time.Duration) error {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {

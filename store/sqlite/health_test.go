@@ -119,7 +119,7 @@ func TestUnmarkedPairgateDatabaseOpens(t *testing.T) {
 	}
 	s.Close()
 	// What an earlier pairgate left: schema version 3, no mark, no health
-	// table, no device labels, the JWT-era tables of setup tokens.
+	// table, nor anything of the migrations after 0004.
 	stmts := append([]string{`PRAGMA application_id = 0`, `DROP TABLE health`}, schemaV4...)
 	sqlExec(t, path, append(stmts, `PRAGMA user_version = 3`)...)
 	s = mustOpen(t, sqlite.Options{Path: path})
@@ -302,8 +302,10 @@ func TestFullDisk(t *testing.T) {
 }
 
 // schemaV4 turns a current database's tables back into those of schema
-// version 4: JWT-era setup tokens (0005), devices without a label (0007).
+// version 4: JWT-era setup tokens (0005), no approvals (0006), devices
+// without a label (0007).
 var schemaV4 = []string{
+	`DROP TABLE approvals`,
 	`DROP TABLE setup_tokens`,
 	`DROP TABLE signing_keys`,
 	`CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL, retired_at INTEGER)`,

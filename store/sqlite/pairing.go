@@ -195,6 +195,35 @@ func takeRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.
 	return r, err
 }
 
+// approvedRequest returns the request of the scope matched by code hash or
+// id that was approved and is still within its lifetime, or ErrNotFound.
+func approvedRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+	match, key := "id = ?", any(p.RequestID)
+	if p.RequestID == "" {
+		match, key = "code_hash = ?", any(p.CodeHash)
+	}
+	r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM approvals
+		WHERE channel = ? AND account = ? AND `+match+` AND expires_at > ? ORDER BY approved_at DESC LIMIT 1`,
+		p.Scope.Channel, p.Scope.Account, key, ms(p.Now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Request{}, fmt.Errorf("no live pairing request on %s matches: %w", p.Scope, store.ErrNotFound)
+	}
+	return r, err
+}
+
+// takeOrApproved is takeRequest, except that a request approved within its
+// lifetime is returned with ErrAlreadyApproved.
+func takeOrApproved(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+	r, err := takeRequest(ctx, tx, p)
+	if !errors.Is(err, store.ErrNotFound) || (p.RequestID == "" && len(p.CodeHash) == 0) {
+		return r, err
+	}
+	if r, err = approvedRequest(ctx, tx, p); err != nil {
+		return store.Request{}, err
+	}
+	return r, fmt.Errorf("request %s on %s: %w", r.ID, p.Scope, store.ErrAlreadyApproved)
+}
+
 // Approve implements store.Store.
 func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Request, store.AllowEntry, error) {
 	var req store.Request
@@ -204,7 +233,18 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 			return err
 		}
 		var err error
-		if req, err = takeRequest(ctx, tx, p); err != nil {
+		req, err = takeOrApproved(ctx, tx, p)
+		if errors.Is(err, store.ErrAlreadyApproved) {
+			// Nothing changes: the caller learns the entry as it is now.
+			e, eerr := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
+				WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, req.Sender))
+			if eerr != nil {
+				return eerr
+			}
+			entry = e
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		via := store.ViaCode
@@ -220,6 +260,18 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 			p.Scope.Channel, p.Scope.Account, req.Sender); err != nil {
 			return err
 		}
+		// Remembered until the code would have expired, so approving it
+		// again is answered, not counted; expired ones go now (a bounded
+		// range of the expiry index).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM approvals WHERE expires_at <= ?`, ms(p.Now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (`+requestCols+`, approved_at, approved_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			req.ID, req.Scope.Channel, req.Scope.Account, req.Sender, req.Name, req.CodeHash,
+			ms(req.CreatedAt), ms(req.ExpiresAt), ms(req.LastSentAt), ms(p.Now), p.Actor.Name); err != nil {
+			return err
+		}
 		detail := "via " + string(via)
 		if p.Detail != "" {
 			detail += ", " + p.Detail
@@ -227,6 +279,9 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
 			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail})
 	})
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		return req, entry, err
+	}
 	if err != nil {
 		return store.Request{}, store.AllowEntry{}, err
 	}
@@ -264,7 +319,7 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 	var req store.Request
 	err := s.write(ctx, "reject", func(tx *sql.Tx) error {
 		var err error
-		if req, err = takeRequest(ctx, tx, p); err != nil {
+		if req, err = takeOrApproved(ctx, tx, p); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO declines (channel, account, sender, declined_at) VALUES (?, ?, ?, ?)
@@ -275,6 +330,9 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRejected, Scope: p.Scope,
 			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: p.Detail})
 	})
+	if errors.Is(err, store.ErrAlreadyApproved) {
+		return req, err
+	}
 	if err != nil {
 		return store.Request{}, err
 	}
@@ -313,7 +371,10 @@ func (s *Store) ExpireRequests(ctx context.Context, now time.Time) (int, error) 
 	n := 0
 	err := s.write(ctx, "expire requests", func(tx *sql.Tx) error {
 		var err error
-		n, err = expire(ctx, tx, now, "1")
+		if n, err = expire(ctx, tx, now, "1"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE expires_at <= ?`, ms(now))
 		return err
 	})
 	return n, err
@@ -520,6 +581,46 @@ func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, ac
 			Detail: strconv.Itoa(n) + " failed approvals within " + p.Window.String() + ", locked for " + p.LockFor.String()})
 	})
 	return until, err
+}
+
+// Lockouts implements store.Store.
+func (s *Store) Lockouts(ctx context.Context, f store.RequestFilter, now time.Time) ([]store.Lockout, error) {
+	where, args := filterSQL(f)
+	return list(ctx, s, "list lockouts", "lockouts", `SELECT channel, account, until, failures FROM lockouts WHERE `+where+
+		` AND until > ? ORDER BY channel, account`, scanLockout, append(args, ms(now))...)
+}
+
+func scanLockout(row scanner) (store.Lockout, error) {
+	var l store.Lockout
+	var until int64
+	err := row.Scan(&l.Scope.Channel, &l.Scope.Account, &until, &l.Failures)
+	l.Until = fromMS(until)
+	return l, err
+}
+
+// Unlock implements store.Store.
+func (s *Store) Unlock(ctx context.Context, scope store.Scope, actor store.Actor, now time.Time) (store.Lockout, error) {
+	var l store.Lockout
+	err := s.write(ctx, "unlock approvals", func(tx *sql.Tx) error {
+		var err error
+		l, err = scanLockout(tx.QueryRowContext(ctx, `DELETE FROM lockouts WHERE channel = ? AND account = ? AND until > ?
+			RETURNING channel, account, until, failures`, scope.Channel, scope.Account, ms(now)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("approvals on %s are not locked: %w", scope, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM failures WHERE channel = ? AND account = ?`, scope.Channel, scope.Account); err != nil {
+			return err
+		}
+		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindUnlocked, Scope: scope, Actor: actor,
+			Detail: "lifted the lock until " + l.Until.Format(time.RFC3339) + " after " + strconv.Itoa(l.Failures) + " failed approvals"})
+	})
+	if err != nil {
+		return store.Lockout{}, err
+	}
+	return l, nil
 }
 
 // MarkNotice implements store.Store.

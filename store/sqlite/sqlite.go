@@ -95,11 +95,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	names, err := migrationNames()
+	ms, err := loadMigrations(migrations)
 	if err != nil {
 		return nil, err
 	}
-	if err := inspect(ctx, opts.Path, len(names), opts.BusyTimeout); err != nil {
+	if err := inspect(ctx, opts.Path, latest(ms), opts.BusyTimeout); err != nil {
 		return nil, err
 	}
 	if err := createFile(opts.Path); err != nil {
@@ -131,7 +131,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		stop:           make(chan struct{}),
 		done:           make(chan struct{}),
 	}
-	if err := s.migrate(ctx, names); err != nil {
+	if err := s.migrate(ctx, ms); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -219,48 +219,61 @@ func wrapErr(path, what string, err error) (error, bool) {
 	return fmt.Errorf("%w: %s: %w", store.ErrUnavailable, what, err), false
 }
 
-func migrationNames() ([]string, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+// migration is one schema step: migrations/NNNN_what.sql brings the schema
+// to version NNNN.
+type migration struct {
+	version int
+	file    string
+}
+
+// loadMigrations reads the migration files of fsys (a "migrations"
+// folder), ordered by version.
+//
+// The schema version (PRAGMA user_version) is the number of the last file
+// applied, not a count of files: branches reserve numbers, so the files of
+// one build may have gaps (0004, 0006) that a merge fills (0005). Counted,
+// "5" would mean 0001-0004+0006 on one branch and 0001-0005 on another; by
+// number, a database at 5 gets 0006 from either, and one at 6 is refused by
+// a build that knows only up to 5 instead of being taken as current.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(entries))
+	var ms []migration
 	for _, e := range entries {
-		names = append(names, e.Name())
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration file %s: want NNNN_what.sql with NNNN from 0001", e.Name())
+		}
+		ms = append(ms, migration{version: v, file: e.Name()})
 	}
-	sort.Strings(names)
-	return names, nil
+	if len(ms) == 0 {
+		return nil, errors.New("no migration files")
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migration files %s and %s have the same number", ms[i-1].file, ms[i].file)
+		}
+	}
+	return ms, nil
 }
 
-func (s *Store) migrate(ctx context.Context, names []string) error {
+func latest(ms []migration) int { return ms[len(ms)-1].version }
+
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	// One IMMEDIATE transaction reads the version and applies what is
 	// missing. SQLite DDL is transactional, so two processes opening a new
 	// file at once serialise here and the second finds the work done.
 	return s.write(ctx, "migrate schema", func(tx *sql.Tx) error {
-		var version int
-		var app int64
-		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		if err := applyMigrations(ctx, tx, migrations, ms); err != nil {
 			return err
 		}
+		var app int64
 		if err := tx.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
 			return err
-		}
-		if version > len(names) {
-			return fmt.Errorf("database schema version %d is newer than this pairgate knows (%d): upgrade pairgate", version, len(names))
-		}
-		for i := version; i < len(names); i++ {
-			body, err := fs.ReadFile(migrations, "migrations/"+names[i])
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("migration %s: %w", names[i], err)
-			}
-		}
-		if version != len(names) {
-			if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(len(names))); err != nil {
-				return err
-			}
 		}
 		if app != applicationID {
 			if _, err := tx.ExecContext(ctx, `PRAGMA application_id = `+strconv.Itoa(applicationID)); err != nil {
@@ -269,6 +282,36 @@ func (s *Store) migrate(ctx context.Context, names []string) error {
 		}
 		return nil
 	})
+}
+
+// applyMigrations applies, inside tx, every migration numbered above the
+// schema version and sets the version to the last one's number.
+func applyMigrations(ctx context.Context, tx *sql.Tx, fsys fs.FS, ms []migration) error {
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > latest(ms) {
+		return fmt.Errorf("database schema version %d is newer than this pairgate knows (%d): upgrade pairgate", version, latest(ms))
+	}
+	for _, m := range ms {
+		if m.version <= version {
+			continue
+		}
+		body, err := fs.ReadFile(fsys, "migrations/"+m.file)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.file, err)
+		}
+	}
+	if version != latest(ms) {
+		if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.Itoa(latest(ms))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // write runs fn in one IMMEDIATE transaction and, if it committed, wakes the
@@ -316,7 +359,7 @@ func (s *Store) domainOr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrTokenUsed, store.ErrKeyInUse, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyApproved, store.ErrTokenUsed, store.ErrKeyInUse, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
 		if errors.Is(err, sentinel) {
 			return err
 		}

@@ -51,10 +51,20 @@ func testApprove(t *testing.T, b Backend) {
 				t.Errorf("Approve with Detail %q recorded Detail %q", p.Detail, cs[0].Detail)
 			}
 
-			// Approved once: the request is gone.
+			// Approved once: the request is no longer pending, and a
+			// second approval says so without changing anything.
 			p.Now = at(6 * minute)
-			_, _, err := f.s.Approve(f.ctx, p)
-			wantErr(t, "second Approve of one request", err, store.ErrNotFound)
+			seq = f.lastSeq()
+			againR, againE, err := f.s.Approve(f.ctx, p)
+			wantErr(t, "second Approve of one request", err, store.ErrAlreadyApproved)
+			if diff := cmp.Diff(r, againR); diff != "" {
+				t.Errorf("second Approve returned request (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, againE); diff != "" {
+				t.Errorf("second Approve returned entry (-want +got):\n%s", diff)
+			}
+			f.checkChanges("second Approve", seq)
+			f.checkList(all(), at(6*minute), keep)
 		})
 	}
 
@@ -111,11 +121,11 @@ func testApproveRace(t *testing.T, b Backend) {
 		r := f.mustCreate(tg, fmt.Sprint(1000+round), at(time.Duration(round)*ms))
 		seq := f.lastSeq()
 		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			wins     []int
-			notFound int
-			errs     []error
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			wins    []int
+			already int
+			errs    []error
 		)
 		start := make(chan struct{})
 		for i := range racers {
@@ -126,24 +136,30 @@ func testApproveRace(t *testing.T, b Backend) {
 			p := by(via, r, store.Actor{Name: fmt.Sprintf("cli:racer%d", i), Source: "cli"}, at(minute))
 			wg.Go(func() {
 				<-start
-				_, _, err := f.s.Approve(f.ctx, p)
+				gotR, gotE, err := f.s.Approve(f.ctx, p)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
 					wins = append(wins, i)
-				case errors.Is(err, store.ErrNotFound):
-					notFound++
+				case errors.Is(err, store.ErrAlreadyApproved) && gotR.ID == r.ID && gotE.Sender == r.Sender && gotE.Active():
+					already++
 				default:
-					errs = append(errs, err)
+					errs = append(errs, fmt.Errorf("%v (request %q, entry of %q)", err, gotR.ID, gotE.Sender))
 				}
 			})
 		}
 		close(start)
 		wg.Wait()
-		if len(wins) != 1 || notFound != racers-1 || len(errs) != 0 {
-			t.Errorf("round %d: %d concurrent approvals: %d succeeded, %d ErrNotFound, other errors %v; want 1, %d, none",
-				round, racers, len(wins), notFound, errs, racers-1)
+		// The losers are told the request was approved, with its entry:
+		// a race is no wrong code.
+		if len(wins) != 1 || already != racers-1 || len(errs) != 0 {
+			var first error
+			if len(errs) > 0 {
+				first = errs[0]
+			}
+			t.Errorf("round %d: %d concurrent approvals: %d succeeded, %d ErrAlreadyApproved, %d other results (the first: %v); want 1, %d, none",
+				round, racers, len(wins), already, len(errs), first, racers-1)
 		}
 		var approved int
 		for _, c := range f.since(seq) {
@@ -496,6 +512,26 @@ func testReject(t *testing.T, b Backend) {
 	f.checkChanges("Reject of nothing live", seq)
 	if declined(tg, "3", at(-24*hour)) || declined(tgWork, "3", at(-24*hour)) {
 		t.Error("a failed Reject marked the sender declined")
+	}
+
+	// An approved request cannot be rejected: Reject says it was approved,
+	// changes nothing and marks no one declined.
+	ok := f.mustCreate(tg, "6", at(8*minute))
+	f.approve(by(store.ViaCode, ok, alice, at(8*minute)))
+	seq = f.lastSeq()
+	for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
+		got, err := f.s.Reject(f.ctx, by(via, ok, alice, at(9*minute)))
+		wantErr(t, "Reject of an approved request via "+string(via), err, store.ErrAlreadyApproved)
+		if diff := cmp.Diff(ok, got); diff != "" {
+			t.Errorf("Reject of an approved request via %s returned (-want +got):\n%s", via, diff)
+		}
+	}
+	f.checkChanges("Reject of an approved request", seq)
+	if declined(tg, "6", at(-24*hour)) {
+		t.Error("Reject of an approved request marked the sender declined")
+	}
+	if got := f.allowed(in(tg), false); len(got) != 1 || got[0].Sender != "6" {
+		t.Errorf("Reject of an approved request changed the allowlist: %+v", got)
 	}
 
 	// Lockout does not apply to Reject.

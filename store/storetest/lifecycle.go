@@ -86,6 +86,14 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			_, err := s.RecordApprovalFailure(ctx, tg, ops, at(minute), store.LockoutPolicy{MaxFailures: 1, Window: hour, LockFor: hour})
 			return err
 		}},
+		{"Lockouts", func(ctx context.Context, s store.Store) error {
+			_, err := s.Lockouts(ctx, all(), at(minute))
+			return err
+		}},
+		{"Unlock", func(ctx context.Context, s store.Store) error {
+			_, err := s.Unlock(ctx, tg, alice, at(minute))
+			return ignoreNotFound(err)
+		}},
 		{"MarkNotice", func(ctx context.Context, s store.Store) error {
 			_, err := s.MarkNotice(ctx, tg, "1", "max_pending", at(minute), at(minute))
 			return err
