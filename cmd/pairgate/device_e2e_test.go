@@ -817,6 +817,16 @@ func TestDeviceAPI(t *testing.T) {
 		return l
 	}
 
+	// A request that cannot be right is refused naming the field, before
+	// the URL is looked at.
+	for body, names := range map[string]string{
+		`{"ttl":"2h"}`: "at most 1h", `{"ttl":"0s"}`: `field \"ttl\"`, `{"ttl":"soon"}`: `field \"ttl\"`, `{"role":"admin"}`: "node or operator",
+	} {
+		data := call("POST", "/v1/setup-codes", admin, body, http.StatusBadRequest)
+		if !strings.Contains(string(data), `"invalid_input"`) || !strings.Contains(string(data), names) {
+			t.Errorf("POST /v1/setup-codes %s: %s, want invalid_input naming %s", body, data, names)
+		}
+	}
 	// Without a public URL the daemon refuses to guess one.
 	data := call("POST", "/v1/setup-codes", admin, `{"role":"operator","ttl":"5m"}`, http.StatusConflict)
 	if !strings.Contains(string(data), `"not_configured"`) {
