@@ -71,9 +71,10 @@ func serveFreeAddr(t *testing.T) string {
 // --log-level debug` and waits until /healthz answers.
 func startServe(t *testing.T, home string) *serveProc {
 	t.Helper()
-	addr := serveFreeAddr(t)
-	p := &serveProc{t: t, home: home, url: "http://" + addr, stdout: &serveBuf{}, stderr: &serveBuf{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, "--home", home, "serve", "--listen", addr, "--log-level", "debug")
+	// Port 0: the daemon takes a free port itself and says which in its
+	// first line, so no other test can take the port in between.
+	p := &serveProc{t: t, home: home, stdout: &serveBuf{}, stderr: &serveBuf{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, "--home", home, "serve", "--listen", "127.0.0.1:0", "--log-level", "debug")
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -108,6 +109,14 @@ func startServe(t *testing.T, home string) *serveProc {
 			t.Fatalf("pairgate serve exited with %d before answering /healthz\nstdout:\n%s\nstderr:\n%s", p.exitCode, p.stdout, p.stderr)
 		default:
 		}
+		if p.url == "" {
+			first, _, ok := strings.Cut(p.stdout.String(), "\n")
+			url, found := strings.CutPrefix(first, "pairgate serving on ")
+			if !ok || !found {
+				continue
+			}
+			p.url = url
+		}
 		if resp, err := client.Get(p.url + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -115,7 +124,7 @@ func startServe(t *testing.T, home string) *serveProc {
 			}
 		}
 		if time.Since(start) > 15*time.Second {
-			t.Fatalf("pairgate serve did not answer /healthz within 15 s\nstderr:\n%s", p.stderr)
+			t.Fatalf("pairgate serve did not answer /healthz within 15 s\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
 		}
 	}
 }
