@@ -47,10 +47,13 @@ func TestREADMEPythonGateway(t *testing.T) {
 	}
 	home := t.TempDir()
 	d := startServe(t, home)
-	var tok struct{ Token string }
-	runJSON(t, home, &tok, "tokens", "create", "--scope", "gateway", "--name", "hermes")
+	// As the README's comment says: the raw token, straight into a file.
+	tok := run(t, home, "tokens", "create", "--scope", "gateway", "--name", "hermes", "--quiet")
+	if tok.code != 0 || !strings.HasPrefix(tok.stdout, "pgt_") || strings.Count(tok.stdout, "\n") != 1 {
+		t.Fatalf("tokens create --quiet: exit %d, stdout %q", tok.code, tok.stdout)
+	}
 	tokenFile := filepath.Join(dir, "pairgate.token")
-	os.WriteFile(tokenFile, []byte(tok.Token+"\n"), 0o600)
+	os.WriteFile(tokenFile, []byte(tok.stdout), 0o600)
 	wrong := filepath.Join(dir, "wrong.token")
 	os.WriteFile(wrong, []byte("pgt_not-a-token\n"), 0o600)
 	if r := run(t, home, "pairing", "allow", "telegram", "123456789"); r.code != 0 {

@@ -229,3 +229,18 @@ func TestJSONErrorWhenFlagsFailToParse(t *testing.T) {
 		t.Errorf("stdout %q, want nothing", r.stdout)
 	}
 }
+
+// tokens create --quiet prints the bare token; asking for JSON too is a
+// contradiction, refused before a token is made.
+func TestTokensCreateQuietAndJSON(t *testing.T) {
+	home := t.TempDir()
+	r := run(t, home, "tokens", "create", "--scope", "gateway", "--quiet", "--json")
+	if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, `"code":"usage"`) || !strings.Contains(r.stderr, "--quiet and --json") {
+		t.Fatalf("tokens create --quiet --json: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	var list struct{ Tokens []any }
+	runJSON(t, home, &list, "tokens", "list")
+	if len(list.Tokens) != 0 {
+		t.Errorf("a refused tokens create made a token: %+v", list.Tokens)
+	}
+}

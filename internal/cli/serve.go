@@ -137,19 +137,27 @@ func (a *app) serveCmd() *cobra.Command {
 func (a *app) tokensCmd() *cobra.Command {
 	c := &cobra.Command{Use: "tokens", Short: "Manage API tokens for pairgate serve"}
 	var scope, name string
+	var quiet bool
 	create := &cobra.Command{
-		Use:   "create --scope admin|gateway [--name N]",
+		Use:   "create --scope admin|gateway [--name N] [--quiet]",
 		Short: "Mint an API token; it is printed this once and stored only as a hash",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if scope != string(store.ScopeAdmin) && scope != string(store.ScopeGateway) {
 				return usageError{fmt.Errorf("--scope %q: want admin or gateway", scope)}
 			}
+			if quiet && a.jsonOut {
+				return usageError{errors.New("--quiet and --json: choose one")}
+			}
 			if _, err := a.open(c.Context()); err != nil {
 				return err
 			}
 			m, err := server.MintToken(c.Context(), a.st, store.TokenScope(scope), name, actor(), time.Now())
 			if err != nil {
+				return err
+			}
+			if quiet {
+				_, err := fmt.Fprintln(a.stdout, m.Token)
 				return err
 			}
 			return a.print(m, func(w io.Writer) {
@@ -163,6 +171,7 @@ func (a *app) tokensCmd() *cobra.Command {
 	create.Flags().StringVar(&scope, "scope", "", "admin (every API) or gateway (POST /v1/admit only)")
 	create.RegisterFlagCompletionFunc("scope", fixed(string(store.ScopeAdmin), string(store.ScopeGateway)))
 	create.Flags().StringVar(&name, "name", "", "a name for the audit log, e.g. the gateway's")
+	create.Flags().BoolVar(&quiet, "quiet", false, "print only the token, for a file: pairgate tokens create --scope gateway --quiet > gateway.token")
 	var all bool
 	list := &cobra.Command{
 		Use:   "list",
