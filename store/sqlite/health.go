@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlstore"
 )
 
 // applicationID marks a SQLite file as pairgate's (PRAGMA application_id,
@@ -29,9 +30,6 @@ var pairgateTables = []string{
 
 // Health timings.
 const (
-	// probeFresh is how long a successful write vouches for the store:
-	// Ping writes a probe only when no write succeeded more recently.
-	probeFresh = time.Second
 	// damagedRecheck is how often a store found damaged checks itself
 	// again, so it is usable again by itself once the file is repaired.
 	damagedRecheck = 5 * time.Second
@@ -132,8 +130,6 @@ type health struct {
 	damaged   error     // a read or check found the file damaged
 	checkedAt time.Time // last integrity check
 	passedAt  time.Time // last integrity check that found nothing
-	wroteAt   time.Time // last write that committed
-	writeErr  error     // the last write failed for want of storage
 }
 
 // noteFile records the outcome of a fileErr check, logging a change.
@@ -159,62 +155,6 @@ func (s *Store) noteDamaged(err error) {
 	if was == nil {
 		s.log.Error("sqlite: database damaged", "path", s.path, "err", err)
 	}
-}
-
-// noteWrite records whether a write committed.
-func (s *Store) noteWrite(err error) {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if err == nil {
-		s.h.wroteAt, s.h.writeErr = time.Now(), nil
-		return
-	}
-	s.h.writeErr = err
-}
-
-// Ping implements store.Store: nil only if the store can both read and
-// write now. It fails while the file is deleted, replaced or found damaged,
-// and when a probe write (made only if no write succeeded within the last
-// second) fails, as it does on a full disk.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.fileErr(); err != nil {
-		s.noteFile(err)
-		return err
-	}
-	s.noteFile(nil)
-	s.hmu.Lock()
-	damaged, fresh := s.h.damaged, s.h.writeErr == nil && time.Since(s.h.wroteAt) < probeFresh
-	s.hmu.Unlock()
-	if damaged != nil {
-		return damaged
-	}
-	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM changes LIMIT 1)`).Scan(&n); err != nil {
-		return s.fail("ping: read", err)
-	}
-	if fresh {
-		return nil
-	}
-	// The probe touches no state and appends no change, so it wakes no
-	// follower.
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		err = s.fail("ping: write", err)
-		s.noteWrite(err)
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(time.Now())); err != nil {
-		err = s.fail("ping: write", err)
-		s.noteWrite(err)
-		return err
-	}
-	err = tx.Commit()
-	if err != nil {
-		err = s.fail("ping: write", err)
-	}
-	s.noteWrite(err)
-	return err
 }
 
 // CheckIntegrity runs SQLite's quick_check over the whole file on a fresh
@@ -286,40 +226,11 @@ func quickCheck(ctx context.Context, q interface {
 	return &errDamaged{finding: first}
 }
 
-// list reads every row of query in one read transaction, after a
-// quick_check of table (unless table is ""): a damaged page that would cut
-// a listing short without an error fails the listing instead, so an
-// operator exporting or auditing never gets a partial list as if whole.
-func list[T any](ctx context.Context, s *Store, what, table, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	defer tx.Rollback()
-	if err := s.checkTable(ctx, tx, what, table); err != nil {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, s.fail(what, err)
-		}
-		out = append(out, v)
-	}
-	return out, s.fail(what, rows.Err())
-}
-
 // checkTable runs quick_check on one table inside tx. A whole-file check
 // that passed within the last second covers it: serve's start-up checks the
 // file and then loads the allowlist, and need not read it twice. While the
 // file is known to be damaged, it fails.
-func (s *Store) checkTable(ctx context.Context, tx *sql.Tx, what, table string) error {
+func (s *Store) checkTable(ctx context.Context, tx *sqlstore.Tx, what, table string) error {
 	if table == "" {
 		return nil
 	}
@@ -364,3 +275,46 @@ func (s *Store) checkHealth(ctx context.Context) {
 		s.CheckIntegrity(ctx)
 	}
 }
+
+// engine is what the SQLite backend supplies to the shared SQL store.
+type engine struct{ s *Store }
+
+// Rebind implements sqlstore.Engine: SQLite takes ? placeholders.
+func (engine) Rebind(query string) string { return query }
+
+// BeginWrite implements sqlstore.Engine: the writer's connections begin
+// with BEGIN IMMEDIATE (_txlock), taking SQLite's write lock at once.
+func (engine) BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	return db.BeginTx(ctx, nil)
+}
+
+// Fail implements sqlstore.Engine.
+func (e engine) Fail(what string, err error) error { return e.s.fail(what, err) }
+
+// CheckWrite implements sqlstore.Engine: the file is still the database at
+// the store's path, before a write and after its commit.
+func (e engine) CheckWrite() error {
+	err := e.s.fileErr()
+	e.s.noteFile(err)
+	return err
+}
+
+// CheckTable implements sqlstore.Engine with quick_check.
+func (e engine) CheckTable(ctx context.Context, tx *sqlstore.Tx, what, table string) error {
+	return e.s.checkTable(ctx, tx, what, table)
+}
+
+// Health implements sqlstore.Engine: the file is there, is the one opened,
+// and is not known to be damaged.
+func (e engine) Health() error {
+	if err := e.CheckWrite(); err != nil {
+		return err
+	}
+	e.s.hmu.Lock()
+	defer e.s.hmu.Unlock()
+	return e.s.h.damaged
+}
+
+// Tick implements sqlstore.Engine: the poller checks the file's identity
+// every tick, and its integrity when due.
+func (e engine) Tick(ctx context.Context) { e.s.checkHealth(ctx) }

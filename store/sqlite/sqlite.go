@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/store/sqlstore"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -52,25 +53,19 @@ type Options struct {
 	IntegrityCheck time.Duration
 }
 
-// Store is the SQLite backend of store.Store.
+// Store is the SQLite backend of store.Store: the shared SQL store
+// (package sqlstore) over one file, plus what only SQLite has (Backup,
+// CheckIntegrity).
 type Store struct {
+	*sqlstore.Store
 	path  string
 	ident os.FileInfo // the file opened, to notice it deleted or replaced
-	w     *sql.DB     // the one writer connection, BEGIN IMMEDIATE
-	r     *sql.DB     // readers, deferred transactions
+	r     *sql.DB     // readers, for Backup
 	log   *slog.Logger
 
 	integrityEvery time.Duration
 	hmu            sync.Mutex
 	h              health
-
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when changes may be new
-	lastSeq int64         // highest sequence the poller has signalled
-
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -120,32 +115,24 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{
-		path:           opts.Path,
-		ident:          ident,
-		w:              w,
-		r:              r,
-		log:            opts.Logger,
-		integrityEvery: opts.IntegrityCheck,
-		changed:        make(chan struct{}),
-		stop:           make(chan struct{}),
-		done:           make(chan struct{}),
-	}
-	if err := s.migrate(ctx, ms); err != nil {
-		s.closeDBs()
+	s := &Store{path: opts.Path, ident: ident, r: r, log: opts.Logger, integrityEvery: opts.IntegrityCheck}
+	closeDBs := func() { r.Close(); w.Close() }
+	if err := s.migrate(ctx, w, ms); err != nil {
+		closeDBs()
 		return nil, err
 	}
 	if opts.IntegrityCheck > 0 {
 		if err := s.CheckIntegrity(ctx); err != nil {
-			s.closeDBs()
+			closeDBs()
 			return nil, err
 		}
 	}
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
-		s.closeDBs()
-		return nil, s.fail("read change log", err)
+	s.Store, err = sqlstore.New(ctx, sqlstore.Options{Writer: w, Reader: r, Engine: engine{s}, PollInterval: opts.PollInterval,
+		Logger: opts.Logger, Name: "sqlite " + opts.Path})
+	if err != nil {
+		closeDBs()
+		return nil, err
 	}
-	go s.poll(opts.PollInterval)
 	return s, nil
 }
 
@@ -263,25 +250,32 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 
 func latest(ms []migration) int { return ms[len(ms)-1].version }
 
-func (s *Store) migrate(ctx context.Context, ms []migration) error {
-	// One IMMEDIATE transaction reads the version and applies what is
-	// missing. SQLite DDL is transactional, so two processes opening a new
-	// file at once serialise here and the second finds the work done.
-	return s.write(ctx, "migrate schema", func(tx *sql.Tx) error {
-		if err := applyMigrations(ctx, tx, migrations, ms); err != nil {
-			return err
+// migrate brings the schema up to date in one IMMEDIATE transaction, and
+// marks the file as pairgate's. SQLite DDL is transactional, so two
+// processes opening a new file at once serialise here and the second finds
+// the work done.
+func (s *Store) migrate(ctx context.Context, w *sql.DB, ms []migration) error {
+	if err := s.fileErr(); err != nil {
+		return err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("migrate schema", err)
+	}
+	defer tx.Rollback()
+	if err := applyMigrations(ctx, tx, migrations, ms); err != nil {
+		return s.fail("migrate schema", err)
+	}
+	var app int64
+	if err := tx.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return s.fail("migrate schema", err)
+	}
+	if app != applicationID {
+		if _, err := tx.ExecContext(ctx, `PRAGMA application_id = `+strconv.Itoa(applicationID)); err != nil {
+			return s.fail("migrate schema", err)
 		}
-		var app int64
-		if err := tx.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
-			return err
-		}
-		if app != applicationID {
-			if _, err := tx.ExecContext(ctx, `PRAGMA application_id = `+strconv.Itoa(applicationID)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return s.fail("migrate schema", tx.Commit())
 }
 
 // applyMigrations applies, inside tx, every migration numbered above the
@@ -312,163 +306,4 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, fsys fs.FS, ms []migration
 		}
 	}
 	return nil
-}
-
-// write runs fn in one IMMEDIATE transaction and, if it committed, wakes the
-// followers of the change log. A sentinel error from fn rolls back and is
-// returned as is; anything else wraps ErrUnavailable.
-//
-// A write is acknowledged only if the file it committed to is still the
-// database at the store's path: one made to a deleted or replaced file
-// would be lost, so it is reported as failed (ErrUnavailable).
-func (s *Store) write(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	err := s.commit(ctx, what, fn)
-	if err != nil && errors.Is(err, store.ErrUnavailable) {
-		s.noteWrite(err)
-	}
-	return err
-}
-
-func (s *Store) commit(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	if err := s.fileErr(); err != nil {
-		s.noteFile(err)
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail(what, err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return s.domainOr(what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(what, err)
-	}
-	if err := s.fileErr(); err != nil {
-		s.noteFile(err)
-		return fmt.Errorf("%s: committed to a file that is no longer the database: %w", what, err)
-	}
-	s.noteWrite(nil)
-	s.notify()
-	return nil
-}
-
-// domainOr passes the store's sentinel errors through and wraps the rest.
-func (s *Store) domainOr(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyApproved, store.ErrTokenUsed, store.ErrKeyInUse, store.ErrAllowed, store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut} {
-		if errors.Is(err, sentinel) {
-			return err
-		}
-	}
-	if errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	return s.fail(what, err)
-}
-
-// Changed implements store.Store.
-func (s *Store) Changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed
-}
-
-func (s *Store) notify() {
-	s.mu.Lock()
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-}
-
-// poll notices changes committed by other processes. Reading the highest
-// sequence number is a single B-tree descent, cheap at any log size.
-func (s *Store) poll(every time.Duration) {
-	defer close(s.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-s.stop; cancel() }()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.checkHealth(ctx)
-		var seq int64
-		err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("sqlite: polling the change log failed", "path", s.path, "err", s.fail("poll change log", err))
-			}
-			continue
-		}
-		s.mu.Lock()
-		newer := seq != s.lastSeq
-		s.lastSeq = seq
-		s.mu.Unlock()
-		if newer {
-			s.notify()
-		}
-	}
-}
-
-// Close implements store.Store.
-func (s *Store) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.stop)
-		<-s.done
-		err = s.closeDBs()
-	})
-	return err
-}
-
-func (s *Store) closeDBs() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// ms and fromMS convert between times and the stored unix milliseconds.
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-func fromNullMS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return fromMS(v.Int64)
-}
-
-// appendChange writes one record of the change log inside tx.
-func appendChange(ctx context.Context, tx *sql.Tx, c store.Change) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes
-		(at, kind, channel, account, sender, request_id, device_id, actor, source, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
-		c.Actor.Name, c.Actor.Source, c.Detail)
-	return err
-}
-
-// filterSQL turns a RequestFilter into a WHERE fragment and its arguments.
-func filterSQL(f store.RequestFilter) (string, []any) {
-	var conds []string
-	var args []any
-	if f.Channel != "" {
-		conds = append(conds, "channel = ?")
-		args = append(args, f.Channel)
-	}
-	if f.Account != "" {
-		conds = append(conds, "account = ?")
-		args = append(args, f.Account)
-	}
-	if len(conds) == 0 {
-		return "1", nil
-	}
-	return strings.Join(conds, " AND "), args
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // SigningKeys implements store.Store.
 func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, created_at, retired_at FROM signing_keys
+	rows, err := s.query(ctx, `SELECT kid, created_at, retired_at FROM signing_keys
 		ORDER BY retired_at IS NOT NULL, created_at DESC, kid`)
 	if err != nil {
 		return nil, s.fail("list signing keys", err)
@@ -37,7 +37,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 
 // RotateSigningKey implements store.Store.
 func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey, dropBefore time.Time, actor store.Actor) error {
-	return s.write(ctx, "rotate signing key", func(tx *sql.Tx) error {
+	return s.write(ctx, "rotate signing key", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, ms(k.CreatedAt)); err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeB
 	if t.Label != "" {
 		detail += ", label " + t.Label
 	}
-	return s.write(ctx, "record setup code", func(tx *sql.Tx) error {
+	return s.write(ctx, "record setup code", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM setup_tokens WHERE expires_at <= ?`, ms(purgeBefore)); err != nil {
 			return err
 		}
@@ -81,7 +81,7 @@ func (s *Store) GetSetupToken(ctx context.Context, id string) (store.SetupToken,
 	var scopes string
 	var created, expires int64
 	var used sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT `+setupTokenCols+` FROM setup_tokens WHERE id = ?`, id).
+	err := s.queryRow(ctx, `SELECT `+setupTokenCols+` FROM setup_tokens WHERE id = ?`, id).
 		Scan(&t.ID, &t.KID, &t.Role, &scopes, &t.Label, &t.URL, &created, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("setup token: %w", store.ErrNotFound)
@@ -125,7 +125,7 @@ func isUnique(err error) bool {
 
 // CreateDeviceRequest implements store.Store.
 func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor) error {
-	return s.write(ctx, "create device request", func(tx *sql.Tx) error {
+	return s.write(ctx, "create device request", func(tx *Tx) error {
 		// The conditional UPDATE is the single use: of concurrent callers
 		// (in any process) exactly one finds used_at NULL.
 		res, err := tx.ExecContext(ctx, `UPDATE setup_tokens SET used_at = ?
@@ -152,7 +152,7 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 }
 
 // unusableToken says why the setup token id could not be consumed.
-func unusableToken(ctx context.Context, tx *sql.Tx, id string) error {
+func unusableToken(ctx context.Context, tx *Tx, id string) error {
 	var used sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT used_at FROM setup_tokens WHERE id = ?`, id).Scan(&used)
 	switch {
@@ -166,7 +166,7 @@ func unusableToken(ctx context.Context, tx *sql.Tx, id string) error {
 
 // GetDeviceRequest implements store.Store.
 func (s *Store) GetDeviceRequest(ctx context.Context, id string) (store.DeviceRequest, error) {
-	r, err := scanDeviceRequest(s.r.QueryRowContext(ctx, `SELECT `+deviceRequestCols+` FROM device_requests WHERE id = ?`, id))
+	r, err := scanDeviceRequest(s.queryRow(ctx, `SELECT `+deviceRequestCols+` FROM device_requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("device request %s: %w", id, store.ErrNotFound)
 	}
@@ -186,7 +186,7 @@ func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool
 		status, kind = store.DeviceApproved, store.KindDeviceApproved
 	}
 	var r store.DeviceRequest
-	err := s.write(ctx, "decide device request", func(tx *sql.Tx) error {
+	err := s.write(ctx, "decide device request", func(tx *Tx) error {
 		var err error
 		r, err = scanDeviceRequest(tx.QueryRowContext(ctx, `UPDATE device_requests SET status = ?, decided_at = ?, decided_by = ?
 			WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING `+deviceRequestCols,
@@ -221,7 +221,7 @@ func scanDevice(row scanner) (store.Device, error) {
 // DeliverDeviceToken implements store.Store.
 func (s *Store) DeliverDeviceToken(ctx context.Context, requestID string, tokenHash []byte, now time.Time) (store.Device, error) {
 	var d store.Device
-	err := s.write(ctx, "deliver device token", func(tx *sql.Tx) error {
+	err := s.write(ctx, "deliver device token", func(tx *Tx) error {
 		r, err := scanDeviceRequest(tx.QueryRowContext(ctx, `UPDATE device_requests SET delivered = 1
 			WHERE id = ? AND status = 'approved' AND delivered = 0 RETURNING `+deviceRequestCols, requestID))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -249,7 +249,7 @@ func (s *Store) DeliverDeviceToken(ctx context.Context, requestID string, tokenH
 
 // GetDevice implements store.Store.
 func (s *Store) GetDevice(ctx context.Context, deviceID string) (store.Device, error) {
-	d, err := scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_id = ?`, deviceID))
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE device_id = ?`, deviceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
 	}
@@ -265,7 +265,7 @@ func (s *Store) ListDevices(ctx context.Context) ([]store.Device, error) {
 // kind.
 func (s *Store) updateDevice(ctx context.Context, what string, kind store.ChangeKind, deviceID string, actor store.Actor, now time.Time, set string, args ...any) (store.Device, error) {
 	var d store.Device
-	err := s.write(ctx, what, func(tx *sql.Tx) error {
+	err := s.write(ctx, what, func(tx *Tx) error {
 		var err error
 		d, err = scanDevice(tx.QueryRowContext(ctx, `UPDATE devices SET `+set+`
 			WHERE device_id = ? AND revoked_at IS NULL RETURNING `+deviceCols, append(args, deviceID)...))
@@ -292,7 +292,7 @@ func (s *Store) RevokeDevice(ctx context.Context, deviceID string, actor store.A
 
 // RemoveDevice implements store.Store.
 func (s *Store) RemoveDevice(ctx context.Context, deviceID string, actor store.Actor, now time.Time) error {
-	return s.write(ctx, "remove device", func(tx *sql.Tx) error {
+	return s.write(ctx, "remove device", func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE device_id = ?`, deviceID)
 		if err != nil {
 			return err
@@ -306,7 +306,7 @@ func (s *Store) RemoveDevice(ctx context.Context, deviceID string, actor store.A
 
 // TouchDevice implements store.Store.
 func (s *Store) TouchDevice(ctx context.Context, deviceID string, now time.Time) error {
-	return s.write(ctx, "touch device", func(tx *sql.Tx) error {
+	return s.write(ctx, "touch device", func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_at = ? WHERE device_id = ?`, ms(now), deviceID)
 		return err
 	})

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func tokenChange(kind store.ChangeKind, t store.APIToken, actor store.Actor, at 
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.APIToken, actor store.Actor) error {
-	return s.write(ctx, "create API token", func(tx *sql.Tx) error {
+	return s.write(ctx, "create API token", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, NULL)`,
 			t.ID, t.Name, string(t.Scope), t.Hash, ms(t.CreatedAt), t.CreatedBy); err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.APIToken, actor store.A
 func (s *Store) ListTokens(ctx context.Context, includeRevoked bool) ([]store.APIToken, error) {
 	where := "revoked_at IS NULL"
 	if includeRevoked {
-		where = "1"
+		where = "TRUE"
 	}
 	return list(ctx, s, "list API tokens", "api_tokens", `SELECT `+tokenCols+` FROM api_tokens WHERE `+where+` ORDER BY created_at, id`, scanToken)
 }
@@ -50,7 +50,7 @@ func (s *Store) ListTokens(ctx context.Context, includeRevoked bool) ([]store.AP
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, id string, actor store.Actor, now time.Time) (store.APIToken, error) {
 	var t store.APIToken
-	err := s.write(ctx, "revoke API token", func(tx *sql.Tx) error {
+	err := s.write(ctx, "revoke API token", func(tx *Tx) error {
 		var err error
 		t, err = scanToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = ?
 			WHERE id = ? AND revoked_at IS NULL RETURNING `+tokenCols, ms(now), id))

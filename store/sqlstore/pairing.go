@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 
 const requestCols = `id, channel, account, sender, name, code_hash, created_at, expires_at, last_sent_at`
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanRequest(row scanner) (store.Request, error) {
 	var r store.Request
 	var created, expires, sent int64
@@ -24,7 +22,7 @@ func scanRequest(row scanner) (store.Request, error) {
 }
 
 // deleteRequests deletes the requests matched by where and returns them.
-func deleteRequests(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]store.Request, error) {
+func deleteRequests(ctx context.Context, tx *Tx, where string, args ...any) ([]store.Request, error) {
 	rows, err := tx.QueryContext(ctx, `DELETE FROM requests WHERE `+where+` RETURNING `+requestCols, args...)
 	if err != nil {
 		return nil, err
@@ -43,7 +41,7 @@ func deleteRequests(ctx context.Context, tx *sql.Tx, where string, args ...any) 
 
 // expire deletes the requests matched by cond that are expired at now and
 // records KindExpired for each.
-func expire(ctx context.Context, tx *sql.Tx, now time.Time, cond string, args ...any) (int, error) {
+func expire(ctx context.Context, tx *Tx, now time.Time, cond string, args ...any) (int, error) {
 	gone, err := deleteRequests(ctx, tx, `expires_at <= ? AND `+cond, append([]any{ms(now)}, args...)...)
 	if err != nil {
 		return 0, err
@@ -66,7 +64,7 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 	r.LastSentAt = r.CreatedAt
 	now := r.CreatedAt
 	var existing store.Request
-	err := s.write(ctx, "create pairing request", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create pairing request", func(tx *Tx) error {
 		// Two range seeks rather than one OR, which would visit every
 		// pending request of the scope.
 		if _, err := expire(ctx, tx, now, `channel = ? AND account = ?`, r.Scope.Channel, r.Scope.Account); err != nil {
@@ -97,7 +95,7 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 		var n int
 		// Counting stops at the cap: the work is bounded by MaxPending.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM
-			(SELECT 1 FROM requests WHERE channel = ? AND account = ? LIMIT ?)`,
+			(SELECT 1 FROM requests WHERE channel = ? AND account = ? LIMIT ?) AS capped`,
 			r.Scope.Channel, r.Scope.Account, p.MaxPending).Scan(&n); err != nil {
 			return err
 		}
@@ -130,7 +128,7 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 
 // PendingFor implements store.Store.
 func (s *Store) PendingFor(ctx context.Context, scope store.Scope, sender string, now time.Time, limit int) (store.Request, bool, int, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.readTx(ctx)
 	if err != nil {
 		return store.Request{}, false, 0, s.fail("read pending", err)
 	}
@@ -143,7 +141,7 @@ func (s *Store) PendingFor(ctx context.Context, scope store.Scope, sender string
 	}
 	var live int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM
-		(SELECT 1 FROM requests WHERE channel = ? AND account = ? AND expires_at > ? LIMIT ?)`,
+		(SELECT 1 FROM requests WHERE channel = ? AND account = ? AND expires_at > ? LIMIT ?) AS capped`,
 		scope.Channel, scope.Account, ms(now), limit).Scan(&live); err != nil {
 		return store.Request{}, false, 0, s.fail("read pending", err)
 	}
@@ -156,7 +154,7 @@ func (s *Store) PendingFor(ctx context.Context, scope store.Scope, sender string
 // MarkRequestSent implements store.Store.
 func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error) {
 	var n int64
-	err := s.write(ctx, "mark request sent", func(tx *sql.Tx) error {
+	err := s.write(ctx, "mark request sent", func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET last_sent_at = ?
 			WHERE id = ? AND last_sent_at <= ? AND expires_at > ?`, ms(now), id, ms(notAfter), ms(now))
 		if err != nil {
@@ -178,7 +176,7 @@ func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter, now tim
 // takeRequest deletes and returns the live request matched by code hash or
 // id. DELETE … RETURNING finds and removes in one statement, so a request
 // can be taken once.
-func takeRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+func takeRequest(ctx context.Context, tx *Tx, p store.ApproveParams) (store.Request, error) {
 	match, key := "id = ?", any(p.RequestID)
 	if p.RequestID == "" {
 		match, key = "code_hash = ?", any(p.CodeHash)
@@ -197,7 +195,7 @@ func takeRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.
 
 // approvedRequest returns the request of the scope matched by code hash or
 // id that was approved and is still within its lifetime, or ErrNotFound.
-func approvedRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+func approvedRequest(ctx context.Context, tx *Tx, p store.ApproveParams) (store.Request, error) {
 	match, key := "id = ?", any(p.RequestID)
 	if p.RequestID == "" {
 		match, key = "code_hash = ?", any(p.CodeHash)
@@ -213,7 +211,7 @@ func approvedRequest(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (st
 
 // takeOrApproved is takeRequest, except that a request approved within its
 // lifetime is returned with ErrAlreadyApproved.
-func takeOrApproved(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (store.Request, error) {
+func takeOrApproved(ctx context.Context, tx *Tx, p store.ApproveParams) (store.Request, error) {
 	r, err := takeRequest(ctx, tx, p)
 	if !errors.Is(err, store.ErrNotFound) || (p.RequestID == "" && len(p.CodeHash) == 0) {
 		return r, err
@@ -228,7 +226,7 @@ func takeOrApproved(ctx context.Context, tx *sql.Tx, p store.ApproveParams) (sto
 func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Request, store.AllowEntry, error) {
 	var req store.Request
 	var entry store.AllowEntry
-	err := s.write(ctx, "approve", func(tx *sql.Tx) error {
+	err := s.write(ctx, "approve", func(tx *Tx) error {
 		if err := lockedErr(ctx, tx, p.Scope, p.Now); err != nil {
 			return err
 		}
@@ -288,7 +286,7 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 	return req, entry, nil
 }
 
-func upsertAllowed(ctx context.Context, tx *sql.Tx, e store.AllowEntry) error {
+func upsertAllowed(ctx context.Context, tx *Tx, e store.AllowEntry) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO allowed
 		(channel, account, sender, name, approved_at, approved_by, via, revoked_at, revoked_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')
@@ -300,7 +298,7 @@ func upsertAllowed(ctx context.Context, tx *sql.Tx, e store.AllowEntry) error {
 	return err
 }
 
-func lockedErr(ctx context.Context, tx *sql.Tx, scope store.Scope, now time.Time) error {
+func lockedErr(ctx context.Context, tx *Tx, scope store.Scope, now time.Time) error {
 	var until int64
 	var failures int
 	err := tx.QueryRowContext(ctx, `SELECT until, failures FROM lockouts WHERE channel = ? AND account = ? AND until > ?`,
@@ -317,7 +315,7 @@ func lockedErr(ctx context.Context, tx *sql.Tx, scope store.Scope, now time.Time
 // Reject implements store.Store.
 func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Request, error) {
 	var req store.Request
-	err := s.write(ctx, "reject", func(tx *sql.Tx) error {
+	err := s.write(ctx, "reject", func(tx *Tx) error {
 		var err error
 		if req, err = takeOrApproved(ctx, tx, p); err != nil {
 			return err
@@ -343,7 +341,7 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 func (s *Store) ClearRequests(ctx context.Context, f store.RequestFilter, actor store.Actor, now time.Time) (int, error) {
 	where, args := filterSQL(f)
 	n := 0
-	err := s.write(ctx, "clear pending requests", func(tx *sql.Tx) error {
+	err := s.write(ctx, "clear pending requests", func(tx *Tx) error {
 		n = 0
 		gone, err := deleteRequests(ctx, tx, where, args...)
 		if err != nil {
@@ -369,9 +367,9 @@ func (s *Store) ClearRequests(ctx context.Context, f store.RequestFilter, actor 
 // ExpireRequests implements store.Store.
 func (s *Store) ExpireRequests(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.write(ctx, "expire requests", func(tx *sql.Tx) error {
+	err := s.write(ctx, "expire requests", func(tx *Tx) error {
 		var err error
-		if n, err = expire(ctx, tx, now, "1"); err != nil {
+		if n, err = expire(ctx, tx, now, "TRUE"); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM approvals WHERE expires_at <= ?`, ms(now))
@@ -398,7 +396,7 @@ func (s *Store) Allow(ctx context.Context, p store.AllowParams) ([]store.AllowRe
 		return nil, fmt.Errorf("allow on %s: no sender given", p.Scope)
 	}
 	var out []store.AllowResult
-	err := s.write(ctx, "allow", func(tx *sql.Tx) error {
+	err := s.write(ctx, "allow", func(tx *Tx) error {
 		out = make([]store.AllowResult, 0, len(p.Senders))
 		for _, a := range p.Senders {
 			r, err := allowOne(ctx, tx, p, a)
@@ -415,7 +413,7 @@ func (s *Store) Allow(ctx context.Context, p store.AllowParams) ([]store.AllowRe
 	return out, nil
 }
 
-func allowOne(ctx context.Context, tx *sql.Tx, p store.AllowParams, a store.AllowSender) (store.AllowResult, error) {
+func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSender) (store.AllowResult, error) {
 	cur, err := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
 		WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, a.Sender))
 	if err == nil && cur.Active() {
@@ -451,7 +449,7 @@ func allowOne(ctx context.Context, tx *sql.Tx, p store.AllowParams, a store.Allo
 // Revoke implements store.Store.
 func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, actor store.Actor, now time.Time) (store.AllowEntry, error) {
 	var entry store.AllowEntry
-	err := s.write(ctx, "revoke", func(tx *sql.Tx) error {
+	err := s.write(ctx, "revoke", func(tx *Tx) error {
 		var err error
 		entry, err = scanAllowed(tx.QueryRowContext(ctx, `UPDATE allowed SET revoked_at = ?, revoked_by = ?
 			WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL RETURNING `+allowCols,
@@ -484,12 +482,12 @@ func (s *Store) ListAllowed(ctx context.Context, f store.RequestFilter, includeR
 // ScanAllowed implements store.Store. The read transaction pins one WAL
 // snapshot, so the sequence number and the rows agree.
 func (s *Store) ScanAllowed(ctx context.Context, fn func(store.Scope, string) error) (int64, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.readTx(ctx)
 	if err != nil {
 		return 0, s.fail("scan allowed", err)
 	}
 	defer tx.Rollback()
-	if err := s.checkTable(ctx, tx, "scan allowed", "allowed"); err != nil {
+	if err := s.eng.CheckTable(ctx, tx, "scan allowed", "allowed"); err != nil {
 		return 0, err
 	}
 	var seq int64
@@ -525,7 +523,7 @@ func (s *Store) ScanAllowed(ctx context.Context, fn func(store.Scope, string) er
 // DeclinedSince implements store.Store.
 func (s *Store) DeclinedSince(ctx context.Context, scope store.Scope, sender string, since time.Time) (bool, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM declines
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM declines
 		WHERE channel = ? AND account = ? AND sender = ? AND declined_at >= ?`,
 		scope.Channel, scope.Account, sender, ms(since)).Scan(&n)
 	return n > 0, s.fail("read declines", err)
@@ -534,7 +532,7 @@ func (s *Store) DeclinedSince(ctx context.Context, scope store.Scope, sender str
 // LockedUntil implements store.Store.
 func (s *Store) LockedUntil(ctx context.Context, scope store.Scope, now time.Time) (time.Time, error) {
 	var until int64
-	err := s.r.QueryRowContext(ctx, `SELECT until FROM lockouts WHERE channel = ? AND account = ? AND until > ?`,
+	err := s.queryRow(ctx, `SELECT until FROM lockouts WHERE channel = ? AND account = ? AND until > ?`,
 		scope.Channel, scope.Account, ms(now)).Scan(&until)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
@@ -548,7 +546,7 @@ func (s *Store) LockedUntil(ctx context.Context, scope store.Scope, now time.Tim
 // RecordApprovalFailure implements store.Store.
 func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, actor store.Actor, now time.Time, p store.LockoutPolicy) (time.Time, error) {
 	var until time.Time
-	err := s.write(ctx, "record failed approval", func(tx *sql.Tx) error {
+	err := s.write(ctx, "record failed approval", func(tx *Tx) error {
 		until = time.Time{}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO failures (channel, account, at) VALUES (?, ?, ?)`,
 			scope.Channel, scope.Account, ms(now)); err != nil {
@@ -601,7 +599,7 @@ func scanLockout(row scanner) (store.Lockout, error) {
 // Unlock implements store.Store.
 func (s *Store) Unlock(ctx context.Context, scope store.Scope, actor store.Actor, now time.Time) (store.Lockout, error) {
 	var l store.Lockout
-	err := s.write(ctx, "unlock approvals", func(tx *sql.Tx) error {
+	err := s.write(ctx, "unlock approvals", func(tx *Tx) error {
 		var err error
 		l, err = scanLockout(tx.QueryRowContext(ctx, `DELETE FROM lockouts WHERE channel = ? AND account = ? AND until > ?
 			RETURNING channel, account, until, failures`, scope.Channel, scope.Account, ms(now)))
@@ -628,7 +626,7 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 	// Most calls come from a sender who was told recently; answer those
 	// from a read so a flood of messages does not take the write lock.
 	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT at FROM notices WHERE channel = ? AND account = ? AND sender = ? AND kind = ?`,
+	err := s.queryRow(ctx, `SELECT at FROM notices WHERE channel = ? AND account = ? AND sender = ? AND kind = ?`,
 		scope.Channel, scope.Account, sender, kind).Scan(&at)
 	switch {
 	case err == nil && at > ms(notAfter):
@@ -637,7 +635,7 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 		return false, s.fail("read notice", err)
 	}
 	var n int64
-	err = s.write(ctx, "mark notice", func(tx *sql.Tx) error {
+	err = s.write(ctx, "mark notice", func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO notices (channel, account, sender, kind, at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (channel, account, sender, kind) DO UPDATE SET at = excluded.at WHERE notices.at <= ?`,
 			scope.Channel, scope.Account, sender, kind, ms(now), ms(notAfter))
@@ -653,7 +651,7 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 const changeCols = `seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail`
 
 func (s *Store) queryChanges(ctx context.Context, query string, args ...any) ([]store.Change, error) {
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail("read change log", err)
 	}

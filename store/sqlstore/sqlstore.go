@@ -1,0 +1,404 @@
+// Package sqlstore is pairgate's one SQL code base: store.Store over
+// database/sql, for every engine. Every statement, and every rule that must
+// be atomic (the pending cap, approve-once, the lockout count, single-use
+// setup tokens), is written here once; an engine (store/sqlite,
+// store/postgres) supplies only what differs between databases through
+// Engine: connecting and migrating, how a write takes the write lock,
+// placeholders, what its errors mean, and checks of its own around writes
+// and listings.
+//
+// Statements are written with ? placeholders and the SQL that SQLite and
+// PostgreSQL share (ON CONFLICT … DO UPDATE, RETURNING, TRUE); the engine
+// rebinds placeholders where it needs to.
+//
+// Every write transaction holds the engine's write lock from its first
+// statement (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped
+// advisory lock), so the read-then-write rules above hold across processes
+// and replicas, and changes commit in the order of their sequence numbers:
+// a follower reading seq > after never skips one that commits late.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+)
+
+// Engine is what one database engine supplies.
+type Engine interface {
+	// Rebind rewrites a statement written with ? placeholders for the
+	// engine (PostgreSQL: $1, $2, …).
+	Rebind(query string) string
+	// BeginWrite begins a write transaction on db that holds the engine's
+	// write lock from its start.
+	BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// Fail wraps a database error in store.ErrUnavailable, saying what the
+	// operator should do.
+	Fail(what string, err error) error
+	// CheckWrite runs before a write transaction begins and again after
+	// it committed: an error fails the write, and after the commit means
+	// the write cannot be kept (a SQLite file deleted under the store).
+	CheckWrite() error
+	// CheckTable runs inside a listing's read transaction before table is
+	// read, so a damaged table fails the listing instead of cutting it
+	// short.
+	CheckTable(ctx context.Context, tx *Tx, what, table string) error
+	// Health reports a problem the engine knows of that makes the store
+	// unusable now (nil if none); Ping checks it first.
+	Health() error
+	// Tick runs at every poll of the change log.
+	Tick(ctx context.Context)
+}
+
+// Options configure New.
+type Options struct {
+	// Writer runs write transactions (BeginWrite); Reader runs reads. They
+	// may be the same pool.
+	Writer, Reader *sql.DB
+	Engine         Engine
+	// PollInterval is how often the store looks for changes committed
+	// elsewhere (other processes, other replicas). Default 100ms: it
+	// bounds how late Changed fires for them.
+	PollInterval time.Duration
+	// Logger receives warnings from the poller; Name prefixes them
+	// ("sqlite", "postgres").
+	Logger *slog.Logger
+	Name   string
+}
+
+// probeFresh is how long a successful write vouches for the store: Ping
+// writes a probe only when no write succeeded more recently.
+const probeFresh = time.Second
+
+// Store implements store.Store for one engine.
+type Store struct {
+	w, r *sql.DB
+	eng  Engine
+	log  *slog.Logger
+	name string
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when changes may be new
+	lastSeq int64         // highest sequence the poller has signalled
+
+	hmu      sync.Mutex
+	wroteAt  time.Time // last write that committed
+	writeErr error     // the last write failed
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New makes a Store over an open, migrated database and starts its poller.
+func New(ctx context.Context, o Options) (*Store, error) {
+	if o.Writer == nil || o.Reader == nil || o.Engine == nil {
+		return nil, errors.New("sqlstore: Writer, Reader and Engine are required")
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{w: o.Writer, r: o.Reader, eng: o.Engine, log: o.Logger, name: o.Name,
+		changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
+		return nil, s.fail("read change log", err)
+	}
+	go s.poll(o.PollInterval)
+	return s, nil
+}
+
+// Tx is a transaction whose statements are rebound for the engine.
+type Tx struct {
+	tx  *sql.Tx
+	eng Engine
+}
+
+// ExecContext runs a statement written with ? placeholders.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.eng.Rebind(query), args...)
+}
+
+// QueryContext runs a query written with ? placeholders.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.eng.Rebind(query), args...)
+}
+
+// QueryRowContext runs a one-row query written with ? placeholders.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.eng.Rebind(query), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.r.QueryRowContext(ctx, s.eng.Rebind(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.r.QueryContext(ctx, s.eng.Rebind(query), args...)
+}
+
+// readTx begins a read-only transaction: one consistent snapshot.
+func (s *Store) readTx(ctx context.Context) (*Tx, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx: tx, eng: s.eng}, nil
+}
+
+// Rollback ends a transaction without keeping anything.
+func (t *Tx) Rollback() error { return t.tx.Rollback() }
+
+func (s *Store) fail(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.eng.Fail(what, err)
+}
+
+// write runs fn in one write transaction and, if it committed, wakes the
+// followers of the change log. A sentinel error from fn rolls back and is
+// returned as is; anything else wraps ErrUnavailable. A write is
+// acknowledged only if the engine still vouches for it after the commit.
+func (s *Store) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	err := s.commit(ctx, what, fn)
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		s.noteWrite(err)
+	}
+	return err
+}
+
+func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	if err := s.eng.CheckWrite(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	sqlTx, err := s.eng.BeginWrite(ctx, s.w)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	tx := &Tx{tx: sqlTx, eng: s.eng}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return s.domainOr(what, err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return s.fail(what, err)
+	}
+	if err := s.eng.CheckWrite(); err != nil {
+		return fmt.Errorf("%s: committed where it cannot be kept: %w", what, err)
+	}
+	s.noteWrite(nil)
+	s.notify()
+	return nil
+}
+
+// domainOr passes the store's sentinel errors through and wraps the rest.
+func (s *Store) domainOr(what string, err error) error {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyApproved, store.ErrTokenUsed, store.ErrKeyInUse, store.ErrAllowed,
+		store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut, store.ErrUnavailable} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	return s.fail(what, err)
+}
+
+// noteWrite records whether a write committed.
+func (s *Store) noteWrite(err error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if err == nil {
+		s.wroteAt, s.writeErr = time.Now(), nil
+		return
+	}
+	s.writeErr = err
+}
+
+// Ping implements store.Store: nil only if the store can both read and
+// write now. It fails while the engine knows of a problem (a SQLite file
+// deleted, replaced or damaged), when a read fails, and when a probe write
+// (made only if no write succeeded within the last second) fails, as it
+// does on a full disk or a read-only database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.eng.Health(); err != nil {
+		return err
+	}
+	s.hmu.Lock()
+	fresh := s.writeErr == nil && time.Since(s.wroteAt) < probeFresh
+	s.hmu.Unlock()
+	var n int
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM changes LIMIT 1) AS one`).Scan(&n); err != nil {
+		return s.fail("ping: read", err)
+	}
+	if fresh {
+		return nil
+	}
+	// The probe touches no state and appends no change, so it wakes no
+	// follower.
+	err := s.probe(ctx)
+	s.noteWrite(err)
+	return err
+}
+
+func (s *Store) probe(ctx context.Context) error {
+	if err := s.eng.CheckWrite(); err != nil {
+		return err
+	}
+	sqlTx, err := s.eng.BeginWrite(ctx, s.w)
+	if err != nil {
+		return s.fail("ping: write", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{tx: sqlTx, eng: s.eng}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(time.Now())); err != nil {
+		return s.fail("ping: write", err)
+	}
+	return s.fail("ping: write", sqlTx.Commit())
+}
+
+// Changed implements store.Store.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// poll notices changes committed elsewhere. Reading the highest sequence
+// number is a single index descent, cheap at any log size.
+func (s *Store) poll(every time.Duration) {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-s.stop; cancel() }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.eng.Tick(ctx)
+		var seq int64
+		err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn(s.name+": polling the change log failed", "err", s.fail("poll change log", err))
+			}
+			continue
+		}
+		s.mu.Lock()
+		newer := seq != s.lastSeq
+		s.lastSeq = seq
+		s.mu.Unlock()
+		if newer {
+			s.notify()
+		}
+	}
+}
+
+// Close implements store.Store: it stops the poller and closes both pools.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = s.r.Close()
+		if s.w != s.r {
+			err = errors.Join(err, s.w.Close())
+		}
+	})
+	return err
+}
+
+// ms and fromMS convert between times and the stored unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+// appendChange writes one record of the change log inside tx.
+func appendChange(ctx context.Context, tx *Tx, c store.Change) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO changes
+		(at, kind, channel, account, sender, request_id, device_id, actor, source, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
+		c.Actor.Name, c.Actor.Source, c.Detail)
+	return err
+}
+
+// filterSQL turns a RequestFilter into a WHERE fragment and its arguments.
+func filterSQL(f store.RequestFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Channel != "" {
+		conds = append(conds, "channel = ?")
+		args = append(args, f.Channel)
+	}
+	if f.Account != "" {
+		conds = append(conds, "account = ?")
+		args = append(args, f.Account)
+	}
+	if len(conds) == 0 {
+		return "TRUE", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// list reads every row of query in one read transaction, after the
+// engine's check of table (unless table is ""): a damaged page that would
+// cut a listing short without an error fails the listing instead, so an
+// operator exporting or auditing never gets a partial list as if whole.
+func list[T any](ctx context.Context, s *Store, what, table, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer tx.Rollback()
+	if table != "" {
+		if err := s.eng.CheckTable(ctx, tx, what, table); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.fail(what, err)
+		}
+		out = append(out, v)
+	}
+	return out, s.fail(what, rows.Err())
+}
