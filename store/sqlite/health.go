@@ -288,6 +288,12 @@ func (engine) BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
 	return db.BeginTx(ctx, nil)
 }
 
+// BeginRead implements sqlstore.Engine: a SQLite transaction reads one
+// WAL snapshot from its first read.
+func (engine) BeginRead(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	return db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+}
+
 // Fail implements sqlstore.Engine.
 func (e engine) Fail(what string, err error) error { return e.s.fail(what, err) }
 

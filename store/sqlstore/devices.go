@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/store"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 )
 
 // SigningKeys implements store.Store.
@@ -44,12 +42,18 @@ func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey, dropBe
 		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at <= ?`, ms(dropBefore)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, created_at) VALUES (?, ?)`, k.KID, ms(k.CreatedAt))
-		if isUnique(err) {
-			return fmt.Errorf("setup-token key %d: %w", k.KID, store.ErrKeyInUse)
-		}
+		// A number still kept (by a concurrent rotation, or not yet
+		// dropped) inserts nothing: the caller takes the next one.
+		res, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, created_at) VALUES (?, ?) ON CONFLICT (kid) DO NOTHING`, k.KID, ms(k.CreatedAt))
 		if err != nil {
 			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("setup-token key %d: %w", k.KID, store.ErrKeyInUse)
 		}
 		return appendChange(ctx, tx, store.Change{At: k.CreatedAt, Kind: store.KindKeyRotated, Actor: actor, Detail: fmt.Sprintf("kid %d", k.KID)})
 	})
@@ -116,11 +120,6 @@ func scopesJSON(scopes []string) string {
 	}
 	b, _ := json.Marshal(scopes)
 	return string(b)
-}
-
-func isUnique(err error) bool {
-	var se *sqlite3.Error
-	return errors.As(err, &se) && (se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE)
 }
 
 // CreateDeviceRequest implements store.Store.

@@ -39,6 +39,9 @@ type Engine interface {
 	// BeginWrite begins a write transaction on db that holds the engine's
 	// write lock from its start.
 	BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// BeginRead begins a read-only transaction on db in which every
+	// statement sees one snapshot.
+	BeginRead(ctx context.Context, db *sql.DB) (*sql.Tx, error)
 	// Fail wraps a database error in store.ErrUnavailable, saying what the
 	// operator should do.
 	Fail(what string, err error) error
@@ -150,7 +153,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 
 // readTx begins a read-only transaction: one consistent snapshot.
 func (s *Store) readTx(ctx context.Context) (*Tx, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.eng.BeginRead(ctx, s.r)
 	if err != nil {
 		return nil, err
 	}
