@@ -27,7 +27,7 @@ import (
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
-	"github.com/pairgate/pairgate/store/sqlite"
+	"github.com/pairgate/pairgate/store/backends"
 )
 
 // Exit codes (SPEC section 4).
@@ -423,9 +423,6 @@ func (a *app) locate() error {
 	if err != nil {
 		return err
 	}
-	if cfg.Pairing.Storage.Driver != "" && cfg.Pairing.Storage.Driver != "sqlite" {
-		return fmt.Errorf("storage driver %q is not available in this build; use sqlite", cfg.Pairing.Storage.Driver)
-	}
 	a.homeDir = home
 	a.cfg = cfg
 	a.dbPath = orDefault(cfg.Pairing.Storage.Path, filepath.Join(home, "pairgate.db"))
@@ -454,22 +451,38 @@ func (a *app) openStore(ctx context.Context, force bool) error {
 	if err := a.setup(); err != nil {
 		return err
 	}
-	if !force {
+	if !force && a.sqlite() {
 		if err := a.refuseLostDatabase(); err != nil {
 			return err
 		}
 	}
-	opts := sqlite.Options{Path: a.dbPath, Logger: a.log}
+	c := a.storageConfig()
 	if a.daemon {
-		opts.IntegrityCheck = integrityCheckEvery
+		c.IntegrityCheck = integrityCheckEvery
 	}
-	st, err := sqlite.Open(ctx, opts)
+	st, err := backends.Open(ctx, c)
 	if err != nil {
 		return err
 	}
 	a.st = st
 	return nil
 }
+
+// storageConfig is the store the config names.
+func (a *app) storageConfig() backends.Config {
+	s := a.cfg.Pairing.Storage
+	return backends.Config{Driver: s.Driver, Path: a.dbPath, DSN: s.DSN, Logger: a.log}
+}
+
+// sqlite reports whether the store is a SQLite file (a.dbPath).
+func (a *app) sqlite() bool {
+	d := a.cfg.Pairing.Storage.Driver
+	return d == "" || d == "sqlite"
+}
+
+// storeName says where the store is, for messages: the SQLite file, or the
+// PostgreSQL host and database (never the DSN, which may hold a password).
+func (a *app) storeName() string { return backends.Describe(a.storageConfig()) }
 
 // integrityCheckEvery is how often serve checks its whole database file
 // (a quick_check of about 1 ms per 20,000 allowed senders).
@@ -519,7 +532,7 @@ func (a *app) loadSecret(ctx context.Context) error {
 			return err
 		}
 		if len(recent) > 0 {
-			return fmt.Errorf("pairing secret %s is missing, but the database %s already holds state: restore the key from a backup; if it is lost for good, create a new one with 'pairgate keys init' (pending pairing codes stop working, the allowlist is kept)", path, a.dbPath)
+			return fmt.Errorf("pairing secret %s is missing, but the database %s already holds state: restore the key from a backup; if it is lost for good, create a new one with 'pairgate keys init' (pending pairing codes stop working, the allowlist is kept)", path, a.storeName())
 		}
 	}
 	sec, err := secret.LoadOrCreate(path)

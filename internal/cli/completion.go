@@ -10,7 +10,7 @@ import (
 
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/store"
-	"github.com/pairgate/pairgate/store/sqlite"
+	"github.com/pairgate/pairgate/store/backends"
 )
 
 // Shell completion (cobra's __complete, which the scripts of `pairgate
@@ -79,10 +79,10 @@ func (a *app) completionStore(ctx context.Context) (store.Store, bool) {
 	if err := a.locate(); err != nil {
 		return nil, false
 	}
-	if fi, err := os.Stat(a.dbPath); err != nil || fi.Size() == 0 {
-		return nil, false
+	if fi, err := os.Stat(a.dbPath); a.sqlite() && (err != nil || fi.Size() == 0) {
+		return nil, false // completing never creates a database
 	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: a.dbPath, Logger: a.log})
+	st, err := backends.Open(ctx, a.storageConfig())
 	if err != nil {
 		return nil, false
 	}

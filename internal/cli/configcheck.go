@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/store/backends"
+	"github.com/pairgate/pairgate/store/postgres"
 )
 
 func (a *app) configCmd() *cobra.Command {
@@ -39,8 +41,8 @@ every problem with its file:line:column and exits 2. It touches no state.`,
 				return usageError{fmt.Errorf("--config %s: no such file", a.configPath)}
 			case err != nil:
 				return err
-			case cfg.Pairing.Storage.Driver != "sqlite":
-				problems = []string{fmt.Sprintf("%s: pairing.storage.driver: %q is not available in this build; use sqlite", a.configName(), cfg.Pairing.Storage.Driver)}
+			case !slices.Contains(backends.Drivers(), cfg.Pairing.Storage.Driver):
+				problems = []string{fmt.Sprintf("%s: pairing.storage.driver: %q is not available in this build; use one of %s", a.configName(), cfg.Pairing.Storage.Driver, strings.Join(backends.Drivers(), ", "))}
 			}
 			if len(problems) > 0 {
 				if a.jsonOut {
@@ -94,6 +96,9 @@ func summarize(w io.Writer, cfg *config.Config, home string) {
 	db := canon.Pairing.Storage.Path
 	if db == "" {
 		db = filepath.Join(home, "pairgate.db")
+	}
+	if canon.Pairing.Storage.Driver == "postgres" {
+		db = postgres.Describe(canon.Pairing.Storage.DSN)
 	}
 	fmt.Fprintf(w, "  policy:     %s\n", cell(policy))
 	fmt.Fprintf(w, "  allow_from: %s on %s\n", plural(senders, "sender", "senders"), plural(channels, "channel", "channels"))

@@ -26,7 +26,7 @@ purpose with init --force. init never empties a database that holds data.`,
 			if err := a.loadSecret(c.Context()); err != nil {
 				return err
 			}
-			out := map[string]string{"home": a.homeDir, "database": a.dbPath, "secret_path": a.secretPath(a.homeDir)}
+			out := map[string]string{"home": a.homeDir, "database": a.storeName(), "secret_path": a.secretPath(a.homeDir)}
 			return a.print(out, func(w io.Writer) {
 				fmt.Fprintf(w, "pairgate home %s is ready:\n  database:       %s\n  pairing secret: %s\n", out["home"], out["database"], out["secret_path"])
 			})

@@ -91,7 +91,7 @@ func (a *app) serveCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "  also at:     %s\n", u)
 			}
 			fmt.Fprintf(a.stdout, "  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
-				a.homeDir, a.dbPath, adminPath)
+				a.homeDir, a.storeName(), adminPath)
 			if exposed {
 				fmt.Fprintln(a.stdout, tlsWarning(listen))
 				a.log.Warn("listening beyond this machine without TLS", "listen", listen)

@@ -106,6 +106,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return &Store{Store: s}, nil
 }
 
+// Describe names the database a DSN points at, for messages: user, host,
+// port, database and schema, never the password.
+func Describe(dsn string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "PostgreSQL (a dsn that cannot be parsed)"
+	}
+	d := fmt.Sprintf("PostgreSQL %s@%s/%s", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		d += " (schema " + sp + ")"
+	}
+	return d
+}
+
 // migrate applies the embedded migrations under goose's session lock.
 func (e *engine) migrate(ctx context.Context, db *sql.DB) error {
 	fsys, err := fs.Sub(migrations, "migrations")
