@@ -171,9 +171,7 @@ func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor stor
 	if err != nil {
 		return Approval{}, err
 	}
-	if notify {
-		p.Detail = "notify"
-	}
+	p.Notify = notify
 	req, entry, err := s.st.Approve(ctx, p)
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,

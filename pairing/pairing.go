@@ -325,6 +325,8 @@ func (s *Service) Run(ctx context.Context) error {
 	store.Follow(ctx, s.st, store.FollowOptions{
 		After:   s.view.position(),
 		OnError: func(err error) { s.log.Warn("pairing: following the change log failed; will retry", "err", err) },
+		// Pruned past: the snapshot is the truth, read it again.
+		OnCompacted: func(ctx context.Context) (int64, error) { return s.view.reload(ctx, s.st) },
 	}, s.view.apply)
 	return nil
 }

@@ -106,9 +106,7 @@ func (v *view) remove(scope store.Scope, sender string) {
 	v.mu.Unlock()
 }
 
-// load fills the view from a store snapshot, once. The shards are built
-// privately and published when complete, so a million senders cost a
-// million map inserts, not a million copies.
+// load fills the view from a store snapshot, once.
 func (v *view) load(ctx context.Context, st store.Store) error {
 	if v.loaded.Load() {
 		return nil
@@ -118,6 +116,24 @@ func (v *view) load(ctx context.Context, st store.Store) error {
 	if v.loaded.Load() {
 		return nil
 	}
+	return v.fillLocked(ctx, st)
+}
+
+// reload replaces the view with a fresh snapshot and returns the position
+// it covers: what a follower does when retention pruned the log past it.
+func (v *view) reload(ctx context.Context, st store.Store) (int64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fillLocked(ctx, st); err != nil {
+		return 0, err
+	}
+	return v.seq, nil
+}
+
+// fillLocked builds the view from a snapshot. The shards are built
+// privately and published when complete, so a million senders cost a
+// million map inserts, not a million copies. Callers hold v.mu.
+func (v *view) fillLocked(ctx context.Context, st store.Store) error {
 	building := map[store.Scope]*[viewShards]map[string]struct{}{}
 	seq, err := st.ScanAllowed(ctx, func(scope store.Scope, sender string) error {
 		b := building[scope]

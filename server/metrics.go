@@ -105,9 +105,8 @@ func (m *metrics) change(c store.Change) {
 	case store.KindExpired:
 		m.expired.Inc()
 	case store.KindSetupIssued:
-		// Detail is "role <role>[, label …]".
-		role, _, _ := strings.Cut(strings.TrimPrefix(c.Detail, "role "), ",")
-		m.bootstrap.WithLabelValues(role).Inc()
+		// The role is the device role, node or operator: a bounded label.
+		m.bootstrap.WithLabelValues(c.Data.Role).Inc()
 	case store.KindDeviceRequested, store.KindDeviceApproved, store.KindDeviceRejected, store.KindDevicePaired:
 		m.deviceReqs.WithLabelValues(strings.TrimPrefix(string(c.Kind), "device.")).Inc()
 	}

@@ -111,6 +111,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.reloadTokens(ctx)
 	reload, counted := false, seq
 	follow.After = seq
+	// Pruned past (the daemon was behind by more than the retention): the
+	// token list is read again; the counters go on from the head.
+	follow.OnCompacted = func(ctx context.Context) (int64, error) {
+		head, err := store.Head(ctx, s.st, store.FollowOptions{OnError: follow.OnError})
+		if err == nil {
+			err = s.tokens.reload(ctx)
+		}
+		return head, err
+	}
 	store.Follow(ctx, s.st, follow, func(changes []store.Change) error {
 		for _, c := range changes {
 			// A batch whose token reload failed comes again: count

@@ -56,6 +56,10 @@ var (
 	// ErrUnavailable: the store cannot be read or written (corrupt file,
 	// lost connection, closed store). Callers fail closed on it.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrCompacted: the change log no longer holds the changes after the
+	// position asked for (retention pruned them). A follower reloads from
+	// a snapshot (the allowlist from ScanAllowed) and goes on from there.
+	ErrCompacted = errors.New("change log pruned past this position")
 )
 
 // LockoutError tells until when approvals in a scope are locked, and why.
@@ -275,6 +279,12 @@ type FollowOptions struct {
 	// OnError, when set, is told of every failed read or fn; the follower
 	// goes on regardless.
 	OnError func(error)
+	// OnCompacted is called when retention pruned the log past the
+	// follower's position (ErrCompacted): the follower reloads what it
+	// keeps from a snapshot and returns the position the snapshot covers,
+	// from which Follow goes on. A failure is retried like a failed read.
+	// Without it, Follow goes on from the log's head.
+	OnCompacted func(ctx context.Context) (int64, error)
 }
 
 // Head returns the sequence number of the newest change (0 for an empty
@@ -330,6 +340,18 @@ func Follow(ctx context.Context, st Store, o FollowOptions, fn func([]Change) er
 		failed := false
 		for {
 			changes, err := st.Changes(ctx, seq, followBatch)
+			if errors.Is(err, ErrCompacted) {
+				var at int64
+				if o.OnCompacted != nil {
+					at, err = o.OnCompacted(ctx)
+				} else {
+					at, err = Head(ctx, st, FollowOptions{Retry: o.Retry, OnError: o.OnError})
+				}
+				if err == nil {
+					seq = at
+					continue
+				}
+			}
 			if err == nil && len(changes) > 0 {
 				err = fn(changes)
 			}
@@ -381,9 +403,48 @@ type Change struct {
 	RequestID string // empty when the change is not about one request
 	DeviceID  string // empty when the change is not about one device
 	Actor     Actor
-	// Detail is a short, human-readable note ("via code", "notify",
-	// "5 failures"). It never holds a code or a token.
+	// Detail is a short, human-readable note ("via code", "5 failures")
+	// for the audit log. It never holds a code or a token, and nothing
+	// reads it back: programs use Data.
 	Detail string
+	// Data is the change's typed payload.
+	Data ChangeData
+}
+
+// ChangeDataVersion is the version of ChangeData that this pairgate writes.
+const ChangeDataVersion = 1
+
+// ChangeData is the typed payload of a change, stored as JSON. Which fields
+// are set depends on the kind, as each field says; unset fields are left
+// out of the JSON. Version tells readers which fields to expect; a reader
+// ignores fields it does not know.
+type ChangeData struct {
+	Version int `json:"v"`
+	// Via: how the sender joined the allowlist (pairing.approved,
+	// pairing.allowed).
+	Via Via `json:"via,omitempty"`
+	// Notify: the sender is to be told they were approved
+	// (pairing.approved).
+	Notify bool `json:"notify,omitempty"`
+	// Failures: wrong codes counted in the window (pairing.approve_failed),
+	// or that caused the lock (pairing.locked_out, pairing.unlocked).
+	Failures int `json:"failures,omitempty"`
+	// MaxFailures: the count that locks (pairing.approve_failed).
+	MaxFailures int `json:"max_failures,omitempty"`
+	// Until: when the lock ends, unix milliseconds (pairing.locked_out,
+	// pairing.unlocked).
+	Until int64 `json:"until,omitempty"`
+	// Role and Label: what a setup code or device request is for
+	// (setup_token.issued, device.requested).
+	Role  string `json:"role,omitempty"`
+	Label string `json:"label,omitempty"`
+	// KID: the setup-token key's number (key.rotated, setup_token.issued).
+	KID int `json:"kid,omitempty"`
+	// Name and Platform: what a device says it is (device.requested).
+	Name     string `json:"name,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	// Scope: an API token's scope (token.created, token.revoked).
+	TokenScope TokenScope `json:"token_scope,omitempty"`
 }
 
 // RequestFilter selects requests or allow entries. Empty fields match all.
@@ -407,8 +468,9 @@ type ApproveParams struct {
 	RequestID string
 	Actor     Actor
 	Now       time.Time
-	// Detail is recorded on the change (e.g. "notify").
-	Detail string
+	// Notify is recorded on the approval's change (Data.Notify): the
+	// sender is to be told.
+	Notify bool
 }
 
 // AllowParams is the input of Allow.
@@ -433,6 +495,45 @@ type AllowResult struct {
 	// Changed is false when the sender was already allowed: nothing was
 	// written or recorded for them.
 	Changed bool
+}
+
+// GCPolicy says what GarbageCollect may delete: rows whose window has
+// passed. A zero duration keeps that kind of row forever.
+type GCPolicy struct {
+	// RateWindow: a notice older than this no longer holds a message back.
+	RateWindow time.Duration
+	// FailureWindow: a failed approval older than this no longer counts.
+	FailureWindow time.Duration
+	// DeclineWindow: a decline older than this no longer refuses a code.
+	DeclineWindow time.Duration
+	// SetupTokens: how long after it expired a setup token's row is kept
+	// (a late device still gets token_expired from the token itself).
+	SetupTokens time.Duration
+	// DeviceRequests: how long a decided or expired device request is kept.
+	DeviceRequests time.Duration
+	// Retention: how long changes are kept in the log (the audit log).
+	// A change is never pruned before every live cursor has passed it.
+	Retention time.Duration
+	// StaleCursor: a cursor not moved for this long (a consumer that is
+	// gone) no longer holds retention back. Zero: every cursor holds.
+	StaleCursor time.Duration
+}
+
+// GCBatch bounds how many changes one GarbageCollect call prunes, so a
+// long log is pruned over several calls without holding the write lock long.
+const GCBatch = 10000
+
+// GCResult counts what one GarbageCollect call deleted.
+type GCResult struct {
+	Requests       int // expired pending requests (recorded as KindExpired)
+	Approvals      int // approvals older than their code's lifetime
+	Lockouts       int // lockouts that ended
+	Notices        int
+	Failures       int
+	Declines       int
+	SetupTokens    int
+	DeviceRequests int
+	Changes        int // changes pruned from the log
 }
 
 // LockoutPolicy tells RecordApprovalFailure when to lock a scope.
@@ -635,7 +736,26 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	// Changes returns up to limit changes with Seq > after, in order.
+	// Sequence numbers have no gaps and are committed in order, so a
+	// follower that reads from its last position never skips a change.
+	// After retention pruned past after, it returns ErrCompacted.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+
+	// Cursor returns how far consumer name has handled the change log
+	// (found false if it never recorded a position).
+	Cursor(ctx context.Context, name string) (seq int64, found bool, err error)
+
+	// SetCursor records that consumer name has handled every change up
+	// to seq. A cursor never moves back (a lower seq is ignored), holds
+	// retention back until it has passed a change, and appends no change.
+	SetCursor(ctx context.Context, name string, seq int64, now time.Time) error
+
+	// GarbageCollect deletes what the rules no longer need at now, as p
+	// says, and reports how much. Requests that expired are recorded as
+	// KindExpired, as ExpireRequests does. Each call does a bounded amount
+	// of work (so it holds the write lock briefly); a daemon calls it on
+	// a ticker.
+	GarbageCollect(ctx context.Context, now time.Time, p GCPolicy) (GCResult, error)
 
 	// RecentChanges returns the newest limit changes, newest first: the
 	// audit view.

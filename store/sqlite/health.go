@@ -24,8 +24,8 @@ const applicationID = 0x50475431
 // (used_jtis until schema version 5); a database made before files were
 // marked with applicationID is recognised by them.
 var pairgateTables = []string{
-	"allowed", "api_tokens", "approvals", "changes", "declines", "device_requests", "devices", "failures", "health",
-	"lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
+	"allowed", "api_tokens", "approvals", "change_log", "changes", "cursors", "declines", "device_requests", "devices",
+	"failures", "health", "lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
 }
 
 // Health timings.

@@ -303,8 +303,16 @@ func TestFullDisk(t *testing.T) {
 
 // schemaV4 turns a current database's tables back into those of schema
 // version 4: JWT-era setup tokens (0005), no approvals (0006), devices
-// without a label (0007).
+// without a label (0007), a change log without outbox (0008).
 var schemaV4 = []string{
+	`DROP TABLE change_log`,
+	`DROP TABLE cursors`,
+	`DROP INDEX changes_by_time`,
+	`DROP INDEX notices_by_time`,
+	`DROP INDEX failures_by_time`,
+	`DROP INDEX declines_by_time`,
+	`DROP INDEX device_requests_by_decision`,
+	`ALTER TABLE changes DROP COLUMN data`,
 	`DROP TABLE approvals`,
 	`DROP TABLE setup_tokens`,
 	`DROP TABLE signing_keys`,

@@ -55,7 +55,8 @@ func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey, dropBe
 		if n == 0 {
 			return fmt.Errorf("setup-token key %d: %w", k.KID, store.ErrKeyInUse)
 		}
-		return appendChange(ctx, tx, store.Change{At: k.CreatedAt, Kind: store.KindKeyRotated, Actor: actor, Detail: fmt.Sprintf("kid %d", k.KID)})
+		return appendChange(ctx, tx, store.Change{At: k.CreatedAt, Kind: store.KindKeyRotated, Actor: actor, Detail: fmt.Sprintf("kid %d", k.KID),
+			Data: store.ChangeData{KID: int(k.KID)}})
 	})
 }
 
@@ -75,7 +76,8 @@ func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeB
 			t.ID, t.KID, t.Role, scopesJSON(t.Scopes), t.Label, t.URL, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
 			return err
 		}
-		return appendChange(ctx, tx, store.Change{At: t.CreatedAt, Kind: store.KindSetupIssued, Actor: actor, Detail: detail})
+		return appendChange(ctx, tx, store.Change{At: t.CreatedAt, Kind: store.KindSetupIssued, Actor: actor, Detail: detail,
+			Data: store.ChangeData{Role: t.Role, Label: t.Label, KID: int(t.KID)}})
 	})
 }
 
@@ -146,7 +148,8 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,
-			DeviceID: r.DeviceID, Actor: actor, Detail: r.Name + " (" + r.Platform + "), role " + r.Role})
+			DeviceID: r.DeviceID, Actor: actor, Detail: r.Name + " (" + r.Platform + "), role " + r.Role,
+			Data: store.ChangeData{Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label}})
 	})
 }
 

@@ -271,11 +271,12 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 			return err
 		}
 		detail := "via " + string(via)
-		if p.Detail != "" {
-			detail += ", " + p.Detail
+		if p.Notify {
+			detail += ", notify"
 		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
-			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail})
+			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail,
+			Data: store.ChangeData{Via: via, Notify: p.Notify}})
 	})
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		return req, entry, err
@@ -326,7 +327,7 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRejected, Scope: p.Scope,
-			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: p.Detail})
+			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor})
 	})
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		return req, err
@@ -442,7 +443,7 @@ func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSen
 		return store.AllowResult{}, err
 	}
 	err = appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindAllowed, Scope: p.Scope,
-		Sender: a.Sender, Actor: p.Actor, Detail: "via " + string(p.Via)})
+		Sender: a.Sender, Actor: p.Actor, Detail: "via " + string(p.Via), Data: store.ChangeData{Via: p.Via}})
 	return store.AllowResult{Entry: entry, Changed: true}, err
 }
 
@@ -558,7 +559,8 @@ func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, ac
 			return err
 		}
 		if err := appendChange(ctx, tx, store.Change{At: now, Kind: store.KindApproveFailed, Scope: scope, Actor: actor,
-			Detail: "failure " + strconv.Itoa(n) + " of " + strconv.Itoa(p.MaxFailures)}); err != nil {
+			Detail: "failure " + strconv.Itoa(n) + " of " + strconv.Itoa(p.MaxFailures),
+			Data:   store.ChangeData{Failures: n, MaxFailures: p.MaxFailures}}); err != nil {
 			return err
 		}
 		if n < p.MaxFailures {
@@ -576,7 +578,8 @@ func (s *Store) RecordApprovalFailure(ctx context.Context, scope store.Scope, ac
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindLockedOut, Scope: scope, Actor: actor,
-			Detail: strconv.Itoa(n) + " failed approvals within " + p.Window.String() + ", locked for " + p.LockFor.String()})
+			Detail: strconv.Itoa(n) + " failed approvals within " + p.Window.String() + ", locked for " + p.LockFor.String(),
+			Data:   store.ChangeData{Failures: n, Until: ms(until)}})
 	})
 	return until, err
 }
@@ -613,7 +616,8 @@ func (s *Store) Unlock(ctx context.Context, scope store.Scope, actor store.Actor
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindUnlocked, Scope: scope, Actor: actor,
-			Detail: "lifted the lock until " + l.Until.Format(time.RFC3339) + " after " + strconv.Itoa(l.Failures) + " failed approvals"})
+			Detail: "lifted the lock until " + l.Until.Format(time.RFC3339) + " after " + strconv.Itoa(l.Failures) + " failed approvals",
+			Data:   store.ChangeData{Failures: l.Failures, Until: ms(l.Until)}})
 	})
 	if err != nil {
 		return store.Lockout{}, err
@@ -646,37 +650,4 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 		return err
 	})
 	return n == 1, err
-}
-
-const changeCols = `seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail`
-
-func (s *Store) queryChanges(ctx context.Context, query string, args ...any) ([]store.Change, error) {
-	rows, err := s.query(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail("read change log", err)
-	}
-	defer rows.Close()
-	out := []store.Change{}
-	for rows.Next() {
-		var c store.Change
-		var at int64
-		var kind string
-		if err := rows.Scan(&c.Seq, &at, &kind, &c.Scope.Channel, &c.Scope.Account, &c.Sender, &c.RequestID, &c.DeviceID,
-			&c.Actor.Name, &c.Actor.Source, &c.Detail); err != nil {
-			return nil, s.fail("read change log", err)
-		}
-		c.At, c.Kind = fromMS(at), store.ChangeKind(kind)
-		out = append(out, c)
-	}
-	return out, s.fail("read change log", rows.Err())
-}
-
-// Changes implements store.Store.
-func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
-	return s.queryChanges(ctx, `SELECT `+changeCols+` FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-}
-
-// RecentChanges implements store.Store.
-func (s *Store) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
-	return s.queryChanges(ctx, `SELECT `+changeCols+` FROM changes ORDER BY seq DESC LIMIT ?`, limit)
 }

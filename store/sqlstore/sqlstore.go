@@ -175,14 +175,24 @@ func (s *Store) fail(what string, err error) error {
 // returned as is; anything else wraps ErrUnavailable. A write is
 // acknowledged only if the engine still vouches for it after the commit.
 func (s *Store) write(ctx context.Context, what string, fn func(tx *Tx) error) error {
-	err := s.commit(ctx, what, fn)
+	return s.writeAndWake(ctx, what, fn, true)
+}
+
+// writeQuiet is write for bookkeeping that appends no change: followers
+// are not woken.
+func (s *Store) writeQuiet(ctx context.Context, what string, fn func(tx *Tx) error) error {
+	return s.writeAndWake(ctx, what, fn, false)
+}
+
+func (s *Store) writeAndWake(ctx context.Context, what string, fn func(tx *Tx) error, wake bool) error {
+	err := s.commit(ctx, what, fn, wake)
 	if err != nil && errors.Is(err, store.ErrUnavailable) {
 		s.noteWrite(err)
 	}
 	return err
 }
 
-func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error) error {
+func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error, wake bool) error {
 	if err := s.eng.CheckWrite(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -202,7 +212,9 @@ func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error) 
 		return fmt.Errorf("%s: committed where it cannot be kept: %w", what, err)
 	}
 	s.noteWrite(nil)
-	s.notify()
+	if wake {
+		s.notify()
+	}
 	return nil
 }
 
@@ -342,16 +354,6 @@ func fromNullMS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return fromMS(v.Int64)
-}
-
-// appendChange writes one record of the change log inside tx.
-func appendChange(ctx context.Context, tx *Tx, c store.Change) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes
-		(at, kind, channel, account, sender, request_id, device_id, actor, source, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
-		c.Actor.Name, c.Actor.Source, c.Detail)
-	return err
 }
 
 // filterSQL turns a RequestFilter into a WHERE fragment and its arguments.

@@ -24,7 +24,7 @@ func scanToken(row scanner) (store.APIToken, error) {
 
 func tokenChange(kind store.ChangeKind, t store.APIToken, actor store.Actor, at time.Time) store.Change {
 	return store.Change{At: at, Kind: kind, Actor: actor,
-		Detail: "token " + t.ID + " (" + t.Name + ", " + string(t.Scope) + ")"}
+		Detail: "token " + t.ID + " (" + t.Name + ", " + string(t.Scope) + ")", Data: store.ChangeData{TokenScope: t.Scope}}
 }
 
 // CreateToken implements store.Store.

@@ -33,7 +33,7 @@ func testApprove(t *testing.T, b Backend) {
 			r := f.mustCreate(tg, "1", at(0))
 			keep := f.mustCreate(tg, "2", at(time.Second))
 			p := by(via, r, alice, at(5*minute))
-			p.Detail = "notify"
+			p.Notify = true
 
 			seq := f.lastSeq()
 			gotR, gotE := f.approve(p)
@@ -47,8 +47,11 @@ func testApprove(t *testing.T, b Backend) {
 			f.checkList(all(), at(6*minute), keep)
 			f.checkAllowed(all(), true, want)
 			f.checkChanges("Approve", seq, reqRec(store.KindApproved, r, alice, p.Now))
-			if cs := f.since(seq); len(cs) == 1 && !strings.Contains(cs[0].Detail, "notify") {
-				t.Errorf("Approve with Detail %q recorded Detail %q", p.Detail, cs[0].Detail)
+			if cs := f.since(seq); len(cs) == 1 {
+				want := store.ChangeData{Version: store.ChangeDataVersion, Via: via, Notify: true}
+				if diff := cmp.Diff(want, cs[0].Data); diff != "" {
+					t.Errorf("Approve with Notify recorded data (-want +got):\n%s", diff)
+				}
 			}
 
 			// Approved once: the request is no longer pending, and a

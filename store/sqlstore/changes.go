@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pairgate/pairgate/store"
+)
+
+// The change log is an outbox: every change is appended in the
+// transaction that makes it, under a sequence number taken from a counter
+// row in that same transaction. The counter is what makes the log safe to
+// follow by position:
+//   - numbers are handed out and committed in order (a writer holds the
+//     engine's write lock from its first statement), so a follower reading
+//     seq > after never skips a change that commits late;
+//   - a transaction that rolls back takes its number back, so there are no
+//     gaps;
+//   - pruning old changes never resets the counter.
+//
+// change_log also remembers how far retention pruned (pruned_through): a
+// follower asking for changes before that gets store.ErrCompacted.
+
+const changeCols = `seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail, data`
+
+// appendChange writes one record of the change log inside tx.
+func appendChange(ctx context.Context, tx *Tx, c store.Change) error {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE change_log SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq`).Scan(&seq); err != nil {
+		return fmt.Errorf("take a sequence number: %w", err)
+	}
+	data, err := encodeData(c.Data)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO changes
+		(seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		seq, ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
+		c.Actor.Name, c.Actor.Source, c.Detail, data)
+	return err
+}
+
+// encodeData writes a change's payload: "" for none.
+func encodeData(d store.ChangeData) (string, error) {
+	if d == (store.ChangeData{}) {
+		return "", nil
+	}
+	d.Version = store.ChangeDataVersion
+	b, err := json.Marshal(d)
+	return string(b), err
+}
+
+func scanChange(row scanner) (store.Change, error) {
+	var c store.Change
+	var at int64
+	var kind, data string
+	if err := row.Scan(&c.Seq, &at, &kind, &c.Scope.Channel, &c.Scope.Account, &c.Sender, &c.RequestID, &c.DeviceID,
+		&c.Actor.Name, &c.Actor.Source, &c.Detail, &data); err != nil {
+		return c, err
+	}
+	c.At, c.Kind = fromMS(at), store.ChangeKind(kind)
+	if data != "" {
+		if err := json.Unmarshal([]byte(data), &c.Data); err != nil {
+			return c, fmt.Errorf("change %d: payload: %w", c.Seq, err)
+		}
+	}
+	return c, nil
+}
+
+// Changes implements store.Store. It reads the pruning mark and the
+// changes in one snapshot, so a position pruned meanwhile is reported as
+// such rather than as a silent gap.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return nil, s.fail("read change log", err)
+	}
+	defer tx.Rollback()
+	var pruned int64
+	if err := tx.QueryRowContext(ctx, `SELECT pruned_through FROM change_log WHERE id = 1`).Scan(&pruned); err != nil {
+		return nil, s.fail("read change log", err)
+	}
+	if after < pruned {
+		return nil, fmt.Errorf("changes after %d: the log holds only those after %d: %w", after, pruned, store.ErrCompacted)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+changeCols+` FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, s.fail("read change log", err)
+	}
+	defer rows.Close()
+	out := []store.Change{}
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, s.fail("read change log", err)
+		}
+		out = append(out, c)
+	}
+	return out, s.fail("read change log", rows.Err())
+}
+
+// RecentChanges implements store.Store.
+func (s *Store) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
+	return list(ctx, s, "read change log", "", `SELECT `+changeCols+` FROM changes ORDER BY seq DESC LIMIT ?`, scanChange, limit)
+}
+
+// Cursor implements store.Store.
+func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
+	var seq int64
+	err := s.queryRow(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, s.fail("read cursor "+name, err)
+	}
+	return seq, true, nil
+}
+
+// SetCursor implements store.Store. It appends no change and wakes no
+// follower: a cursor is bookkeeping about the log, not a change to it.
+func (s *Store) SetCursor(ctx context.Context, name string, seq int64, now time.Time) error {
+	return s.writeQuiet(ctx, "set cursor "+name, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+			WHERE cursors.seq < excluded.seq`, name, seq, ms(now))
+		return err
+	})
+}
