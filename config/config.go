@@ -52,6 +52,11 @@ type Storage struct {
 	Path string `yaml:"path"`
 	// DSN is the PostgreSQL connection string; required for postgres.
 	DSN string `yaml:"dsn"`
+	// Retention is how long the change log (the audit log) keeps a
+	// change; the daemon's garbage collection prunes older ones, but
+	// never one a consumer of the log has not handled yet. 0 keeps every
+	// change. Default 90 days.
+	Retention Duration `yaml:"retention"`
 }
 
 // SetupCode configures the secret that signs setup tokens and their lifetime.
@@ -156,7 +161,7 @@ const DefaultAccount = channel.DefaultAccount
 func Default() *Config {
 	return &Config{
 		Pairing: Pairing{
-			Storage:   Storage{Driver: "sqlite"},
+			Storage:   Storage{Driver: "sqlite", Retention: Duration(90 * 24 * time.Hour)},
 			SetupCode: SetupCode{DefaultTTLSecs: 600},
 			Policy:    PolicyPairing,
 			Limits: Limits{

@@ -68,6 +68,10 @@ func (p *Pairing) validate(ps *problems) {
 		ps.add(append(path, "driver"), "unknown driver %q (valid: sqlite, postgres)", s.Driver)
 	}
 
+	if s.Retention < 0 {
+		ps.add(append(path, "retention"), "must be 0 (keep every change) or positive, got %s", s.Retention)
+	}
+
 	if ttl := p.SetupCode.DefaultTTLSecs; ttl < 1 || ttl > maxSetupTTL {
 		ps.add([]string{"pairing", "setup_code", "default_ttl_secs"}, "must be from 1 to %d seconds, got %d", maxSetupTTL, ttl)
 	}

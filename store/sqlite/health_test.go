@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,10 +302,9 @@ func TestFullDisk(t *testing.T) {
 	}
 }
 
-// schemaV4 turns a current database's tables back into those of schema
-// version 4: JWT-era setup tokens (0005), no approvals (0006), devices
-// without a label (0007), a change log without outbox (0008).
-var schemaV4 = []string{
+// schemaV7 turns a current database's tables back into those of schema
+// version 7: a change log without the outbox of 0008.
+var schemaV7 = []string{
 	`DROP TABLE change_log`,
 	`DROP TABLE cursors`,
 	`DROP INDEX changes_by_time`,
@@ -313,13 +313,19 @@ var schemaV4 = []string{
 	`DROP INDEX declines_by_time`,
 	`DROP INDEX device_requests_by_decision`,
 	`ALTER TABLE changes DROP COLUMN data`,
+}
+
+// schemaV4 turns a current database's tables back into those of schema
+// version 4: JWT-era setup tokens (0005), no approvals (0006), devices
+// without a label (0007), a change log without outbox (0008).
+var schemaV4 = append(slices.Clone(schemaV7),
 	`DROP TABLE approvals`,
 	`DROP TABLE setup_tokens`,
 	`DROP TABLE signing_keys`,
 	`CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL, retired_at INTEGER)`,
 	`CREATE TABLE used_jtis (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
 	`ALTER TABLE devices DROP COLUMN label`,
-}
+)
 
 // A database of schema version 4 held JWT-era keys (named by text) and
 // consumed jtis; migrating drops both, since no JWT verifies any more, and
@@ -364,5 +370,36 @@ func TestMigrateFromJWTSetupTokens(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'used_jtis'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("used_jtis after migrating: %d tables named so, %v; want none", n, err)
+	}
+}
+
+// A database of schema version 7 has changes numbered by AUTOINCREMENT;
+// after 0008 the counter goes on from the last of them, so followers'
+// positions stay valid.
+func TestMigrateToOutboxContinuesTheSequence(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s := mustOpen(t, sqlite.Options{Path: path})
+	for _, sender := range []string{"1", "2", "3"} {
+		if err := allow(ctx, s, sender); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	sqlExec(t, path, append(schemaV7, `PRAGMA user_version = 7`)...)
+	s = mustOpen(t, sqlite.Options{Path: path})
+	if err := allow(ctx, s, "4"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Changes(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, c := range cs {
+		seqs = append(seqs, c.Seq)
+	}
+	if want := []int64{1, 2, 3, 4}; !slices.Equal(seqs, want) {
+		t.Errorf("sequence numbers across the migration: %v, want %v", seqs, want)
 	}
 }
