@@ -11,7 +11,9 @@ import (
 // call's result. A call that collected a full batch of changes is followed
 // at once by another, so a long backlog drains without waiting a period
 // per batch.
-func RunGC(ctx context.Context, st Store, every time.Duration, policy func() GCPolicy, now func() time.Time, report func(GCResult, error)) {
+func RunGC(ctx context.Context, st interface {
+	GarbageCollect(context.Context, time.Time, GCPolicy) (GCResult, error)
+}, every time.Duration, policy func() GCPolicy, now func() time.Time, report func(GCResult, error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -291,7 +291,7 @@ type FollowOptions struct {
 // log): where a follower that starts "from now" begins. While the store is
 // unavailable it retries every o.Retry, telling o.OnError, until ctx ends
 // (then it returns ctx's error). o.After is not used.
-func Head(ctx context.Context, st Store, o FollowOptions) (int64, error) {
+func Head(ctx context.Context, st ChangeLog, o FollowOptions) (int64, error) {
 	if o.Retry <= 0 {
 		o.Retry = time.Second
 	}
@@ -327,7 +327,7 @@ const followBatch = 1000
 // whichever comes first, so a follower survives a store that is briefly
 // unavailable and never sits on a change it failed to read. fn must be
 // idempotent for the batch it failed on, since it sees that batch again.
-func Follow(ctx context.Context, st Store, o FollowOptions, fn func([]Change) error) error {
+func Follow(ctx context.Context, st ChangeLog, o FollowOptions, fn func([]Change) error) error {
 	if o.Retry <= 0 {
 		o.Retry = time.Second
 	}
@@ -547,6 +547,28 @@ type LockoutPolicy struct {
 // also by several processes (SQLite) or replicas (PostgreSQL) sharing one
 // database. Times are truncated to milliseconds by backends.
 type Store interface {
+	PairingStore
+	TokenStore
+	DeviceStore
+	ChangeLog
+
+	// GarbageCollect deletes what the rules no longer need at now, as p
+	// says, and reports how much. Requests that expired are recorded as
+	// KindExpired, as ExpireRequests does. Each call does a bounded amount
+	// of work (so it holds the write lock briefly); a daemon calls it on
+	// a ticker.
+	GarbageCollect(ctx context.Context, now time.Time, p GCPolicy) (GCResult, error)
+
+	// Ping reports whether the store can both read and write now.
+	Ping(ctx context.Context) error
+
+	// Close releases the store. Further calls return ErrUnavailable.
+	Close() error
+}
+
+// PairingStore is the part of the store DM pairing needs: requests, the
+// allowlist, declines, lockouts and notices.
+type PairingStore interface {
 	// CreateRequest, in one transaction: purges expired requests of the
 	// scope (recording KindExpired), returns ErrAllowed if the sender has an
 	// active allow entry, ErrPending with the existing
@@ -652,7 +674,10 @@ type Store interface {
 	// notAfter (or never). It reports whether it did, so a notice is sent
 	// at most once per window even with concurrent gateways.
 	MarkNotice(ctx context.Context, scope Scope, sender, kind string, notAfter, now time.Time) (bool, error)
+}
 
+// TokenStore keeps the daemon's API tokens.
+type TokenStore interface {
 	// CreateToken stores a new API token (ID and Hash unique) and records
 	// KindTokenCreated.
 	CreateToken(ctx context.Context, t APIToken, actor Actor) error
@@ -664,7 +689,11 @@ type Store interface {
 	// RevokeToken marks an active token revoked and records
 	// KindTokenRevoked; ErrNotFound if no active token has that id.
 	RevokeToken(ctx context.Context, id string, actor Actor, now time.Time) (APIToken, error)
+}
 
+// DeviceStore is the part of the store device pairing needs: setup-token
+// keys, setup tokens, device requests and devices.
+type DeviceStore interface {
 	// SigningKeys returns the setup-token keys kept: the one that signs
 	// (RetiredAt zero) first, then retired ones, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -731,31 +760,16 @@ type Store interface {
 
 	// TouchDevice sets a device's LastSeenAt. No change record.
 	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
+}
 
-	// Ping reports whether the store can be read now.
-	Ping(ctx context.Context) error
-
+// ChangeLog is the ordered log of every change (the outbox and the audit
+// log) and the positions of its consumers.
+type ChangeLog interface {
 	// Changes returns up to limit changes with Seq > after, in order.
 	// Sequence numbers have no gaps and are committed in order, so a
 	// follower that reads from its last position never skips a change.
 	// After retention pruned past after, it returns ErrCompacted.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
-
-	// Cursor returns how far consumer name has handled the change log
-	// (found false if it never recorded a position).
-	Cursor(ctx context.Context, name string) (seq int64, found bool, err error)
-
-	// SetCursor records that consumer name has handled every change up
-	// to seq. A cursor never moves back (a lower seq is ignored), holds
-	// retention back until it has passed a change, and appends no change.
-	SetCursor(ctx context.Context, name string, seq int64, now time.Time) error
-
-	// GarbageCollect deletes what the rules no longer need at now, as p
-	// says, and reports how much. Requests that expired are recorded as
-	// KindExpired, as ExpireRequests does. Each call does a bounded amount
-	// of work (so it holds the write lock briefly); a daemon calls it on
-	// a ticker.
-	GarbageCollect(ctx context.Context, now time.Time, p GCPolicy) (GCResult, error)
 
 	// RecentChanges returns the newest limit changes, newest first: the
 	// audit view.
@@ -767,6 +781,12 @@ type Store interface {
 	// again after each wake-up.
 	Changed() <-chan struct{}
 
-	// Close releases the store. Further calls return ErrUnavailable.
-	Close() error
+	// Cursor returns how far consumer name has handled the change log
+	// (found false if it never recorded a position).
+	Cursor(ctx context.Context, name string) (seq int64, found bool, err error)
+
+	// SetCursor records that consumer name has handled every change up
+	// to seq. A cursor never moves back (a lower seq is ignored), holds
+	// retention back until it has passed a change, and appends no change.
+	SetCursor(ctx context.Context, name string, seq int64, now time.Time) error
 }
