@@ -25,23 +25,7 @@ func open(ctx context.Context, dsn string) (store.Store, error) {
 }
 
 func backend() storetest.Backend {
-	return storetest.Backend{
-		New: func(t *testing.T) (store.Store, string) {
-			t.Helper()
-			dsn := pgtest.DSN(t)
-			s, err := open(t.Context(), dsn)
-			if err != nil {
-				t.Fatalf("postgres.Open: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			return s, dsn
-		},
-		Open: open,
-	}
+	return storetest.NewBackend(open, func(t *testing.T) string { return pgtest.DSN(t) })
 }
 
 // The same conformance suite as SQLite, on a real PostgreSQL.

@@ -29,23 +29,7 @@ func open(ctx context.Context, path string) (store.Store, error) {
 }
 
 func backend() storetest.Backend {
-	return storetest.Backend{
-		New: func(t *testing.T) (store.Store, string) {
-			t.Helper()
-			path := filepath.Join(t.TempDir(), "pairgate.db")
-			s, err := open(t.Context(), path)
-			if err != nil {
-				t.Fatalf("sqlite.Open(%s): %v", path, err)
-			}
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			return s, path
-		},
-		Open: open,
-	}
+	return storetest.NewBackend(open, func(t *testing.T) string { return filepath.Join(t.TempDir(), "pairgate.db") })
 }
 
 func TestConformance(t *testing.T) {

@@ -36,6 +36,29 @@ type Backend struct {
 	Open func(ctx context.Context, locator string) (store.Store, error)
 }
 
+// NewBackend makes a Backend from an engine's open function and a way to
+// make a fresh, empty database for one test (its locator: a file path, a
+// DSN). Stores New makes are closed at the end of their test.
+func NewBackend(open func(ctx context.Context, locator string) (store.Store, error), fresh func(t *testing.T) string) Backend {
+	return Backend{
+		New: func(t *testing.T) (store.Store, string) {
+			t.Helper()
+			locator := fresh(t)
+			s, err := open(t.Context(), locator)
+			if err != nil {
+				t.Fatalf("open a fresh store: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			return s, locator
+		},
+		Open: open,
+	}
+}
+
 // Run runs every conformance case against b, each as its own subtest with
 // its own fresh store.
 func Run(t *testing.T, b Backend) {
