@@ -92,16 +92,8 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	if err != nil {
 		return nil, s.fail("read change log", err)
 	}
-	defer rows.Close()
-	out := []store.Change{}
-	for rows.Next() {
-		c, err := scanChange(rows)
-		if err != nil {
-			return nil, s.fail("read change log", err)
-		}
-		out = append(out, c)
-	}
-	return out, s.fail("read change log", rows.Err())
+	out, err := collect(rows, scanChange)
+	return out, s.fail("read change log", err)
 }
 
 // RecentChanges implements store.Store.

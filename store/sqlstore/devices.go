@@ -13,24 +13,15 @@ import (
 
 // SigningKeys implements store.Store.
 func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.query(ctx, `SELECT kid, created_at, retired_at FROM signing_keys
-		ORDER BY retired_at IS NOT NULL, created_at DESC, kid`)
-	if err != nil {
-		return nil, s.fail("list signing keys", err)
-	}
-	defer rows.Close()
-	out := []store.SigningKey{}
-	for rows.Next() {
+	return list(ctx, s, "list signing keys", "", `SELECT kid, created_at, retired_at FROM signing_keys
+		ORDER BY retired_at IS NOT NULL, created_at DESC, kid`, func(row scanner) (store.SigningKey, error) {
 		var k store.SigningKey
 		var created int64
 		var retired sql.NullInt64
-		if err := rows.Scan(&k.KID, &created, &retired); err != nil {
-			return nil, s.fail("list signing keys", err)
-		}
+		err := row.Scan(&k.KID, &created, &retired)
 		k.CreatedAt, k.RetiredAt = fromMS(created), fromNullMS(retired)
-		out = append(out, k)
-	}
-	return out, s.fail("list signing keys", rows.Err())
+		return k, err
+	})
 }
 
 // RotateSigningKey implements store.Store.

@@ -27,16 +27,7 @@ func deleteRequests(ctx context.Context, tx *Tx, where string, args ...any) ([]s
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var gone []store.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		gone = append(gone, r)
-	}
-	return gone, rows.Err()
+	return collect(rows, scanRequest)
 }
 
 // expire deletes the requests matched by cond that are expired at now and

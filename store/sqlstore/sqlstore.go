@@ -147,10 +147,6 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	return s.r.QueryRowContext(ctx, s.eng.Rebind(query), args...)
 }
 
-func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.r.QueryContext(ctx, s.eng.Rebind(query), args...)
-}
-
 // readTx begins a read-only transaction: one consistent snapshot.
 func (s *Store) readTx(ctx context.Context) (*Tx, error) {
 	tx, err := s.eng.BeginRead(ctx, s.r)
@@ -396,14 +392,20 @@ func list[T any](ctx context.Context, s *Store, what, table, query string, scan 
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
+	out, err := collect(rows, scan)
+	return out, s.fail(what, err)
+}
+
+// collect scans every row with scan, and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	out := []T{}
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, s.fail(what, err)
+			return nil, err
 		}
 		out = append(out, v)
 	}
-	return out, s.fail(what, rows.Err())
+	return out, rows.Err()
 }
