@@ -172,7 +172,7 @@ func (*engine) Rebind(query string) string {
 
 // BeginWrite implements sqlstore.Engine: the transaction's first statement
 // takes the schema's advisory write lock, held until commit or rollback.
-func (e *engine) BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+func (e *engine) BeginWrite(ctx context.Context, db *sql.DB) (sqlstore.Conn, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

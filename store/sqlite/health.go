@@ -282,10 +282,10 @@ type engine struct{ s *Store }
 // Rebind implements sqlstore.Engine: SQLite takes ? placeholders.
 func (engine) Rebind(query string) string { return query }
 
-// BeginWrite implements sqlstore.Engine: the writer's connections begin
-// with BEGIN IMMEDIATE (_txlock), taking SQLite's write lock at once.
-func (engine) BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
-	return db.BeginTx(ctx, nil)
+// BeginWrite implements sqlstore.Engine: BEGIN IMMEDIATE on the pinned
+// writer connection, taking SQLite's write lock at once.
+func (e engine) BeginWrite(ctx context.Context, _ *sql.DB) (sqlstore.Conn, error) {
+	return e.s.wr.begin(ctx)
 }
 
 // BeginRead implements sqlstore.Engine: a SQLite transaction reads one

@@ -61,6 +61,7 @@ type Store struct {
 	path  string
 	ident os.FileInfo // the file opened, to notice it deleted or replaced
 	r     *sql.DB     // readers, for Backup
+	wr    *writer     // the pinned writer connection
 	log   *slog.Logger
 
 	integrityEvery time.Duration
@@ -115,8 +116,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{path: opts.Path, ident: ident, r: r, log: opts.Logger, integrityEvery: opts.IntegrityCheck}
-	closeDBs := func() { r.Close(); w.Close() }
+	s := &Store{path: opts.Path, ident: ident, r: r, wr: &writer{db: w}, log: opts.Logger, integrityEvery: opts.IntegrityCheck}
+	closeDBs := func() { s.wr.close(); r.Close(); w.Close() }
 	if err := s.migrate(ctx, w, ms); err != nil {
 		closeDBs()
 		return nil, err
@@ -306,4 +307,11 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, fsys fs.FS, ms []migration
 		}
 	}
 	return nil
+}
+
+// Close implements store.Store: the pinned writer connection goes first,
+// after the write in progress, then the pools.
+func (s *Store) Close() error {
+	s.wr.close()
+	return s.Store.Close()
 }

@@ -36,9 +36,9 @@ type Engine interface {
 	// Rebind rewrites a statement written with ? placeholders for the
 	// engine (PostgreSQL: $1, $2, …).
 	Rebind(query string) string
-	// BeginWrite begins a write transaction on db that holds the engine's
-	// write lock from its start.
-	BeginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error)
+	// BeginWrite begins a write transaction that holds the engine's write
+	// lock from its start, on db or on a connection of the engine's own.
+	BeginWrite(ctx context.Context, db *sql.DB) (Conn, error)
 	// BeginRead begins a read-only transaction on db in which every
 	// statement sees one snapshot.
 	BeginRead(ctx context.Context, db *sql.DB) (*sql.Tx, error)
@@ -82,10 +82,11 @@ const probeFresh = time.Second
 
 // Store implements store.Store for one engine.
 type Store struct {
-	w, r *sql.DB
-	eng  Engine
-	log  *slog.Logger
-	name string
+	w, r  *sql.DB
+	reads sync.Map // one-row reads as written → *sql.Stmt prepared on r
+	eng   Engine
+	log   *slog.Logger
+	name  string
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when changes may be new
@@ -122,9 +123,20 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Conn runs the statements of one transaction and ends it. A *sql.Tx is
+// one; an engine may supply its own (SQLite: its pinned writer connection,
+// with every statement prepared once).
+type Conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	Commit() error
+	Rollback() error
+}
+
 // Tx is a transaction whose statements are rebound for the engine.
 type Tx struct {
-	tx  *sql.Tx
+	tx  Conn
 	eng Engine
 }
 
@@ -143,8 +155,23 @@ func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 	return t.tx.QueryRowContext(ctx, t.eng.Rebind(query), args...)
 }
 
+// queryRow runs a one-row read outside a transaction, with the statement
+// prepared once on the reader pool (database/sql prepares it again on each
+// connection that runs it, once).
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.r.QueryRowContext(ctx, s.eng.Rebind(query), args...)
+	if st, ok := s.reads.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := s.r.PrepareContext(ctx, s.eng.Rebind(query))
+	if err != nil {
+		// A row that carries the error to Scan.
+		return s.r.QueryRowContext(ctx, s.eng.Rebind(query), args...)
+	}
+	if prev, loaded := s.reads.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // readTx begins a read-only transaction: one consistent snapshot.
@@ -332,6 +359,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.reads.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 		err = s.r.Close()
 		if s.w != s.r {
 			err = errors.Join(err, s.w.Close())
