@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -203,7 +204,7 @@ func (c *Client) status(ctx context.Context, path, want string) error {
 	if e, ok := errors.AsType[*APIError](err); ok && e.Code == "" && e.Status == http.StatusServiceUnavailable {
 		// The daemon's own {"status":"unavailable"} says no more than the
 		// code does; a proxy's page may say which upstream is down.
-		e.Code = CodeUnavailable
+		e.Code = api.CodeUnavailable
 		if strings.HasPrefix(e.Message, "{") {
 			e.Message = "not ready"
 		} else {

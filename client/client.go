@@ -9,9 +9,10 @@
 // switches from embedding the gate to calling the daemon keeps its types.
 //
 // An error the daemon answers with is returned as a *APIError carrying the
-// HTTP status, the API's error code (CodeNotFound, CodeLockedOut, ...) and
-// its message; test for one with IsNotFound, IsLockedOut, IsUnauthorized,
-// IsForbidden, IsUnavailable or HasCode, or get the details with errors.As.
+// HTTP status, the API's error code (api.CodeNotFound, api.CodeLockedOut,
+// ...) and its message; test for one with IsNotFound, IsLockedOut,
+// IsUnauthorized, IsForbidden, IsUnavailable or HasCode, or get the details
+// with errors.As.
 // Anything else (a refused connection, a cancelled context, a response that
 // is not what the API sends) is an ordinary wrapped error, so
 // errors.Is(err, context.Canceled) and the like work.

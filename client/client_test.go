@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/client"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
@@ -410,11 +411,11 @@ func TestErrors(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", err.Error(), tt.str)
 			}
 			checks := map[string]struct{ got, want bool }{
-				"IsNotFound":     {client.IsNotFound(err), tt.want.Code == client.CodeNotFound},
-				"IsLockedOut":    {client.IsLockedOut(err), tt.want.Code == client.CodeLockedOut},
-				"IsUnauthorized": {client.IsUnauthorized(err), tt.want.Code == client.CodeUnauthorized},
-				"IsForbidden":    {client.IsForbidden(err), tt.want.Code == client.CodeForbidden},
-				"IsUnavailable":  {client.IsUnavailable(err), tt.want.Code == client.CodeUnavailable},
+				"IsNotFound":     {client.IsNotFound(err), tt.want.Code == api.CodeNotFound},
+				"IsLockedOut":    {client.IsLockedOut(err), tt.want.Code == api.CodeLockedOut},
+				"IsUnauthorized": {client.IsUnauthorized(err), tt.want.Code == api.CodeUnauthorized},
+				"IsForbidden":    {client.IsForbidden(err), tt.want.Code == api.CodeForbidden},
+				"IsUnavailable":  {client.IsUnavailable(err), tt.want.Code == api.CodeUnavailable},
 			}
 			for name, c := range checks {
 				if c.got != c.want {
@@ -441,7 +442,7 @@ func TestRetryAfterDate(t *testing.T) {
 
 func TestErrorWrapping(t *testing.T) {
 	// A caller that wraps the error still finds the code.
-	err := fmt.Errorf("approving: %w", &client.APIError{Status: 404, Code: client.CodeNotFound, Message: "x"})
+	err := fmt.Errorf("approving: %w", &client.APIError{Status: 404, Code: api.CodeNotFound, Message: "x"})
 	if !client.IsNotFound(err) || client.IsLockedOut(err) || !client.HasCode(err, "not_found") || client.HasCode(err, "") {
 		t.Errorf("helpers do not see through wrapping: %v", err)
 	}
@@ -453,7 +454,7 @@ func TestErrorWrapping(t *testing.T) {
 func TestReadyUnavailable(t *testing.T) {
 	srv := newRecorder(t, canned{status: 503, body: `{"status":"unavailable"}`})
 	err := newClient(t, srv.URL).Ready(t.Context())
-	want := &client.APIError{Status: 503, Code: client.CodeUnavailable, Message: "not ready"}
+	want := &client.APIError{Status: 503, Code: api.CodeUnavailable, Message: "not ready"}
 	got, _ := errors.AsType[*client.APIError](err)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("APIError (-want +got):\n%s", diff)

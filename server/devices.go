@@ -4,11 +4,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/device"
-	"github.com/pairgate/pairgate/internal/errcode"
 )
 
-var errNoDevices = errorf(http.StatusServiceUnavailable, errcode.Unavailable, "device pairing is not enabled on this server")
+var errNoDevices = errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "device pairing is not enabled on this server")
 
 // pair is GET /pair: the WebSocket of SPEC section 3. Devices authenticate
 // inside the protocol, so the route takes no bearer token.
@@ -42,7 +42,7 @@ func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) err
 	if in.TTL != "" {
 		var err error
 		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 {
-			return errorf(http.StatusBadRequest, errcode.InvalidInput, `field "ttl": want a duration such as "10m", at most 1h, got %q`, in.TTL)
+			return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "ttl": want a duration such as "10m", at most 1h, got %q`, in.TTL)
 		}
 	}
 	setup, err := s.devices.IssueSetupCode(r.Context(), device.SetupParams{Role: in.Role, Label: in.Label, TTL: ttl}, s.actor(r, c))
