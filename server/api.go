@@ -212,16 +212,16 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/devices/{id}/revoke":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revokeDevice},
 		"/v1/devices/{id}/rotate":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.rotateDevice},
 		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
 			return nil
 		}},
 		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
 			if err := s.Ready(r.Context()); err != nil {
 				s.log.Warn("server: not ready", "err", err)
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+				writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: api.StatusUnavailable})
 				return nil
 			}
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusReady})
 			return nil
 		}},
 		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
@@ -330,22 +330,13 @@ func (s *Server) actor(r *http.Request, c caller) store.Actor {
 	return store.Actor{Name: c.name, Source: "api " + r.RemoteAddr}
 }
 
-// admitRequest is the body of POST /v1/admit.
-type admitRequest struct {
-	Channel    string       `json:"channel"`
-	Account    string       `json:"account"`
-	Sender     string       `json:"sender"`
-	SenderName string       `json:"sender_name"`
-	Chat       pairing.Chat `json:"chat"`
-}
-
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var in admitRequest
+	var in api.AdmitRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	switch in.Chat {
-	case "", pairing.ChatDM, pairing.ChatGroup:
+	case "", api.ChatDM, api.ChatGroup:
 	default:
 		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
 	}
@@ -359,31 +350,23 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return nil
 }
 
-// targetRequest is the body of approve and reject.
-type targetRequest struct {
-	Channel   string `json:"channel"`
-	Account   string `json:"account"`
-	Code      string `json:"code"`
-	RequestID string `json:"request_id"`
-	Notify    bool   `json:"notify"`
-}
-
-func (t targetRequest) target() (pairing.Target, error) {
-	if (t.Code == "") == (t.RequestID == "") {
+// target names the request of an approve or reject body.
+func target(channel, account, code, requestID string) (pairing.Target, error) {
+	if (code == "") == (requestID == "") {
 		return pairing.Target{}, errorf(http.StatusBadRequest, api.CodeInvalidInput, `send exactly one of "code" and "request_id"`)
 	}
-	if t.RequestID != "" && !strings.HasPrefix(strings.ToLower(t.RequestID), pairing.RequestIDPrefix) {
+	if requestID != "" && !strings.HasPrefix(strings.ToLower(requestID), pairing.RequestIDPrefix) {
 		return pairing.Target{}, errorf(http.StatusBadRequest, api.CodeInvalidInput, `"request_id" starts with %q`, pairing.RequestIDPrefix)
 	}
-	return pairing.Target{Channel: t.Channel, Account: t.Account, CodeOrID: t.Code + t.RequestID}, nil
+	return pairing.Target{Channel: channel, Account: account, CodeOrID: code + requestID}, nil
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in targetRequest
+	var in api.ApproveRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	t, err := in.target()
+	t, err := target(in.Channel, in.Account, in.Code, in.RequestID)
 	if err != nil {
 		return err
 	}
@@ -402,14 +385,19 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in targetRequest
+	var in struct {
+		api.RejectRequest
+		// Notify is approve's: known here only to be refused with a
+		// clearer message than "unknown field".
+		Notify bool `json:"notify"`
+	}
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	if in.Notify {
 		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `"notify" applies to approve only`)
 	}
-	t, err := in.target()
+	t, err := target(in.Channel, in.Account, in.Code, in.RequestID)
 	if err != nil {
 		return err
 	}
@@ -417,19 +405,12 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rejected": p})
+	writeJSON(w, http.StatusOK, api.RejectResponse{Rejected: p})
 	return nil
 }
 
-// senderRequest is the body of allow and revoke.
-type senderRequest struct {
-	Channel string `json:"channel"`
-	Account string `json:"account"`
-	Sender  string `json:"sender"`
-}
-
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in senderRequest
+	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -437,12 +418,12 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"allowed": res})
+	writeJSON(w, http.StatusOK, api.AllowResponse{Allowed: res})
 	return nil
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in senderRequest
+	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -450,10 +431,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"revoked": e}
+	out := api.RevokeResponse{Revoked: e}
 	// Revoked in the store, but allow_from in the config still admits them.
-	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil && len(keys) > 0 {
-		out["still_allowed_by"] = keys
+	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil {
+		out.StillAllowedBy = keys
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -532,21 +513,12 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Pending []pairing.PendingRequest `json:"pending"`
-		Locked  []pairing.Lockout        `json:"locked"`
-	}{pending, locked})
+	writeJSON(w, http.StatusOK, api.PendingList{Pending: pending, Locked: locked})
 	return nil
 }
 
-// scopeRequest is the body of unlock.
-type scopeRequest struct {
-	Channel string `json:"channel"`
-	Account string `json:"account"`
-}
-
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in scopeRequest
+	var in api.UnlockRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -554,7 +526,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unlocked": u})
+	writeJSON(w, http.StatusOK, api.UnlockResponse{Unlocked: u})
 	return nil
 }
 
@@ -573,22 +545,8 @@ func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"allowed": list})
+	writeJSON(w, http.StatusOK, api.AllowedList{Allowed: list})
 	return nil
-}
-
-// Change is one audit record as the API shows it.
-type Change struct {
-	Seq       int64     `json:"seq"`
-	At        time.Time `json:"at"`
-	Kind      string    `json:"kind"`
-	Channel   string    `json:"channel"`
-	Account   string    `json:"account"`
-	Sender    string    `json:"sender"`
-	RequestID string    `json:"request_id"`
-	Actor     string    `json:"actor"`
-	Source    string    `json:"source"`
-	Detail    string    `json:"detail"`
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
@@ -606,11 +564,11 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
 	if err != nil {
 		return err
 	}
-	out := make([]Change, len(changes))
+	out := make([]api.Change, len(changes))
 	for i, c := range changes {
-		out[i] = Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
+		out[i] = api.Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
 			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": out})
+	writeJSON(w, http.StatusOK, api.AuditLog{Changes: out})
 	return nil
 }

@@ -20,19 +20,11 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return nil
 }
 
-// setupRequest is the body of POST /v1/setup-codes.
-type setupRequest struct {
-	Role  string `json:"role"`
-	Label string `json:"label"`
-	// TTL is a Go duration ("10m"); default 10m, at most 1h.
-	TTL string `json:"ttl"`
-}
-
 func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
-	var in setupRequest
+	var in api.SetupCodeRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -77,11 +69,11 @@ func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Requ
 		if err != nil {
 			return err
 		}
-		key := "rejected"
+		out := api.DeviceDecision{Rejected: &v}
 		if approve {
-			key = "approved"
+			out = api.DeviceDecision{Approved: &v}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{key: v})
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
 }
@@ -94,7 +86,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": d})
+	writeJSON(w, http.StatusOK, api.DeviceRevokeResponse{Revoked: d})
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -234,11 +235,11 @@ func (e *robustEnv) wantHealthy(after string) {
 }
 
 // admit posts to /v1/admit with the gateway token and decodes the decision.
-func (e *robustEnv) admit(sender string) (int, pairing.Decision) {
+func (e *robustEnv) admit(sender string) (int, api.Decision) {
 	e.t.Helper()
 	body := fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender)
 	status, _, data := e.call("POST", "/v1/admit", e.gateway, []byte(body))
-	var d pairing.Decision
+	var d api.Decision
 	if status == http.StatusOK {
 		if err := json.Unmarshal(data, &d); err != nil {
 			e.t.Fatalf("admit %s: not a decision: %q", sender, data)
@@ -263,7 +264,7 @@ func TestRobustBadBodies(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{})
 	// A live request for the at-limit approval.
 	_, d := e.admit("9001")
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatalf("setup: %+v", d)
 	}
 	type badBody struct {
@@ -349,7 +350,7 @@ func TestRobustBadBodies(t *testing.T) {
 		})
 	}
 	// The at-limit approval went through: its sender is admitted.
-	if _, d := e.admit("9001"); d.Verdict != pairing.Admit {
+	if _, d := e.admit("9001"); d.Verdict != api.Admit {
 		t.Errorf("sender approved with an at-limit body: %+v", d)
 	}
 	e.wantHealthy("all bad bodies")
@@ -616,7 +617,7 @@ func TestRobustSlowlorisIsCutOff(t *testing.T) {
 			t.Fatalf("/healthz during slowloris: %d %q", status, data)
 		}
 		status, d := e.admit("7001")
-		if status != 200 || d.Verdict == pairing.Admit {
+		if status != 200 || d.Verdict == api.Admit {
 			t.Fatalf("/v1/admit during slowloris: %d %+v", status, d)
 		}
 		if took := time.Since(start); took > 400*time.Millisecond {
@@ -774,7 +775,7 @@ func TestRobustTenThousandConnections(t *testing.T) {
 		s := time.Now()
 		e.wantHealthy("10,000 connections")
 		status, d := e.admit(fmt.Sprint(8000 + i))
-		if status != 200 || (d.Verdict != pairing.Challenge && d.Reason != pairing.ReasonMaxPending) {
+		if status != 200 || (d.Verdict != api.Challenge && d.Reason != api.ReasonMaxPending) {
 			t.Fatalf("/v1/admit with 10,000 connections open: %d %+v", status, d)
 		}
 		if took := time.Since(s); took > time.Second {
@@ -879,7 +880,7 @@ func TestRobustConnectionHolder(t *testing.T) {
 			}
 			data, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			var d pairing.Decision
+			var d api.Decision
 			if err != nil || resp.StatusCode != 200 || json.Unmarshal(data, &d) != nil || d.Verdict == "" {
 				fail("idle connection %d: %d %q %v", i, resp.StatusCode, data, err)
 			}
@@ -992,7 +993,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	}
 	// A sender who was challenged before the outage, to exercise the
 	// "already pending" path while down.
-	if _, d := e.admit("43"); d.Verdict != pairing.Challenge {
+	if _, d := e.admit("43"); d.Verdict != api.Challenge {
 		t.Fatalf("setup: %+v", d)
 	}
 
@@ -1008,7 +1009,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 					sender = "43"
 				}
 				status, d := e.admit(sender)
-				if status != 200 || d.Verdict != pairing.Drop || d.Reason != pairing.ReasonUnavailable || d.Code != "" || d.Reply != "" {
+				if status != 200 || d.Verdict != api.Drop || d.Reason != api.ReasonUnavailable || d.Code != "" || d.Reply != "" {
 					t.Errorf("admit %s with the store down: %d %+v, want 200 drop unavailable (no code, no reply)", sender, status, d)
 				}
 			}
@@ -1016,7 +1017,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	}
 	wg.Wait()
 	for range 3 {
-		if status, d := e.admit("42"); status != 200 || d.Verdict != pairing.Admit || d.Reason != pairing.ReasonAllowed {
+		if status, d := e.admit("42"); status != 200 || d.Verdict != api.Admit || d.Reason != api.ReasonAllowed {
 			t.Errorf("allowed sender with the store down: %d %+v, want admit allowed", status, d)
 		}
 	}
@@ -1040,7 +1041,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	if status, _, data := e.call("GET", "/readyz", "", nil); status != 200 {
 		t.Errorf("/readyz after the store came back: %d %q", status, data)
 	}
-	if status, d := e.admit("5000"); status != 200 || d.Verdict != pairing.Challenge || d.Code == "" {
+	if status, d := e.admit("5000"); status != 200 || d.Verdict != api.Challenge || d.Code == "" {
 		t.Errorf("unknown sender after the store came back: %d %+v, want a challenge", status, d)
 	}
 	// The followers recovered too: a change made behind the server's back
@@ -1050,7 +1051,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if _, d := e.admit("44"); d.Verdict == pairing.Admit {
+		if _, d := e.admit("44"); d.Verdict == api.Admit {
 			break
 		}
 		if time.Since(start) > 2*time.Second {
