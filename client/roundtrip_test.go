@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/client"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
@@ -52,11 +53,15 @@ func newDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := server.MintToken(ctx, st, store.ScopeGateway, "roundtrip", store.Actor{Name: "test"}, time.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: st}).Create(ctx, store.ScopeGateway, "roundtrip", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Pairing: svc, Store: st, AdminToken: roundTripAdmin})
+	tokens, err := apitoken.New(apitoken.Options{Store: st}).Authenticator(ctx, roundTripAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: st, Tokens: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}

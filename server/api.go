@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/pairing"
@@ -180,7 +181,7 @@ type route struct {
 	method  string
 	scope   store.TokenScope // "" means no authentication (health, metrics)
 	name    string           // metrics label
-	handle  func(w http.ResponseWriter, r *http.Request, c caller) error
+	handle  func(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error
 	metrics *routeMetrics
 	// session marks a route whose requests last as long as a client stays
 	// connected (the /pair WebSocket): counted, but kept out of the
@@ -211,11 +212,11 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/devices/requests/{id}/reject":  {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.decideDevice(false)},
 		"/v1/devices/{id}/revoke":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revokeDevice},
 		"/v1/devices/{id}/rotate":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.rotateDevice},
-		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
 			return nil
 		}},
-		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 			if err := s.Ready(r.Context()); err != nil {
 				s.log.Warn("server: not ready", "err", err)
 				writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: api.StatusUnavailable})
@@ -224,7 +225,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusReady})
 			return nil
 		}},
-		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 			prom.ServeHTTP(w, r)
 			return nil
 		}},
@@ -300,19 +301,19 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) er
 		w.Header().Set("Allow", rt.method)
 		return errorf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s takes %s, not %s", rt.name, rt.method, r.Method)
 	}
-	var c caller
+	var c apitoken.Caller
 	if rt.scope != "" {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
 		}
-		if c, ok = s.tokens.authenticate(r.Context(), strings.TrimSpace(token)); !ok {
+		if c, ok = s.tokens.Authenticate(r.Context(), strings.TrimSpace(token)); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate", error="invalid_token"`)
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the token is unknown or revoked")
 		}
-		if rt.scope == store.ScopeAdmin && c.scope != store.ScopeAdmin {
-			return errorf(http.StatusForbidden, api.CodeForbidden, "a %s token may only call POST /v1/admit; use an admin token", c.scope)
+		if rt.scope == store.ScopeAdmin && c.Scope != store.ScopeAdmin {
+			return errorf(http.StatusForbidden, api.CodeForbidden, "a %s token may only call POST /v1/admit; use an admin token", c.Scope)
 		}
 	}
 	return rt.handle(w, r, c)
@@ -326,11 +327,11 @@ func (s *Server) logRequest(r *http.Request, route string, status int, start tim
 		"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
 }
 
-func (s *Server) actor(r *http.Request, c caller) store.Actor {
-	return store.Actor{Name: c.name, Source: "api " + r.RemoteAddr}
+func (s *Server) actor(r *http.Request, c apitoken.Caller) store.Actor {
+	return store.Actor{Name: c.Name, Source: "api " + r.RemoteAddr}
 }
 
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	var in api.AdmitRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -361,7 +362,7 @@ func target(channel, account, code, requestID string) (pairing.Target, error) {
 	return pairing.Target{Channel: channel, Account: account, CodeOrID: code + requestID}, nil
 }
 
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	var in api.ApproveRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -384,7 +385,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error
 	return nil
 }
 
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	var in struct {
 		api.RejectRequest
 		// Notify is approve's: known here only to be refused with a
@@ -409,7 +410,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error 
 	return nil
 }
 
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -422,7 +423,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
 	return nil
 }
 
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -499,7 +500,7 @@ func badQuery(name, problem string) *apiError {
 	return errorf(http.StatusBadRequest, api.CodeBadRequest, "query parameter %q: %s", name, problem)
 }
 
-func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "channel", "account")
 	if err != nil {
 		return err
@@ -517,7 +518,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	return nil
 }
 
-func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	var in api.UnlockRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -530,7 +531,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error 
 	return nil
 }
 
-func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "channel", "account", "include_revoked")
 	if err != nil {
 		return err
@@ -549,7 +550,7 @@ func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) e
 	return nil
 }
 
-func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "limit")
 	if err != nil {
 		return err

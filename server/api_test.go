@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -62,22 +63,37 @@ func newAPI(t testing.TB) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Pairing: svc, Store: st, AdminToken: adminToken, Now: clk.Now})
+	tokens, err := apitoken.New(apitoken.Options{Store: st, Now: clk.Now}).Authenticator(ctx, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: st, Tokens: tokens, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { srv.Run(runCtx); close(done) }()
+	go func() { follow(runCtx, svc, tokens, srv); close(done) }()
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	gw, err := server.MintToken(ctx, st, store.ScopeGateway, "test-gateway", store.Actor{Name: "test"}, clk.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: st, Now: clk.Now}).Create(ctx, store.ScopeGateway, "test-gateway", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &apiEnv{t: t, handler: srv.Handler(), url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token}
 	e.waitToken(gw.Token)
 	return e
+}
+
+// follow runs the followers the daemon runs beside the server
+// (internal/daemon): the gate's allowlist view, the API tokens and the
+// metrics, until ctx ends.
+func follow(ctx context.Context, svc *pairing.Service, tokens *apitoken.Authenticator, srv *server.Server) {
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.Run(ctx) })
+	wg.Go(func() { tokens.Run(ctx) })
+	wg.Go(func() { srv.Run(ctx) })
+	wg.Wait()
 }
 
 // waitToken waits until the server accepts a token minted in the store.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/device"
 )
 
@@ -12,7 +13,7 @@ var errNoDevices = errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "d
 
 // pair is GET /pair: the WebSocket of SPEC section 3. Devices authenticate
 // inside the protocol, so the route takes no bearer token.
-func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -20,7 +21,7 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return nil
 }
 
-func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -45,7 +46,7 @@ func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) err
 	return nil
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -60,8 +61,8 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ caller) e
 	return nil
 }
 
-func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Request, caller) error {
-	return func(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Request, apitoken.Caller) error {
+	return func(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 		if s.devices == nil {
 			return errNoDevices
 		}
@@ -78,7 +79,7 @@ func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Requ
 	}
 }
 
-func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -90,7 +91,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) 
 	return nil
 }
 
-func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -35,7 +36,7 @@ import (
 	"github.com/pairgate/pairgate/store/sqlite"
 )
 
-// The timeouts of internal/cli/serve.go (unexported there), which the
+// The timeouts of internal/daemon (unexported there), which the
 // production daemon runs with.
 const (
 	robustReadHeaderTimeout = 5 * time.Second
@@ -74,8 +75,8 @@ type robustEnv struct {
 }
 
 // newRobustEnv builds a pairing.Service and a server.Server over a SQLite
-// store in t.TempDir(), runs the server's followers (srv.Run), and serves
-// the handler from a real http.Server on 127.0.0.1:0 configured like
+// store in t.TempDir(), runs the followers the daemon runs (follow), and
+// serves the handler from a real http.Server on 127.0.0.1:0 configured like
 // `pairgate serve`.
 func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	t.Helper()
@@ -107,13 +108,17 @@ func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	if err := svc.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Minted before New, so New loads it: the first request is answered
-	// with it.
-	gw, err := server.MintToken(ctx, sq, store.ScopeGateway, "robust-gateway", store.Actor{Name: "test"}, time.Now())
+	// Minted before the Authenticator is made, so it loads it: the first
+	// request is answered with it.
+	gw, err := apitoken.New(apitoken.Options{Store: sq}).Create(ctx, store.ScopeGateway, "robust-gateway", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Pairing: svc, Store: st, AdminToken: robustAdmin})
+	tokens, err := apitoken.New(apitoken.Options{Store: st}).Authenticator(ctx, robustAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: st, Tokens: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +142,7 @@ func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	ran := make(chan struct{})
-	go func() { srv.Run(runCtx); close(ran) }()
+	go func() { follow(runCtx, svc, tokens, srv); close(ran) }()
 	served := make(chan struct{})
 	go func() { hs.Serve(ln); close(served) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
@@ -451,7 +456,7 @@ func TestRobustMethodsPathsAndTokens(t *testing.T) {
 	// accepted within 1 s of minting, refused within 1 s of revocation.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	gw, err := server.MintToken(ctx, e.sqlite, store.ScopeGateway, "short-lived", store.Actor{Name: "test"}, time.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: e.sqlite}).Create(ctx, store.ScopeGateway, "short-lived", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,9 +495,10 @@ func TestRobustMethodsPathsAndTokens(t *testing.T) {
 	e.wantHealthy("auth checks")
 }
 
-// startGate is a store whose RecentChanges (which Server.Run calls first,
-// to find where the change log ends) waits until open is closed: it holds
-// the server in the moment between New and Run following the log.
+// startGate is a store whose RecentChanges (which the followers call
+// first, to find where the change log ends) waits until open is closed: it
+// holds the daemon in the moment between loading the tokens and following
+// the log.
 type startGate struct {
 	store.Store
 	open chan struct{}
@@ -508,8 +514,8 @@ func (g *startGate) RecentChanges(ctx context.Context, limit int) ([]store.Chang
 }
 
 // TestRobustTokenChangesWhileStarting: a token minted or revoked (with the
-// CLI, say) after server.New loaded the tokens but before Run began
-// following the change log still takes effect within 1 s. A revoked token
+// CLI, say) after the Authenticator loaded the tokens but before its Run
+// began following the change log still takes effect within 1 s. A revoked token
 // that keeps working until the next restart is a hole.
 func TestRobustTokenChangesWhileStarting(t *testing.T) {
 	gate := &startGate{open: make(chan struct{})}
@@ -524,7 +530,7 @@ func TestRobustTokenChangesWhileStarting(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	minted, err := server.MintToken(ctx, e.sqlite, store.ScopeGateway, "minted-at-start", store.Actor{Name: "cli:test"}, time.Now())
+	minted, err := apitoken.New(apitoken.Options{Store: e.sqlite}).Create(ctx, store.ScopeGateway, "minted-at-start", store.Actor{Name: "cli:test"})
 	if err != nil {
 		t.Fatal(err)
 	}
