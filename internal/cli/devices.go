@@ -16,19 +16,25 @@ import (
 	"github.com/pairgate/pairgate/qr"
 )
 
-// devices builds the device-pairing service over the open store. publicURL
-// is --public-url, if the command has it.
-func (a *app) devices(c *cobra.Command, publicURL string) (*device.Service, error) {
-	if _, err := a.open(c.Context()); err != nil {
-		return nil, err
-	}
-	in := device.URLInputs{
+// urlInputs are where a setup code's URL may come from (SPEC section 3):
+// publicURL is --public-url, if the command has it.
+func (a *app) urlInputs(publicURL string) device.URLInputs {
+	return device.URLInputs{
 		Flag:           publicURL,
 		Config:         a.cfg.Pairing.PublicURL,
 		Env:            os.Getenv("PAIRGATE_TUNNEL_URL"),
 		TunnelFile:     filepath.Join(a.homeDir, "state", "tunnel.url"),
 		CleartextAllow: a.cfg.Pairing.WSCleartextAllow,
 	}
+}
+
+// devices builds the device-pairing service over the open store. publicURL
+// is --public-url, if the command has it.
+func (a *app) devices(c *cobra.Command, publicURL string) (*device.Service, error) {
+	if _, err := a.open(c.Context()); err != nil {
+		return nil, err
+	}
+	in := a.urlInputs(publicURL)
 	return device.New(device.Options{
 		Store: a.st, Secret: a.sec, Logger: a.log,
 		URL: func() (string, device.URLSource, error) { return device.ResolveURL(in) },
