@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/client"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkAdmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := client.AdmitRequest{Channel: "telegram", Sender: "123456789"}
+	req := api.AdmitRequest{Channel: "telegram", Sender: "123456789"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Admit(b.Context(), req); err != nil {

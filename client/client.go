@@ -4,15 +4,17 @@
 // token. Every /v1 method needs a token: the admin token may call them all,
 // a gateway token only Admit. Healthz and Ready send no token.
 //
-// The client reuses the JSON types of package pairing for what the API
-// answers (pairing.Decision, pairing.PendingRequest, ...), so a gateway that
-// switches from embedding the gate to calling the daemon keeps its types.
+// Requests and answers are the types of package api (api.AdmitRequest,
+// api.Decision, api.PendingRequest, ...): the ones the daemon encodes and
+// the embedded gate returns, so a gateway that switches from embedding the
+// gate to calling the daemon keeps its types. The client depends on nothing
+// else of pairgate's (not the store, the config or its YAML library).
 //
 // An error the daemon answers with is returned as a *APIError carrying the
-// HTTP status, the API's error code (CodeNotFound, CodeLockedOut, ...) and
-// its message; test for one with IsNotFound, IsLockedOut, IsUnauthorized,
-// IsForbidden, IsUnavailable or HasCode, or get the details with errors.As.
-// Anything else (a refused connection, a cancelled context, a response that
+// HTTP status, the API's error code (api.CodeNotFound, api.CodeLockedOut,
+// ...) and its message; test for one with IsNotFound, IsLockedOut,
+// IsUnauthorized, IsForbidden, IsUnavailable or HasCode, or get the details
+// with errors.As. Anything else (a refused connection, a cancelled context, a response that
 // is not what the API sends) is an ordinary wrapped error, so
 // errors.Is(err, context.Canceled) and the like work.
 //

@@ -16,9 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/client"
-	"github.com/pairgate/pairgate/pairing"
-	"github.com/pairgate/pairgate/store"
 )
 
 const testToken = "pgt_test_0123456789abcdefghijklmnopqrstuv"
@@ -98,16 +97,16 @@ var (
 	t0JSON  = `"2026-03-01T12:00:00Z"`
 	t1      = t0.Add(time.Hour)
 	t1JSON  = `"2026-03-01T13:00:00Z"`
-	pending = pairing.PendingRequest{RequestID: "req_abc", Channel: "telegram", Account: "default",
+	pending = api.PendingRequest{RequestID: "req_abc", Channel: "telegram", Account: "default",
 		Sender: "123456789", Name: "Alice", CreatedAt: t0, ExpiresAt: t1}
 	pendingJSON = `{"request_id":"req_abc","channel":"telegram","account":"default","sender":"123456789",` +
 		`"name":"Alice","created_at":` + t0JSON + `,"expires_at":` + t1JSON + `}`
-	allowed = pairing.AllowedSender{Channel: "telegram", Account: "default", Sender: "123456789",
-		Name: "Alice", ApprovedAt: t0, ApprovedBy: "token:admin", Via: store.ViaCode}
+	allowed = api.AllowedSender{Channel: "telegram", Account: "default", Sender: "123456789",
+		Name: "Alice", ApprovedAt: t0, ApprovedBy: "token:admin", Via: api.ViaCode}
 	allowedJSON = `{"channel":"telegram","account":"default","sender":"123456789","name":"Alice",` +
 		`"approved_at":` + t0JSON + `,"approved_by":"token:admin","via":"code"}`
-	revoked = pairing.AllowedSender{Channel: "telegram", Account: "work", Sender: "42",
-		ApprovedAt: t0, ApprovedBy: "cli:bob", Via: store.ViaManual, RevokedAt: &t1, RevokedBy: "token:admin"}
+	revoked = api.AllowedSender{Channel: "telegram", Account: "work", Sender: "42",
+		ApprovedAt: t0, ApprovedBy: "cli:bob", Via: api.ViaManual, RevokedAt: &t1, RevokedBy: "token:admin"}
 	revokedJSON = `{"channel":"telegram","account":"work","sender":"42","name":"",` +
 		`"approved_at":` + t0JSON + `,"approved_by":"cli:bob","via":"manual","revoked_at":` + t1JSON +
 		`,"revoked_by":"token:admin"}`
@@ -127,21 +126,21 @@ func TestMethods(t *testing.T) {
 		{
 			name: "admit minimal",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "123456789"})
+				return c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "123456789"})
 			},
 			resp: `{"verdict":"admit","reason":"allowed"}`,
-			want: pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed},
+			want: api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed},
 			req: seen{Method: "POST", Path: "/v1/admit", Auth: "Bearer " + testToken, ContentType: "application/json",
 				UserAgent: ua, Body: `{"channel":"telegram","sender":"123456789"}`},
 		},
 		{
 			name: "admit full, challenged",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Account: "work", Sender: "tg:42",
-					SenderName: "Bob", Chat: pairing.ChatDM})
+				return c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Account: "work", Sender: "tg:42",
+					SenderName: "Bob", Chat: api.ChatDM})
 			},
 			resp: `{"verdict":"challenge","reason":"challenged","code":"ABCD2345","request_id":"req_x","reply":"Access…","future_field":1}`,
-			want: pairing.Decision{Verdict: pairing.Challenge, Reason: pairing.ReasonChallenged, Code: "ABCD2345",
+			want: api.Decision{Verdict: api.Challenge, Reason: api.ReasonChallenged, Code: "ABCD2345",
 				RequestID: "req_x", Reply: "Access…"},
 			req: seen{Method: "POST", Path: "/v1/admit", Auth: "Bearer " + testToken, ContentType: "application/json",
 				UserAgent: ua, Body: `{"channel":"telegram","account":"work","sender":"tg:42","sender_name":"Bob","chat":"dm"}`},
@@ -150,41 +149,41 @@ func TestMethods(t *testing.T) {
 			name: "pending, no filter",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Pending(ctx, "", "") },
 			resp: `{"pending":[` + pendingJSON + `]}`,
-			want: []pairing.PendingRequest{pending},
+			want: []api.PendingRequest{pending},
 			req:  seen{Method: "GET", Path: "/v1/pairing/requests", Auth: "Bearer " + testToken, UserAgent: ua},
 		},
 		{
 			name: "pending, channel and account",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Pending(ctx, "telegram", "a b&c") },
 			resp: `{"pending":[]}`,
-			want: []pairing.PendingRequest{},
+			want: []api.PendingRequest{},
 			req: seen{Method: "GET", Path: "/v1/pairing/requests", Query: "account=a+b%26c&channel=telegram",
 				Auth: "Bearer " + testToken, UserAgent: ua},
 		},
 		{
 			name: "approve by code with notify",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Approve(ctx, client.ApproveRequest{Channel: "telegram", Code: "abcd-2345", Notify: true})
+				return c.Approve(ctx, api.ApproveRequest{Channel: "telegram", Code: "abcd-2345", Notify: true})
 			},
 			resp: `{"allowed":` + allowedJSON + `,"request_id":"req_abc","notify":"You're in."}`,
-			want: pairing.Approval{Allowed: allowed, RequestID: "req_abc", Notify: "You're in."},
+			want: api.Approval{Allowed: allowed, RequestID: "req_abc", Notify: "You're in."},
 			req: seen{Method: "POST", Path: "/v1/pairing/approve", Auth: "Bearer " + testToken, ContentType: "application/json",
 				UserAgent: ua, Body: `{"channel":"telegram","code":"abcd-2345","notify":true}`},
 		},
 		{
 			name: "approve by request id",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Approve(ctx, client.ApproveRequest{Channel: "telegram", Account: "work", RequestID: "req_abc"})
+				return c.Approve(ctx, api.ApproveRequest{Channel: "telegram", Account: "work", RequestID: "req_abc"})
 			},
 			resp: `{"allowed":` + allowedJSON + `,"request_id":"req_abc"}`,
-			want: pairing.Approval{Allowed: allowed, RequestID: "req_abc"},
+			want: api.Approval{Allowed: allowed, RequestID: "req_abc"},
 			req: seen{Method: "POST", Path: "/v1/pairing/approve", Auth: "Bearer " + testToken, ContentType: "application/json",
 				UserAgent: ua, Body: `{"channel":"telegram","account":"work","request_id":"req_abc"}`},
 		},
 		{
 			name: "reject",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Reject(ctx, client.RejectRequest{Channel: "telegram", Code: "ABCD2345"})
+				return c.Reject(ctx, api.RejectRequest{Channel: "telegram", Code: "ABCD2345"})
 			},
 			resp: `{"rejected":` + pendingJSON + `}`,
 			want: pending,
@@ -195,7 +194,7 @@ func TestMethods(t *testing.T) {
 			name: "allowed",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Allowed(ctx, "telegram", "", false) },
 			resp: `{"allowed":[` + allowedJSON + `]}`,
-			want: []pairing.AllowedSender{allowed},
+			want: []api.AllowedSender{allowed},
 			req: seen{Method: "GET", Path: "/v1/pairing/allowed", Query: "channel=telegram",
 				Auth: "Bearer " + testToken, UserAgent: ua},
 		},
@@ -205,7 +204,7 @@ func TestMethods(t *testing.T) {
 				return c.Allowed(ctx, "telegram", "work", true)
 			},
 			resp: `{"allowed":[` + allowedJSON + `,` + revokedJSON + `]}`,
-			want: []pairing.AllowedSender{allowed, revoked},
+			want: []api.AllowedSender{allowed, revoked},
 			req: seen{Method: "GET", Path: "/v1/pairing/allowed", Query: "account=work&channel=telegram&include_revoked=true",
 				Auth: "Bearer " + testToken, UserAgent: ua},
 		},
@@ -216,7 +215,7 @@ func TestMethods(t *testing.T) {
 			},
 			resp: `{"allowed":[{"channel":"telegram","account":"default","sender":"123456789","name":"Alice",` +
 				`"approved_at":` + t0JSON + `,"approved_by":"token:admin","via":"code","changed":true}]}`,
-			want: []pairing.AllowResult{{AllowedSender: allowed, Changed: true}},
+			want: []api.AllowResult{{AllowedSender: allowed, Changed: true}},
 			req: seen{Method: "POST", Path: "/v1/pairing/allow", Auth: "Bearer " + testToken, ContentType: "application/json",
 				UserAgent: ua, Body: `{"channel":"telegram","sender":"123456789"}`},
 		},
@@ -238,10 +237,10 @@ func TestMethods(t *testing.T) {
 				`"source":"api 127.0.0.1:5123","detail":"via code"},{"seq":6,"at":` + t0JSON + `,"kind":"pairing.requested",` +
 				`"channel":"telegram","account":"default","sender":"123456789","request_id":"req_abc","actor":"gate",` +
 				`"source":"gate","detail":""}]}`,
-			want: []client.Change{
-				{Seq: 7, At: t1.Add(123456789), Kind: store.KindApproved, Channel: "telegram", Account: "default",
+			want: []api.Change{
+				{Seq: 7, At: t1.Add(123456789), Kind: "pairing.approved", Channel: "telegram", Account: "default",
 					Sender: "123456789", RequestID: "req_abc", Actor: "token:admin", Source: "api 127.0.0.1:5123", Detail: "via code"},
-				{Seq: 6, At: t0, Kind: store.KindRequested, Channel: "telegram", Account: "default",
+				{Seq: 6, At: t0, Kind: "pairing.requested", Channel: "telegram", Account: "default",
 					Sender: "123456789", RequestID: "req_abc", Actor: "gate", Source: "gate"},
 			},
 			req: seen{Method: "GET", Path: "/v1/audit", Query: "limit=50", Auth: "Bearer " + testToken, UserAgent: ua},
@@ -250,7 +249,7 @@ func TestMethods(t *testing.T) {
 			name: "audit, default limit",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Audit(ctx, 0) },
 			resp: `{"changes":[]}`,
-			want: []client.Change{},
+			want: []api.Change{},
 			req:  seen{Method: "GET", Path: "/v1/audit", Auth: "Bearer " + testToken, UserAgent: ua},
 		},
 		{
@@ -286,7 +285,7 @@ func TestMethods(t *testing.T) {
 func TestBasePathAndUserAgent(t *testing.T) {
 	srv := newRecorder(t, canned{status: http.StatusOK, body: `{"verdict":"drop","reason":"group"}`})
 	c := newClient(t, srv.URL+"/pairgate/", client.WithUserAgent("gw/1.0"))
-	if _, err := c.Admit(t.Context(), client.AdmitRequest{Channel: "telegram", Sender: "1", Chat: pairing.ChatGroup}); err != nil {
+	if _, err := c.Admit(t.Context(), api.AdmitRequest{Channel: "telegram", Sender: "1", Chat: api.ChatGroup}); err != nil {
 		t.Fatal(err)
 	}
 	want := []seen{{Method: "POST", Path: "/pairgate/v1/admit", Auth: "Bearer " + testToken, ContentType: "application/json",
@@ -398,7 +397,7 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRecorder(t, tt.resp)
-			_, err := newClient(t, srv.URL).Approve(t.Context(), client.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
+			_, err := newClient(t, srv.URL).Approve(t.Context(), api.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
 			got, ok := errors.AsType[*client.APIError](err)
 			if !ok {
 				t.Fatalf("error %v (%T) is not a *APIError", err, err)
@@ -410,11 +409,11 @@ func TestErrors(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", err.Error(), tt.str)
 			}
 			checks := map[string]struct{ got, want bool }{
-				"IsNotFound":     {client.IsNotFound(err), tt.want.Code == client.CodeNotFound},
-				"IsLockedOut":    {client.IsLockedOut(err), tt.want.Code == client.CodeLockedOut},
-				"IsUnauthorized": {client.IsUnauthorized(err), tt.want.Code == client.CodeUnauthorized},
-				"IsForbidden":    {client.IsForbidden(err), tt.want.Code == client.CodeForbidden},
-				"IsUnavailable":  {client.IsUnavailable(err), tt.want.Code == client.CodeUnavailable},
+				"IsNotFound":     {client.IsNotFound(err), tt.want.Code == api.CodeNotFound},
+				"IsLockedOut":    {client.IsLockedOut(err), tt.want.Code == api.CodeLockedOut},
+				"IsUnauthorized": {client.IsUnauthorized(err), tt.want.Code == api.CodeUnauthorized},
+				"IsForbidden":    {client.IsForbidden(err), tt.want.Code == api.CodeForbidden},
+				"IsUnavailable":  {client.IsUnavailable(err), tt.want.Code == api.CodeUnavailable},
 			}
 			for name, c := range checks {
 				if c.got != c.want {
@@ -429,7 +428,7 @@ func TestRetryAfterDate(t *testing.T) {
 	when := time.Now().Add(2 * time.Hour).UTC().Format(http.TimeFormat)
 	srv := newRecorder(t, canned{status: 429, header: map[string]string{"Retry-After": when},
 		body: `{"error":{"code":"locked_out","message":"locked"}}`})
-	_, err := newClient(t, srv.URL).Approve(t.Context(), client.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
+	_, err := newClient(t, srv.URL).Approve(t.Context(), api.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
 	e, ok := errors.AsType[*client.APIError](err)
 	if !ok {
 		t.Fatalf("error %v is not a *APIError", err)
@@ -441,7 +440,7 @@ func TestRetryAfterDate(t *testing.T) {
 
 func TestErrorWrapping(t *testing.T) {
 	// A caller that wraps the error still finds the code.
-	err := fmt.Errorf("approving: %w", &client.APIError{Status: 404, Code: client.CodeNotFound, Message: "x"})
+	err := fmt.Errorf("approving: %w", &client.APIError{Status: 404, Code: api.CodeNotFound, Message: "x"})
 	if !client.IsNotFound(err) || client.IsLockedOut(err) || !client.HasCode(err, "not_found") || client.HasCode(err, "") {
 		t.Errorf("helpers do not see through wrapping: %v", err)
 	}
@@ -453,7 +452,7 @@ func TestErrorWrapping(t *testing.T) {
 func TestReadyUnavailable(t *testing.T) {
 	srv := newRecorder(t, canned{status: 503, body: `{"status":"unavailable"}`})
 	err := newClient(t, srv.URL).Ready(t.Context())
-	want := &client.APIError{Status: 503, Code: client.CodeUnavailable, Message: "not ready"}
+	want := &client.APIError{Status: 503, Code: api.CodeUnavailable, Message: "not ready"}
 	got, _ := errors.AsType[*client.APIError](err)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("APIError (-want +got):\n%s", diff)
@@ -480,22 +479,22 @@ func TestUnexpectedSuccessBodies(t *testing.T) {
 			func(ctx context.Context, c *client.Client) error { return c.Ready(ctx) }, `status "ok", want "ready"`},
 		{"admit without verdict", `{}`,
 			func(ctx context.Context, c *client.Client) error {
-				_, err := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+				_, err := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 				return err
 			}, "no verdict"},
 		{"admit empty body", ``,
 			func(ctx context.Context, c *client.Client) error {
-				_, err := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+				_, err := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 				return err
 			}, "decoding response"},
 		{"admit truncated", `{"verdict":"admit"`,
 			func(ctx context.Context, c *client.Client) error {
-				_, err := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+				_, err := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 				return err
 			}, "decoding response"},
 		{"admit too large", `{"verdict":"admit","reply":"` + strings.Repeat("x", client.MaxResponseBytes) + `"}`,
 			func(ctx context.Context, c *client.Client) error {
-				_, err := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+				_, err := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 				return err
 			}, "response larger than 1048576 bytes"},
 	}
@@ -530,13 +529,13 @@ func TestApproveRejectNeedOneOfCodeAndID(t *testing.T) {
 	c := newClient(t, srv.URL)
 	ctx := t.Context()
 	errs := []error{}
-	_, err := c.Approve(ctx, client.ApproveRequest{Channel: "telegram"})
+	_, err := c.Approve(ctx, api.ApproveRequest{Channel: "telegram"})
 	errs = append(errs, err)
-	_, err = c.Approve(ctx, client.ApproveRequest{Channel: "telegram", Code: "ABCD2345", RequestID: "req_x"})
+	_, err = c.Approve(ctx, api.ApproveRequest{Channel: "telegram", Code: "ABCD2345", RequestID: "req_x"})
 	errs = append(errs, err)
-	_, err = c.Reject(ctx, client.RejectRequest{Channel: "telegram"})
+	_, err = c.Reject(ctx, api.RejectRequest{Channel: "telegram"})
 	errs = append(errs, err)
-	_, err = c.Reject(ctx, client.RejectRequest{Channel: "telegram", Code: "ABCD2345", RequestID: "req_x"})
+	_, err = c.Reject(ctx, api.RejectRequest{Channel: "telegram", Code: "ABCD2345", RequestID: "req_x"})
 	errs = append(errs, err)
 	for i, err := range errs {
 		if err == nil || !strings.Contains(err.Error(), "set Code or RequestID") {
@@ -574,7 +573,7 @@ func TestContextCancel(t *testing.T) {
 		<-arrived
 		cancel()
 	}()
-	_, err := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, err := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -597,7 +596,7 @@ func TestAlreadyCancelledSendsNothing(t *testing.T) {
 	srv := newRecorder(t, canned{status: http.StatusOK, body: `{"verdict":"admit","reason":"allowed"}`})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := newClient(t, srv.URL).Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, err := newClient(t, srv.URL).Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -614,7 +613,7 @@ func TestNoRedirect(t *testing.T) {
 	t.Cleanup(other.Close)
 	srv := newRecorder(t, canned{status: http.StatusTemporaryRedirect,
 		header: map[string]string{"Location": other.URL + "/v1/admit", "Content-Type": "text/plain"}})
-	_, err := newClient(t, srv.URL).Admit(t.Context(), client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, err := newClient(t, srv.URL).Admit(t.Context(), api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	want := &client.APIError{Status: http.StatusTemporaryRedirect, Message: "Temporary Redirect"}
 	got, _ := errors.AsType[*client.APIError](err)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -656,11 +655,11 @@ func TestKeepAlive(t *testing.T) {
 	c := newClient(t, srv.URL, client.WithHTTPClient(srv.Client()))
 	ctx := t.Context()
 	for range 2 {
-		_, _ = c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
-		_, _ = c.Approve(ctx, client.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
+		_, _ = c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
+		_, _ = c.Approve(ctx, api.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
 		_, _ = c.Revoke(ctx, "telegram", "", "1")
 		_, _ = c.Pending(ctx, "", "")
-		_, _ = c.Approve(ctx, client.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
+		_, _ = c.Approve(ctx, api.ApproveRequest{Channel: "telegram", Code: "ABCD2345"})
 		_ = c.Healthz(ctx)
 	}
 	if n := conns.Load(); n != 1 {
@@ -675,7 +674,7 @@ func TestConcurrentUse(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 20 {
-				if _, err := c.Admit(t.Context(), client.AdmitRequest{Channel: "telegram", Sender: "1"}); err != nil {
+				if _, err := c.Admit(t.Context(), api.AdmitRequest{Channel: "telegram", Sender: "1"}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -730,7 +729,7 @@ func TestTransportErrorIsNotAPIError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close() // nothing listens there now
-	_, err := newClient(t, url).Admit(t.Context(), client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, err := newClient(t, url).Admit(t.Context(), api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	if err == nil {
 		t.Fatal("no error from a closed server")
 	}

@@ -11,24 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/pairgate/pairgate/internal/errcode"
-)
-
-// Error codes of the API, the "code" of an error response (defined once, in
-// internal/errcode, for the daemon, this client and the CLI).
-const (
-	CodeBadRequest       = errcode.BadRequest       // 400: malformed JSON, unknown field, wrong type
-	CodeInvalidInput     = errcode.InvalidInput     // 400: unknown channel, bad sender, malformed code or device id
-	CodeUnauthorized     = errcode.Unauthorized     // 401: no token, or not a valid one
-	CodeForbidden        = errcode.Forbidden        // 403: the token's scope does not allow the call
-	CodeNotFound         = errcode.NotFound         // 404: no such request, sender, device or route
-	CodeMethodNotAllowed = errcode.MethodNotAllowed // 405
-	CodeAmbiguous        = errcode.Ambiguous        // 409: a device id prefix matches more than one device
-	CodeNotConfigured    = errcode.NotConfigured    // 409: no public URL for setup codes
-	CodeTooLarge         = errcode.TooLarge         // 413: request body over 64 KiB
-	CodeLockedOut        = errcode.LockedOut        // 429: approvals locked after wrong codes; see RetryAfter
-	CodeUnavailable      = errcode.Unavailable      // 503: the store does not answer, or /readyz says not ready
-	CodeInternal         = errcode.Internal         // 500
+	"github.com/pairgate/pairgate/api"
 )
 
 // maxMessageLen bounds how much of a message or an error page an APIError
@@ -45,7 +28,7 @@ const maxMessageLen = 512
 // that was not found, so IsNotFound does not match it.
 type APIError struct {
 	Status  int    // the HTTP status code
-	Code    string // one of the Code constants, or "" (see above)
+	Code    string // one of the api.Code constants, or "" (see above)
 	Message string // for people; control characters removed, at most 512 bytes
 	// RetryAfter is the Retry-After header of the response (sent with
 	// locked_out), zero when there was none.
@@ -69,37 +52,29 @@ func HasCode(err error, code string) bool {
 
 // IsNotFound reports whether the daemon answered not_found: no live pending
 // request has that code or id, or the sender is not on the allowlist.
-func IsNotFound(err error) bool { return HasCode(err, CodeNotFound) }
+func IsNotFound(err error) bool { return HasCode(err, api.CodeNotFound) }
 
 // IsLockedOut reports whether approvals on the scope are locked after too
 // many wrong codes; the *APIError's RetryAfter says for how long.
-func IsLockedOut(err error) bool { return HasCode(err, CodeLockedOut) }
+func IsLockedOut(err error) bool { return HasCode(err, api.CodeLockedOut) }
 
 // IsUnauthorized reports whether the token was missing or not valid.
-func IsUnauthorized(err error) bool { return HasCode(err, CodeUnauthorized) }
+func IsUnauthorized(err error) bool { return HasCode(err, api.CodeUnauthorized) }
 
 // IsForbidden reports whether the token may not make the call (a gateway
 // token calling anything but Admit).
-func IsForbidden(err error) bool { return HasCode(err, CodeForbidden) }
+func IsForbidden(err error) bool { return HasCode(err, api.CodeForbidden) }
 
 // IsUnavailable reports whether the daemon said its store is unavailable,
 // or Ready found it not ready.
-func IsUnavailable(err error) bool { return HasCode(err, CodeUnavailable) }
-
-// errorBody is the API's error object.
-type errorBody struct {
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+func IsUnavailable(err error) bool { return HasCode(err, api.CodeUnavailable) }
 
 // newAPIError builds the error for a non-2xx response whose body (already
 // cut to a bounded size) is b.
 func newAPIError(resp *http.Response, b []byte) *APIError {
 	e := &APIError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	var eb errorBody
-	if json.Unmarshal(b, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
+	var eb api.ErrorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
 		e.Code = clean(eb.Error.Code, 64)
 		e.Message = clean(eb.Error.Message, maxMessageLen)
 	} else {

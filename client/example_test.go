@@ -7,8 +7,8 @@ import (
 	"log"
 	"os"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/client"
-	"github.com/pairgate/pairgate/pairing"
 )
 
 // A gateway asks the daemon about every inbound message and fails closed:
@@ -18,7 +18,7 @@ func ExampleClient_Admit() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	d, err := c.Admit(context.Background(), client.AdmitRequest{Channel: "telegram", Sender: "123456789", SenderName: "Alice"})
+	d, err := c.Admit(context.Background(), api.AdmitRequest{Channel: "telegram", Sender: "123456789", SenderName: "Alice"})
 	if err != nil {
 		log.Printf("pairgate: %v; dropping the message", err)
 		return
@@ -26,7 +26,7 @@ func ExampleClient_Admit() {
 	if d.Reply != "" {
 		fmt.Println("reply to the sender:", d.Reply)
 	}
-	if d.Verdict == pairing.Admit {
+	if d.Verdict == api.Admit {
 		fmt.Println("hand the message to the assistant")
 	}
 }
@@ -37,7 +37,7 @@ func ExampleIsLockedOut() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	a, err := c.Approve(context.Background(), client.ApproveRequest{Channel: "telegram", Code: "ABCD-2345", Notify: true})
+	a, err := c.Approve(context.Background(), api.ApproveRequest{Channel: "telegram", Code: "ABCD-2345", Notify: true})
 	switch {
 	case client.IsNotFound(err):
 		fmt.Println("no pending request has that code; check it (wrong codes count towards a lockout)")

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
@@ -219,18 +220,10 @@ type SetupParams struct {
 	Scopes []string
 }
 
-// Setup is an issued setup code (the JSON of `pairgate setup-code --json`).
-type Setup struct {
-	SetupCode string    `json:"setup_code"`
-	URL       string    `json:"url"`
-	URLSource URLSource `json:"url_source"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // IssueSetupCode signs a single-use setup token for the public URL, stores
 // what the token stands for (role, scopes, label, URL) under its id, and
 // wraps the token in a setup code.
-func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store.Actor) (Setup, error) {
+func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store.Actor) (api.SetupCode, error) {
 	// What was asked for is checked before the URL: a wrong request is
 	// the caller's to fix first, whatever the configuration.
 	if p.Role == "" {
@@ -238,38 +231,38 @@ func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store
 	}
 	switch {
 	case p.Role != RoleNode && p.Role != RoleOperator:
-		return Setup{}, &InputError{Field: "role", Value: strconv.Quote(p.Role), Want: RoleNode + " or " + RoleOperator}
+		return api.SetupCode{}, &InputError{Field: "role", Value: strconv.Quote(p.Role), Want: RoleNode + " or " + RoleOperator}
 	case p.TTL != 0 && (p.TTL < time.Second || p.TTL > MaxTokenTTL):
-		return Setup{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "at least 1s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
+		return api.SetupCode{}, &InputError{Field: "ttl", Value: p.TTL.String(), Want: "at least 1s and at most " + strings.TrimSuffix(MaxTokenTTL.String(), "0m0s")}
 	}
 	url, source, err := s.url()
 	if err != nil {
-		return Setup{}, err
+		return api.SetupCode{}, err
 	}
 	// The label may come from a chat (an owner's /pair) and is shown to
 	// operators: cleaned like a device's name.
 	p.Label = termtext.Clean(p.Label, MaxLabelLen)
 	kid, err := s.signingKey(ctx)
 	if err != nil {
-		return Setup{}, err
+		return api.SetupCode{}, err
 	}
 	now := s.now()
 	tok, t, err := s.keys.Issue(kid, now, p.TTL)
 	if err != nil {
-		return Setup{}, err
+		return api.SetupCode{}, err
 	}
 	code, err := EncodeSetupCode(SetupCode{Version: 1, URL: url, Token: tok, ExpiresAt: t.ExpiresAt})
 	if err != nil {
-		return Setup{}, err
+		return api.SetupCode{}, err
 	}
 	row := store.SetupToken{ID: t.ID.String(), KID: t.KID, Role: p.Role, Scopes: p.Scopes, Label: p.Label, URL: url,
 		CreatedAt: now, ExpiresAt: t.ExpiresAt}
 	// Rows of tokens that expired an hour ago are of no use even to a
 	// verifier whose clock lags: the token's own exp refuses them first.
 	if err := s.st.CreateSetupToken(ctx, row, now.Add(-MaxTokenTTL), actor); err != nil {
-		return Setup{}, err
+		return api.SetupCode{}, err
 	}
-	return Setup{SetupCode: code, URL: url, URLSource: source, ExpiresAt: t.ExpiresAt}, nil
+	return api.SetupCode{SetupCode: code, URL: url, URLSource: string(source), ExpiresAt: t.ExpiresAt}, nil
 }
 
 // DeviceID is the lowercase hex SHA-256 of a raw Ed25519 public key.
@@ -310,39 +303,13 @@ func newDeviceToken() (token string, hash []byte) {
 	return token, h[:]
 }
 
-// RequestView is a pending device request as operators see it.
-type RequestView struct {
-	RequestID string    `json:"request_id"`
-	DeviceID  string    `json:"device_id"`
-	Name      string    `json:"name"`
-	Platform  string    `json:"platform"`
-	Role      string    `json:"role"`
-	Label     string    `json:"label"` // the setup code's
-	CheckCode string    `json:"check_code"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-func requestViewOf(r store.DeviceRequest) RequestView {
-	return RequestView{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
+func requestViewOf(r store.DeviceRequest) api.DeviceRequest {
+	return api.DeviceRequest{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
 		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
 }
 
-// DeviceView is a paired device as operators see it.
-type DeviceView struct {
-	DeviceID   string     `json:"device_id"`
-	Name       string     `json:"name"`
-	Platform   string     `json:"platform"`
-	Role       string     `json:"role"`
-	Scopes     []string   `json:"scopes"`
-	Label      string     `json:"label"` // the setup code's it paired with
-	PairedAt   time.Time  `json:"paired_at"`
-	LastSeenAt time.Time  `json:"last_seen_at"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-}
-
-func viewOf(d store.Device) DeviceView {
-	v := DeviceView{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes, Label: d.Label,
+func viewOf(d store.Device) api.Device {
+	v := api.Device{DeviceID: d.DeviceID, Name: d.Name, Platform: d.Platform, Role: d.Role, Scopes: d.Scopes, Label: d.Label,
 		PairedAt: d.PairedAt, LastSeenAt: d.LastSeenAt}
 	if !d.RevokedAt.IsZero() {
 		t := d.RevokedAt
@@ -351,23 +318,17 @@ func viewOf(d store.Device) DeviceView {
 	return v
 }
 
-// Listing is `pairgate devices list`.
-type Listing struct {
-	Requests []RequestView `json:"requests"`
-	Devices  []DeviceView  `json:"devices"`
-}
-
 // List returns pending requests (with their check codes) and devices.
-func (s *Service) List(ctx context.Context) (Listing, error) {
+func (s *Service) List(ctx context.Context) (api.DeviceList, error) {
 	reqs, err := s.st.ListDeviceRequests(ctx, s.now())
 	if err != nil {
-		return Listing{}, err
+		return api.DeviceList{}, err
 	}
 	devs, err := s.st.ListDevices(ctx)
 	if err != nil {
-		return Listing{}, err
+		return api.DeviceList{}, err
 	}
-	l := Listing{Requests: make([]RequestView, len(reqs)), Devices: make([]DeviceView, len(devs))}
+	l := api.DeviceList{Requests: make([]api.DeviceRequest, len(reqs)), Devices: make([]api.Device, len(devs))}
 	for i, r := range reqs {
 		l.Requests[i] = requestViewOf(r)
 	}
@@ -379,20 +340,20 @@ func (s *Service) List(ctx context.Context) (Listing, error) {
 
 // Decide approves or rejects a pending request; "latest" as the id means
 // the newest pending one. Exactly one of approve, reject and expiry wins.
-func (s *Service) Decide(ctx context.Context, id string, approve bool, actor store.Actor) (RequestView, error) {
+func (s *Service) Decide(ctx context.Context, id string, approve bool, actor store.Actor) (api.DeviceRequest, error) {
 	if id == "latest" {
 		reqs, err := s.st.ListDeviceRequests(ctx, s.now())
 		if err != nil {
-			return RequestView{}, err
+			return api.DeviceRequest{}, err
 		}
 		if len(reqs) == 0 {
-			return RequestView{}, fmt.Errorf("no pending device request: %w", store.ErrNotFound)
+			return api.DeviceRequest{}, fmt.Errorf("no pending device request: %w", store.ErrNotFound)
 		}
 		id = reqs[len(reqs)-1].ID
 	}
 	r, err := s.st.DecideDeviceRequest(ctx, id, approve, actor, s.now())
 	if err != nil {
-		return RequestView{}, err
+		return api.DeviceRequest{}, err
 	}
 	return requestViewOf(r), nil
 }
@@ -440,34 +401,28 @@ func isHex(s string) bool {
 
 // Revoke disables a device at once; its open sessions are closed. The id
 // may be a unique prefix (resolveDevice).
-func (s *Service) Revoke(ctx context.Context, deviceID string, actor store.Actor) (DeviceView, error) {
+func (s *Service) Revoke(ctx context.Context, deviceID string, actor store.Actor) (api.Device, error) {
 	id, err := s.resolveDevice(ctx, deviceID)
 	if err != nil {
-		return DeviceView{}, err
+		return api.Device{}, err
 	}
 	d, err := s.st.RevokeDevice(ctx, id, actor, s.now())
 	return viewOf(d), err
 }
 
-// Rotated is a device's new token, shown once.
-type Rotated struct {
-	DeviceID    string `json:"device_id"`
-	DeviceToken string `json:"device_token"`
-}
-
 // Rotate gives a device a new token; the old one is refused at once and
 // open sessions are closed. The new token is returned once, for the
 // operator to hand to the device.
-func (s *Service) Rotate(ctx context.Context, deviceID string, actor store.Actor) (Rotated, error) {
+func (s *Service) Rotate(ctx context.Context, deviceID string, actor store.Actor) (api.DeviceToken, error) {
 	id, err := s.resolveDevice(ctx, deviceID)
 	if err != nil {
-		return Rotated{}, err
+		return api.DeviceToken{}, err
 	}
 	tok, hash := newDeviceToken()
 	if _, err := s.st.RotateDeviceToken(ctx, id, hash, actor, s.now()); err != nil {
-		return Rotated{}, err
+		return api.DeviceToken{}, err
 	}
-	return Rotated{DeviceID: id, DeviceToken: tok}, nil
+	return api.DeviceToken{DeviceID: id, DeviceToken: tok}, nil
 }
 
 // Remove deletes a device and returns its full id (deviceID may be a unique

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -21,7 +22,7 @@ var badAccounts = []string{"*", ">", "a.b", "../x", "a b", "  ", strings.Repeat(
 
 func TestAdmitDropsAnInvalidAccount(t *testing.T) {
 	e := newEnv(t, nil)
-	want := pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonInvalidAccount}
+	want := api.Decision{Verdict: api.Drop, Reason: api.ReasonInvalidAccount}
 	for _, acct := range badAccounts {
 		in := pairing.Inbound{Channel: "telegram", Account: acct, Sender: "123456789"}
 		if diff := cmp.Diff(want, e.svc.Admit(ctx, in)); diff != "" {
@@ -101,11 +102,11 @@ func TestOperatorRefusesAnInvalidAccount(t *testing.T) {
 func TestAccountsAreCaseFolded(t *testing.T) {
 	e := newEnv(t, nil)
 	d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "Work", Sender: "1"})
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatalf("first message on Work: %+v", d)
 	}
 	// The same sender on WORK is the same pending request.
-	if again := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "WORK", Sender: "1"}); again.Reason != pairing.ReasonPending {
+	if again := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "WORK", Sender: "1"}); again.Reason != api.ReasonPending {
 		t.Fatalf("the same sender on WORK: %+v, want the pending request of Work", again)
 	}
 	a, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", Account: "Work", CodeOrID: d.Code}, false, operator)
@@ -115,7 +116,7 @@ func TestAccountsAreCaseFolded(t *testing.T) {
 	if a.Allowed.Account != "work" {
 		t.Errorf("approved on account %q, want work", a.Allowed.Account)
 	}
-	want := pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}
+	want := api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}
 	if diff := cmp.Diff(want, e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "work", Sender: "1"})); diff != "" {
 		t.Errorf("approved via Work, admitted via work (-want +got):\n%s", diff)
 	}
@@ -137,7 +138,7 @@ func TestAccountsAreCaseFolded(t *testing.T) {
 	if _, err := e.svc.Revoke(ctx, "telegram", "Default", "2", operator); err != nil {
 		t.Errorf("revoke on Default: %v", err)
 	}
-	if got := e.svc.Admit(ctx, dm("2")); got.Verdict == pairing.Admit {
+	if got := e.svc.Admit(ctx, dm("2")); got.Verdict == api.Admit {
 		t.Errorf("revoked on Default, still admitted on default: %+v", got)
 	}
 }
@@ -159,7 +160,7 @@ func TestConfigAccountsAreCaseFolded(t *testing.T) {
 	for name, mutate := range configs {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, mutate)
-			want := pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonOpen}
+			want := api.Decision{Verdict: api.Admit, Reason: api.ReasonOpen}
 			for _, acct := range []string{"work", "Work", "WORK"} {
 				if diff := cmp.Diff(want, e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: acct, Sender: "5"})); diff != "" {
 					t.Errorf("account %q under a config naming Work (-want +got):\n%s", acct, diff)
@@ -196,7 +197,7 @@ func TestAdmitAllowedOnANamedAccountDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := pairing.Inbound{Channel: "telegram", Account: "work", Sender: "123456789"}
-	if d := e.svc.Admit(ctx, in); d.Verdict != pairing.Admit {
+	if d := e.svc.Admit(ctx, in); d.Verdict != api.Admit {
 		t.Fatal(d)
 	}
 	if n := testing.AllocsPerRun(1000, func() { e.svc.Admit(ctx, in) }); n != 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -46,7 +47,7 @@ func TestDoubleClicksNeverLockOut(t *testing.T) {
 	if n := e.failures(t); n != 0 {
 		t.Errorf("%d failed approvals recorded, want 0", n)
 	}
-	if d := e.svc.Admit(ctx, dm("99")); d.Verdict != pairing.Challenge {
+	if d := e.svc.Admit(ctx, dm("99")); d.Verdict != api.Challenge {
 		t.Errorf("a new sender after the double clicks: %+v, want a challenge (approvals not locked)", d)
 	}
 
@@ -95,7 +96,7 @@ func TestRejectOfAnApprovedRequest(t *testing.T) {
 			t.Errorf("Reject(%s) of an approved request: %v; want ErrAlreadyApproved pointing at revoke", target, err)
 		}
 	}
-	if got := e.svc.Admit(ctx, dm("1")); got.Verdict != pairing.Admit {
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict != api.Admit {
 		t.Errorf("after the refused rejects: %+v, want admitted", got)
 	}
 	if n := e.failures(t); n != 0 {
@@ -116,7 +117,7 @@ func TestApprovedThenRevoked(t *testing.T) {
 	if !a.Already || a.Allowed.RevokedAt == nil {
 		t.Errorf("approval after a revoke: %+v, want Already with the revoked entry", a)
 	}
-	if got := e.svc.Admit(ctx, dm("1")); got.Verdict == pairing.Admit {
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict == api.Admit {
 		t.Errorf("the revoked sender is admitted again: %+v", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -41,7 +42,7 @@ func BenchmarkAdmitAllowed(b *testing.B) {
 			b.Fatal(err)
 		}
 		in := pairing.Inbound{Channel: "telegram", Sender: strconv.Itoa(n / 2)}
-		if d := e.svc.Admit(ctx, in); d.Verdict != pairing.Admit {
+		if d := e.svc.Admit(ctx, in); d.Verdict != api.Admit {
 			b.Fatal(d)
 		}
 		b.Run(fmt.Sprintf("allowed=%d", n), func(b *testing.B) {
@@ -69,7 +70,7 @@ func BenchmarkNewChallenge(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		i++
-		if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: strconv.Itoa(i)}); d.Verdict != pairing.Challenge {
+		if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: strconv.Itoa(i)}); d.Verdict != api.Challenge {
 			b.Fatal(d)
 		}
 	}
@@ -86,7 +87,7 @@ func BenchmarkApprove(b *testing.B) {
 	codes := make([]string, b.N)
 	for i := range codes {
 		d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: strconv.Itoa(100_000 + i)})
-		if d.Verdict != pairing.Challenge {
+		if d.Verdict != api.Challenge {
 			b.Fatal(d)
 		}
 		codes[i] = d.Code
@@ -130,7 +131,7 @@ func BenchmarkOpenMillion(b *testing.B) {
 				if err := svc.Load(ctx); err != nil {
 					b.Fatal(err)
 				}
-				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: "999999"}); d.Verdict != pairing.Admit {
+				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: "999999"}); d.Verdict != api.Admit {
 					b.Fatal(d)
 				}
 				st.Close()

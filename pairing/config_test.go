@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
@@ -24,13 +25,13 @@ func withChannels(chs map[string]config.Channel) *config.Config {
 // one stays.
 func TestReconfigureTakesEffectAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
-	if d := e.svc.Admit(ctx, dm("1")); d.Verdict != pairing.Challenge {
+	if d := e.svc.Admit(ctx, dm("1")); d.Verdict != api.Challenge {
 		t.Fatalf("under the defaults: %+v", d)
 	}
 	if err := e.svc.Reconfigure(withChannels(map[string]config.Channel{"telegram": {Policy: config.PolicyDisabled}})); err != nil {
 		t.Fatal(err)
 	}
-	if d := e.svc.Admit(ctx, dm("2")); d.Reason != pairing.ReasonDisabled {
+	if d := e.svc.Admit(ctx, dm("2")); d.Reason != api.ReasonDisabled {
 		t.Errorf("after telegram was disabled: %+v", d)
 	}
 
@@ -39,10 +40,10 @@ func TestReconfigureTakesEffectAtOnce(t *testing.T) {
 	if err := e.svc.Reconfigure(next); err != nil {
 		t.Fatal(err)
 	}
-	if d := e.svc.Admit(ctx, dm("42")); d.Reason != pairing.ReasonAllowed {
+	if d := e.svc.Admit(ctx, dm("42")); d.Reason != api.ReasonAllowed {
 		t.Errorf("a sender added to allow_from: %+v", d)
 	}
-	if d := e.svc.Admit(ctx, dm("3")); d.Reason != pairing.ReasonNotAllowed {
+	if d := e.svc.Admit(ctx, dm("3")); d.Reason != api.ReasonNotAllowed {
 		t.Errorf("under allowlist: %+v", d)
 	}
 	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ZZZZZZZZ"}, false, operator); !errors.Is(err, store.ErrLockedOut) {
@@ -57,7 +58,7 @@ func TestReconfigureTakesEffectAtOnce(t *testing.T) {
 	if !errors.Is(err, pairing.ErrInvalidInput) || !strings.Contains(err.Error(), "pairing.channels.telegram.allow_from[0]") {
 		t.Errorf("Reconfigure with a bad allow_from entry: %v; want ErrInvalidInput naming it", err)
 	}
-	if d := e.svc.Admit(ctx, dm("3")); d.Reason != pairing.ReasonNotAllowed {
+	if d := e.svc.Admit(ctx, dm("3")); d.Reason != api.ReasonNotAllowed {
 		t.Errorf("after a refused Reconfigure: %+v, want the running config (allowlist) kept", d)
 	}
 }
@@ -71,7 +72,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	seen := map[pairing.Reason]int{}
+	seen := map[api.Reason]int{}
 	for range 4 {
 		wg.Go(func() {
 			for {
@@ -99,7 +100,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	for reason := range seen {
-		if reason != pairing.ReasonOpen && reason != pairing.ReasonDisabled && reason != pairing.ReasonChallenged && reason != pairing.ReasonPending {
+		if reason != api.ReasonOpen && reason != api.ReasonDisabled && reason != api.ReasonChallenged && reason != api.ReasonPending {
 			t.Errorf("a decision for reason %q while switching between open and disabled", reason)
 		}
 	}
@@ -123,7 +124,7 @@ func TestConfigSendersInListings(t *testing.T) {
 	}
 	type row struct {
 		Account, Sender string
-		Via             store.Via
+		Via             api.Via
 		Config          string
 	}
 	var got []row
@@ -132,12 +133,12 @@ func TestConfigSendersInListings(t *testing.T) {
 	}
 	const chKey, workKey = "pairing.channels.telegram.allow_from", "pairing.channels.telegram.accounts.work.allow_from"
 	want := []row{
-		{"*", "42", pairing.ViaConfig, chKey},
-		{"*", "43", pairing.ViaConfig, chKey},
-		{"default", "43", store.ViaManual, ""},
-		{"default", "50", store.ViaManual, ""},
-		{"work", "43", pairing.ViaConfig, workKey},
-		{"work", "44", pairing.ViaConfig, workKey},
+		{"*", "42", api.ViaConfig, chKey},
+		{"*", "43", api.ViaConfig, chKey},
+		{"default", "43", api.ViaManual, ""},
+		{"default", "50", api.ViaManual, ""},
+		{"work", "43", api.ViaConfig, workKey},
+		{"work", "44", api.ViaConfig, workKey},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListAllowed (-want +got):\n%s", diff)
@@ -161,7 +162,7 @@ func TestConfigSendersInListings(t *testing.T) {
 	if !errors.As(err, &ce) || !errors.Is(err, pairing.ErrConfigAllowed) || ce.Keys[0] != workKey {
 		t.Errorf("Revoke of a sender admitted only by the config: %v; want ConfigAllowedError naming %s", err, workKey)
 	}
-	if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "work", Sender: "44"}); d.Reason != pairing.ReasonAllowed {
+	if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "work", Sender: "44"}); d.Reason != api.ReasonAllowed {
 		t.Errorf("after the refused revoke: %+v", d)
 	}
 	// In both: the store's entry is revoked, the config still admits.

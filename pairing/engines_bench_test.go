@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/pgtest"
 	"github.com/pairgate/pairgate/pairing"
@@ -57,7 +58,7 @@ func BenchmarkEngines(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: fmt.Sprint(1_000_000 + i)}); d.Verdict != pairing.Challenge {
+				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: fmt.Sprint(1_000_000 + i)}); d.Verdict != api.Challenge {
 					b.Fatal(d)
 				}
 			}
@@ -68,7 +69,7 @@ func BenchmarkEngines(b *testing.B) {
 			codes := make([]string, b.N)
 			for i := range codes {
 				d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: fmt.Sprint(2_000_000 + i)})
-				if d.Verdict != pairing.Challenge {
+				if d.Verdict != api.Challenge {
 					b.Fatal(d)
 				}
 				codes[i] = d.Code

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -67,7 +68,7 @@ func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
 	t.Cleanup(func() { stop(); <-ran })
 
 	in := pairing.Inbound{Channel: "telegram", Sender: "123"}
-	verdictWithin := func(want pairing.Verdict, limit time.Duration) time.Duration {
+	verdictWithin := func(want api.Verdict, limit time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
 		for time.Since(start) < limit {
@@ -82,7 +83,7 @@ func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
 	if _, err := cli.Allow(ctx, "telegram", "", []string{"123"}, store.ViaManual, store.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	verdictWithin(pairing.Admit, 2*time.Second)
+	verdictWithin(api.Admit, 2*time.Second)
 
 	gate.failing.Store(true)
 	if _, err := cli.Revoke(ctx, "telegram", "", "123", store.Actor{Name: "test"}); err != nil {
@@ -93,11 +94,11 @@ func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
 	if gate.failed.Load() == 0 {
 		t.Fatal("the follower never tried to read the log while it was failing: the test proves nothing")
 	}
-	if d := gateway.Admit(ctx, in); d.Verdict != pairing.Admit {
+	if d := gateway.Admit(ctx, in); d.Verdict != api.Admit {
 		t.Fatalf("revocation applied without reading the log: %+v", d)
 	}
 	gate.failing.Store(false)
-	took := verdictWithin(pairing.Drop, 3*time.Second)
+	took := verdictWithin(api.Drop, 3*time.Second)
 	if took > 1500*time.Millisecond {
 		t.Errorf("revocation applied %v after reads worked again; want about a second at most", took)
 	}

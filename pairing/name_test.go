@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 )
@@ -26,7 +27,7 @@ func TestSenderNameCleanedAtIngress(t *testing.T) {
 	for i, tt := range tests {
 		sender := string(rune('1' + i))
 		d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: sender, SenderName: tt.in})
-		if d.Verdict != pairing.Challenge {
+		if d.Verdict != api.Challenge {
 			t.Fatalf("%s: %+v, want a challenge", tt.name, d)
 		}
 		pending, err := e.svc.ListPending(ctx, pairing.Filter{Channel: "telegram"})

@@ -10,44 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/store"
 )
-
-// PendingRequest is a pending request as operators see it (CLI --json and
-// the HTTP API).
-type PendingRequest struct {
-	RequestID string    `json:"request_id"`
-	Channel   string    `json:"channel"`
-	Account   string    `json:"account"`
-	Sender    string    `json:"sender"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-// AllowedSender is an allow entry as operators see it: one in the store,
-// or (Via ViaConfig) an allow_from entry of the config.
-type AllowedSender struct {
-	Channel string `json:"channel"`
-	// Account is AnyAccount for an entry of a channel's own allow_from.
-	Account    string     `json:"account"`
-	Sender     string     `json:"sender"`
-	Name       string     `json:"name"`
-	ApprovedAt time.Time  `json:"approved_at,omitzero"` // zero for ViaConfig
-	ApprovedBy string     `json:"approved_by,omitempty"`
-	Via        store.Via  `json:"via"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	RevokedBy  string     `json:"revoked_by,omitempty"`
-	// Config is, for ViaConfig, the key of the config the entry is in
-	// (pairing.channels.telegram.allow_from).
-	Config string `json:"config,omitempty"`
-}
-
-// ViaConfig marks a sender admitted by allow_from in the config. It is a
-// listing's value only: the store never holds it, and such a sender is
-// removed in the config, not revoked.
-const ViaConfig store.Via = "config"
 
 // ErrConfigAllowed: the sender is admitted by allow_from in the config, so
 // there is nothing in the store to revoke; errors carrying it are a
@@ -69,14 +35,14 @@ func (e *ConfigAllowedError) Error() string {
 
 func (e *ConfigAllowedError) Unwrap() error { return ErrConfigAllowed }
 
-func pendingFrom(r store.Request) PendingRequest {
-	return PendingRequest{RequestID: r.ID, Channel: r.Scope.Channel, Account: r.Scope.Account, Sender: r.Sender,
+func pendingFrom(r store.Request) api.PendingRequest {
+	return api.PendingRequest{RequestID: r.ID, Channel: r.Scope.Channel, Account: r.Scope.Account, Sender: r.Sender,
 		Name: r.Name, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
 }
 
-func allowedFrom(e store.AllowEntry) AllowedSender {
-	a := AllowedSender{Channel: e.Scope.Channel, Account: e.Scope.Account, Sender: e.Sender, Name: e.Name,
-		ApprovedAt: e.ApprovedAt, ApprovedBy: e.ApprovedBy, Via: e.Via, RevokedBy: e.RevokedBy}
+func allowedFrom(e store.AllowEntry) api.AllowedSender {
+	a := api.AllowedSender{Channel: e.Scope.Channel, Account: e.Scope.Account, Sender: e.Sender, Name: e.Name,
+		ApprovedAt: e.ApprovedAt, ApprovedBy: e.ApprovedBy, Via: api.Via(e.Via), RevokedBy: e.RevokedBy}
 	if !e.Active() {
 		t := e.RevokedAt
 		a.RevokedAt = &t
@@ -92,22 +58,6 @@ type Target struct {
 	// CodeOrID is what the operator typed: a code, case-insensitive, spaces
 	// and one hyphen ignored, or a request id.
 	CodeOrID string
-}
-
-// Approval is the result of Approve.
-type Approval struct {
-	Allowed AllowedSender `json:"allowed"`
-	// RequestID is the request that was approved.
-	RequestID string `json:"request_id"`
-	// Already is set when the request had been approved before (a double
-	// click, a retry, the loser of a race): nothing changed, and Allowed
-	// is the sender's entry as it is now, revoked perhaps. It is never a
-	// wrong code.
-	Already bool `json:"already"`
-	// Notify is the channel's "approved" text, set when the caller asked
-	// for the sender to be notified; the change record carries "notify" so
-	// a gateway following the change log can deliver it.
-	Notify string `json:"notify,omitempty"`
 }
 
 // scope checks a channel and account and returns the channel's adapter.
@@ -166,26 +116,26 @@ func (s *Service) target(t Target, actor store.Actor) (channel.Adapter, store.Ap
 // them lock approvals on the scope (the error is then a *store.LockoutError
 // saying until when). While locked, every approval in the scope is refused;
 // `Allow` still works, for a sender the operator knows.
-func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor store.Actor) (Approval, error) {
+func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor store.Actor) (api.Approval, error) {
 	ad, p, err := s.target(t, actor)
 	if err != nil {
-		return Approval{}, err
+		return api.Approval{}, err
 	}
 	p.Notify = notify
 	req, entry, err := s.st.Approve(ctx, p)
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,
 			"sender", entry.Sender, "request_id", req.ID, "by", actor.Name)
-		return Approval{Allowed: allowedFrom(entry), RequestID: req.ID, Already: true}, nil
+		return api.Approval{Allowed: allowedFrom(entry), RequestID: req.ID, Already: true}, nil
 	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}
 	if err != nil {
-		return Approval{}, err
+		return api.Approval{}, err
 	}
 	s.sync(ctx)
-	a := Approval{Allowed: allowedFrom(entry), RequestID: req.ID}
+	a := api.Approval{Allowed: allowedFrom(entry), RequestID: req.ID}
 	if notify {
 		a.Notify = ad.ApprovedText()
 	}
@@ -301,36 +251,29 @@ func FormatDuration(d time.Duration) string {
 // was approved already is not rejected (an error wrapping
 // store.ErrAlreadyApproved says to revoke the sender instead) and is not a
 // failure.
-func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (PendingRequest, error) {
+func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (api.PendingRequest, error) {
 	_, p, err := s.target(t, actor)
 	if err != nil {
-		return PendingRequest{}, err
+		return api.PendingRequest{}, err
 	}
 	req, err := s.st.Reject(ctx, p)
 	if errors.Is(err, store.ErrAlreadyApproved) {
-		return PendingRequest{}, &AlreadyApprovedError{Scope: p.Scope, RequestID: req.ID, Sender: req.Sender}
+		return api.PendingRequest{}, &AlreadyApprovedError{Scope: p.Scope, RequestID: req.ID, Sender: req.Sender}
 	}
 	if errors.Is(err, store.ErrNotFound) && p.RequestID == "" {
 		err = s.failedApproval(ctx, p)
 	}
 	if err != nil {
-		return PendingRequest{}, err
+		return api.PendingRequest{}, err
 	}
 	return pendingFrom(req), nil
-}
-
-// AllowResult is one sender of an Allow call.
-type AllowResult struct {
-	AllowedSender
-	// Changed is false when the sender was already allowed.
-	Changed bool `json:"changed"`
 }
 
 // Allow puts senders on the allowlist without a request (seeding, or a
 // sender the operator knows). It is idempotent and reactivates revoked
 // entries. Every sender is checked before any is added, and all are added
 // in one transaction.
-func (s *Service) Allow(ctx context.Context, ch, account string, senders []string, via store.Via, actor store.Actor) ([]AllowResult, error) {
+func (s *Service) Allow(ctx context.Context, ch, account string, senders []string, via store.Via, actor store.Actor) ([]api.AllowResult, error) {
 	named := make([]NamedSender, len(senders))
 	for i, raw := range senders {
 		named[i].Sender = raw
@@ -374,7 +317,7 @@ func (e *InvalidSendersError) Is(target error) bool { return target == ErrInvali
 // names senders give themselves. Every sender is checked before any is
 // added: if any cannot be right, the error is an *InvalidSendersError
 // naming all of them.
-func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []NamedSender, via store.Via, actor store.Actor) ([]AllowResult, error) {
+func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []NamedSender, via store.Via, actor store.Actor) ([]api.AllowResult, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
 		return nil, err
@@ -405,32 +348,32 @@ func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []
 		return nil, err
 	}
 	s.sync(ctx)
-	out := make([]AllowResult, len(res))
+	out := make([]api.AllowResult, len(res))
 	for i, r := range res {
-		out[i] = AllowResult{AllowedSender: allowedFrom(r.Entry), Changed: r.Changed}
+		out[i] = api.AllowResult{AllowedSender: allowedFrom(r.Entry), Changed: r.Changed}
 	}
 	return out, nil
 }
 
 // Revoke removes a sender from the allowlist (a soft delete). This Service
 // stops admitting them before Revoke returns; other processes within 1 s.
-func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, actor store.Actor) (AllowedSender, error) {
+func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, actor store.Actor) (api.AllowedSender, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
-		return AllowedSender{}, err
+		return api.AllowedSender{}, err
 	}
 	sender, err := s.sender(ad, rawSender)
 	if err != nil {
-		return AllowedSender{}, err
+		return api.AllowedSender{}, err
 	}
 	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		if keys := s.pol.Load().configKeys(scope, sender); len(keys) > 0 {
-			return AllowedSender{}, &ConfigAllowedError{Scope: scope, Sender: sender, Keys: keys}
+			return api.AllowedSender{}, &ConfigAllowedError{Scope: scope, Sender: sender, Keys: keys}
 		}
 	}
 	if err != nil {
-		return AllowedSender{}, err
+		return api.AllowedSender{}, err
 	}
 	// Even if reading the log back fails, this process stops admitting the
 	// sender now: removing from the view can only fail closed.
@@ -464,7 +407,7 @@ func (s *Service) filter(f Filter) (store.RequestFilter, error) {
 }
 
 // ListPending returns the live pending requests, oldest first.
-func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, error) {
+func (s *Service) ListPending(ctx context.Context, f Filter) ([]api.PendingRequest, error) {
 	rf, err := s.filter(f)
 	if err != nil {
 		return nil, err
@@ -473,7 +416,7 @@ func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PendingRequest, len(reqs))
+	out := make([]api.PendingRequest, len(reqs))
 	for i, r := range reqs {
 		out[i] = pendingFrom(r)
 	}
@@ -481,10 +424,10 @@ func (s *Service) ListPending(ctx context.Context, f Filter) ([]PendingRequest, 
 }
 
 // ListAllowed returns the allowlist, revoked entries too when asked, and
-// the senders admitted by allow_from in the config (Via ViaConfig; a
+// the senders admitted by allow_from in the config (Via api.ViaConfig; a
 // channel's own list under AnyAccount, which an account filter matches),
 // ordered by channel, account and sender.
-func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool) ([]AllowedSender, error) {
+func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool) ([]api.AllowedSender, error) {
 	rf, err := s.filter(f)
 	if err != nil {
 		return nil, err
@@ -493,16 +436,16 @@ func (s *Service) ListAllowed(ctx context.Context, f Filter, includeRevoked bool
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AllowedSender, len(entries))
+	out := make([]api.AllowedSender, len(entries))
 	for i, e := range entries {
 		out[i] = allowedFrom(e)
 	}
 	for _, c := range s.pol.Load().fromConfig {
 		if (rf.Channel == "" || rf.Channel == c.channel) && (rf.Account == "" || rf.Account == c.account || c.account == AnyAccount) {
-			out = append(out, AllowedSender{Channel: c.channel, Account: c.account, Sender: c.sender, Via: ViaConfig, Config: c.key})
+			out = append(out, api.AllowedSender{Channel: c.channel, Account: c.account, Sender: c.sender, Via: api.ViaConfig, Config: c.key})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b AllowedSender) int {
+	slices.SortStableFunc(out, func(a, b api.AllowedSender) int {
 		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Sender, b.Sender))
 	})
 	return out, nil
@@ -534,17 +477,8 @@ func (p *policy) configKeys(scope store.Scope, sender string) []string {
 	return keys
 }
 
-// Lockout is a scope whose approvals are locked after wrong codes, as
-// operators see it.
-type Lockout struct {
-	Channel  string    `json:"channel"`
-	Account  string    `json:"account"`
-	Until    time.Time `json:"until"`
-	Failures int       `json:"failures"`
-}
-
 // ListLocked returns the scopes whose approvals are locked now.
-func (s *Service) ListLocked(ctx context.Context, f Filter) ([]Lockout, error) {
+func (s *Service) ListLocked(ctx context.Context, f Filter) ([]api.Lockout, error) {
 	rf, err := s.filter(f)
 	if err != nil {
 		return nil, err
@@ -553,38 +487,28 @@ func (s *Service) ListLocked(ctx context.Context, f Filter) ([]Lockout, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Lockout, len(locks))
+	out := make([]api.Lockout, len(locks))
 	for i, l := range locks {
-		out[i] = Lockout{Channel: l.Scope.Channel, Account: l.Scope.Account, Until: l.Until, Failures: l.Failures}
+		out[i] = api.Lockout{Channel: l.Scope.Channel, Account: l.Scope.Account, Until: l.Until, Failures: l.Failures}
 	}
 	return out, nil
-}
-
-// Unlocked is the result of Unlock: whether the scope was locked and, if
-// so, the lock that was lifted.
-type Unlocked struct {
-	Channel   string     `json:"channel"`
-	Account   string     `json:"account"`
-	WasLocked bool       `json:"was_locked"`
-	Until     *time.Time `json:"until,omitempty"`
-	Failures  int        `json:"failures,omitempty"`
 }
 
 // Unlock lifts the lock on approvals of a channel and account, recording
 // who did it, and starts the count of wrong codes from zero. A scope that is
 // not locked is no error: the result says it was not.
-func (s *Service) Unlock(ctx context.Context, ch, account string, actor store.Actor) (Unlocked, error) {
+func (s *Service) Unlock(ctx context.Context, ch, account string, actor store.Actor) (api.Unlocked, error) {
 	_, scope, err := s.scope(ch, account)
 	if err != nil {
-		return Unlocked{}, err
+		return api.Unlocked{}, err
 	}
-	u := Unlocked{Channel: scope.Channel, Account: scope.Account}
+	u := api.Unlocked{Channel: scope.Channel, Account: scope.Account}
 	l, err := s.st.Unlock(ctx, scope, actor, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return u, nil
 	}
 	if err != nil {
-		return Unlocked{}, err
+		return api.Unlocked{}, err
 	}
 	s.log.Info("pairing: approvals unlocked", "channel", scope.Channel, "account", scope.Account, "by", actor.Name)
 	u.WasLocked, u.Until, u.Failures = true, &l.Until, l.Failures

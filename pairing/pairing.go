@@ -8,6 +8,10 @@
 // and allocates nothing. Changes made through the Service are in the view
 // when the call returns; changes made by another process or replica arrive
 // through Run within the store's notification latency (≤ 1 s).
+//
+// What the gate and the operator methods return are the types of package
+// api (api.Decision, api.PendingRequest, api.AllowedSender, ...): the JSON
+// the HTTP API answers with and the CLI prints with --json.
 package pairing
 
 import (
@@ -20,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/termtext"
@@ -44,46 +49,6 @@ const MaxNameLen = 128
 // DefaultAccount is the account of a channel when none is named.
 const DefaultAccount = channel.DefaultAccount
 
-// Verdict is the gate's answer.
-type Verdict string
-
-// Verdicts.
-const (
-	Admit     Verdict = "admit"
-	Challenge Verdict = "challenge"
-	Drop      Verdict = "drop"
-)
-
-// Reason says why the gate decided as it did (SPEC section 2).
-type Reason string
-
-// Reasons, in the order the gate's rules apply.
-const (
-	ReasonUnknownChannel Reason = "unknown_channel"
-	ReasonInvalidAccount Reason = "invalid_account"
-	ReasonInvalidSender  Reason = "invalid_sender"
-	ReasonDisabled       Reason = "disabled"
-	ReasonOpen           Reason = "open"
-	ReasonAllowed        Reason = "allowed"
-	ReasonGroup          Reason = "group"
-	ReasonNotAllowed     Reason = "not_allowed"
-	ReasonLockedOut      Reason = "locked_out"
-	ReasonDeclined       Reason = "declined"
-	ReasonPending        Reason = "pending"
-	ReasonMaxPending     Reason = "max_pending"
-	ReasonChallenged     Reason = "challenged"
-	ReasonUnavailable    Reason = "unavailable"
-)
-
-// Chat is the kind of conversation a message came from.
-type Chat string
-
-// Chat kinds.
-const (
-	ChatDM    Chat = "dm"
-	ChatGroup Chat = "group"
-)
-
 // Inbound is one message as the gate sees it.
 type Inbound struct {
 	Channel string
@@ -92,17 +57,7 @@ type Inbound struct {
 	Account    string
 	Sender     string // raw; normalised by the channel's adapter
 	SenderName string
-	Chat       Chat // "" means ChatDM
-}
-
-// Decision is the gate's answer for one message. Reply, when set, is what to
-// send the sender; no Reply means say nothing.
-type Decision struct {
-	Verdict   Verdict `json:"verdict"`
-	Reason    Reason  `json:"reason"`
-	Code      string  `json:"code,omitempty"`
-	RequestID string  `json:"request_id,omitempty"`
-	Reply     string  `json:"reply,omitempty"`
+	Chat       api.Chat // "" means api.ChatDM
 }
 
 // Options configure a Service.
@@ -334,19 +289,19 @@ func (s *Service) Run(ctx context.Context) error {
 // Admit runs the gate for one inbound message (SPEC section 2). It never
 // returns an error: anything that goes wrong is a drop with reason
 // unavailable, never an admit.
-func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
+func (s *Service) Admit(ctx context.Context, in Inbound) api.Decision {
 	pol := s.pol.Load()
 	r := pol.routes[in.Channel]
 	if r == nil {
-		return Decision{Verdict: Drop, Reason: ReasonUnknownChannel}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonUnknownChannel}
 	}
 	account, err := accountName(in.Account)
 	if err != nil {
-		return Decision{Verdict: Drop, Reason: ReasonInvalidAccount}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonInvalidAccount}
 	}
 	sender, err := r.ad.Normalize(in.Sender)
 	if err != nil {
-		return Decision{Verdict: Drop, Reason: ReasonInvalidSender}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonInvalidSender}
 	}
 	policy, allow := r.policy, r.allow
 	if a, ok := r.accounts[account]; ok {
@@ -354,25 +309,25 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 	}
 	switch policy {
 	case config.PolicyDisabled:
-		return Decision{Verdict: Drop, Reason: ReasonDisabled}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonDisabled}
 	case config.PolicyOpen:
-		return Decision{Verdict: Admit, Reason: ReasonOpen}
+		return api.Decision{Verdict: api.Admit, Reason: api.ReasonOpen}
 	}
 	scope := store.Scope{Channel: in.Channel, Account: account}
 	if !s.view.loaded.Load() {
 		if err := s.Load(ctx); err != nil {
 			s.log.Error("pairing: allowlist unavailable; dropping", "channel", scope.Channel, "account", scope.Account, "err", err)
-			return Decision{Verdict: Drop, Reason: ReasonUnavailable}
+			return api.Decision{Verdict: api.Drop, Reason: api.ReasonUnavailable}
 		}
 	}
 	if _, ok := allow[sender]; ok || s.view.contains(scope, sender) {
-		return Decision{Verdict: Admit, Reason: ReasonAllowed}
+		return api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}
 	}
-	if in.Chat == ChatGroup {
-		return Decision{Verdict: Drop, Reason: ReasonGroup}
+	if in.Chat == api.ChatGroup {
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonGroup}
 	}
 	if policy != config.PolicyPairing {
-		return Decision{Verdict: Drop, Reason: ReasonNotAllowed}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonNotAllowed}
 	}
 	d := s.challenge(ctx, pol.lim, r.ad, scope, sender, cleanName(in.SenderName))
 	s.log.Debug("pairing: gate decision", "channel", scope.Channel, "account", scope.Account,
@@ -381,22 +336,22 @@ func (s *Service) Admit(ctx context.Context, in Inbound) Decision {
 }
 
 // challenge applies rule 5 for a sender who is not allowed.
-func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender, name string) Decision {
+func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender, name string) api.Decision {
 	now := s.now()
-	unavailable := func(step string, err error) Decision { return s.unavailable(scope, step, err) }
+	unavailable := func(step string, err error) api.Decision { return s.unavailable(scope, step, err) }
 	until, err := s.st.LockedUntil(ctx, scope, now)
 	if err != nil {
 		return unavailable("read lockout", err)
 	}
 	if !until.IsZero() {
-		return Decision{Verdict: Drop, Reason: ReasonLockedOut}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonLockedOut}
 	}
 	declined, err := s.st.DeclinedSince(ctx, scope, sender, now.Add(-lim.declineWindow))
 	if err != nil {
 		return unavailable("read declines", err)
 	}
 	if declined {
-		return Decision{Verdict: Drop, Reason: ReasonDeclined}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonDeclined}
 	}
 	// Repeat messages from a pending sender and senders arriving at a full
 	// scope are the common cases under load: answer them from a read, so
@@ -429,7 +384,7 @@ func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter,
 			continue
 		case errors.Is(err, store.ErrAllowed):
 			// Approved elsewhere a moment ago; the view catches up shortly.
-			return Decision{Verdict: Admit, Reason: ReasonAllowed}
+			return api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}
 		case errors.Is(err, store.ErrPending):
 			return s.remind(ctx, lim, ad, scope, req, now)
 		case errors.Is(err, store.ErrCapReached):
@@ -442,47 +397,47 @@ func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter,
 }
 
 // unavailable is the answer to any storage error: drop, never admit.
-func (s *Service) unavailable(scope store.Scope, step string, err error) Decision {
+func (s *Service) unavailable(scope store.Scope, step string, err error) api.Decision {
 	s.log.Error("pairing: store error; dropping", "step", step, "channel", scope.Channel, "account", scope.Account, "err", err)
-	return Decision{Verdict: Drop, Reason: ReasonUnavailable}
+	return api.Decision{Verdict: api.Drop, Reason: api.ReasonUnavailable}
 }
 
 // remind answers a sender who already has a live request: the same code
 // again once the rate window has passed since it was last sent (exactly one
 // of several gateways sends it), otherwise silence.
-func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) Decision {
+func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) api.Decision {
 	notAfter := now.Add(-lim.rateWindow)
 	if req.LastSentAt.After(notAfter) {
-		return Decision{Verdict: Drop, Reason: ReasonPending}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}
 	}
 	sent, err := s.st.MarkRequestSent(ctx, req.ID, notAfter, now)
 	if err != nil {
 		return s.unavailable(scope, "mark request sent", err)
 	}
 	if !sent {
-		return Decision{Verdict: Drop, Reason: ReasonPending}
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}
 	}
 	return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now))
 }
 
 // tooMany answers a sender arriving at a full scope, telling them once per
 // rate window.
-func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time) Decision {
-	told, err := s.st.MarkNotice(ctx, scope, sender, string(ReasonMaxPending), now.Add(-lim.rateWindow), now)
+func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time) api.Decision {
+	told, err := s.st.MarkNotice(ctx, scope, sender, string(api.ReasonMaxPending), now.Add(-lim.rateWindow), now)
 	if err != nil {
 		return s.unavailable(scope, "mark notice", err)
 	}
-	d := Decision{Verdict: Drop, Reason: ReasonMaxPending}
+	d := api.Decision{Verdict: api.Drop, Reason: api.ReasonMaxPending}
 	if told {
 		d.Reply = ad.TooManyText()
 	}
 	return d
 }
 
-func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration) Decision {
-	return Decision{
-		Verdict:   Challenge,
-		Reason:    ReasonChallenged,
+func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration) api.Decision {
+	return api.Decision{
+		Verdict:   api.Challenge,
+		Reason:    api.ReasonChallenged,
 		Code:      code,
 		RequestID: id,
 		Reply:     ad.ChallengeText(channel.Challenge{Channel: scope.Channel, Account: scope.Account, Code: code, TTL: ttl}),

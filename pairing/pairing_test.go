@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -85,7 +86,7 @@ func dm(sender string) pairing.Inbound {
 
 var operator = store.Actor{Name: "cli:test", Source: "test"}
 
-func (e *env) approve(t testing.TB, code string) pairing.Approval {
+func (e *env) approve(t testing.TB, code string) api.Approval {
 	t.Helper()
 	a, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: code}, false, operator)
 	if err != nil {
@@ -110,19 +111,19 @@ func TestGateRulesInOrder(t *testing.T) {
 	tests := []struct {
 		name string
 		in   pairing.Inbound
-		want pairing.Decision
+		want api.Decision
 	}{
-		{"invalid sender fails closed", pairing.Inbound{Channel: "telegram", Sender: "not-a-number"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonInvalidSender}},
-		{"unknown channel", pairing.Inbound{Channel: "icq", Sender: "1"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonUnknownChannel}},
-		{"disabled beats allowed", pairing.Inbound{Channel: "telegram", Account: "off", Sender: "42"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonDisabled}},
-		{"open admits anyone", pairing.Inbound{Channel: "telegram", Account: "public", Sender: "999"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonOpen}},
-		{"allow_from of the channel, prefixed", pairing.Inbound{Channel: "telegram", Sender: "telegram:42"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
-		{"allow_from inherited by an account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "42"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
-		{"allowlisted in the store", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "7"}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
-		{"allowed in a group too", pairing.Inbound{Channel: "telegram", Sender: "42", Chat: pairing.ChatGroup}, pairing.Decision{Verdict: pairing.Admit, Reason: pairing.ReasonAllowed}},
-		{"groups never get a code", pairing.Inbound{Channel: "telegram", Sender: "555", Chat: pairing.ChatGroup}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonGroup}},
-		{"allowlist policy never sends a code", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "555"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonNotAllowed}},
-		{"store allowlist is per account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "8"}, pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonNotAllowed}},
+		{"invalid sender fails closed", pairing.Inbound{Channel: "telegram", Sender: "not-a-number"}, api.Decision{Verdict: api.Drop, Reason: api.ReasonInvalidSender}},
+		{"unknown channel", pairing.Inbound{Channel: "icq", Sender: "1"}, api.Decision{Verdict: api.Drop, Reason: api.ReasonUnknownChannel}},
+		{"disabled beats allowed", pairing.Inbound{Channel: "telegram", Account: "off", Sender: "42"}, api.Decision{Verdict: api.Drop, Reason: api.ReasonDisabled}},
+		{"open admits anyone", pairing.Inbound{Channel: "telegram", Account: "public", Sender: "999"}, api.Decision{Verdict: api.Admit, Reason: api.ReasonOpen}},
+		{"allow_from of the channel, prefixed", pairing.Inbound{Channel: "telegram", Sender: "telegram:42"}, api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}},
+		{"allow_from inherited by an account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "42"}, api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}},
+		{"allowlisted in the store", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "7"}, api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}},
+		{"allowed in a group too", pairing.Inbound{Channel: "telegram", Sender: "42", Chat: api.ChatGroup}, api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}},
+		{"groups never get a code", pairing.Inbound{Channel: "telegram", Sender: "555", Chat: api.ChatGroup}, api.Decision{Verdict: api.Drop, Reason: api.ReasonGroup}},
+		{"allowlist policy never sends a code", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "555"}, api.Decision{Verdict: api.Drop, Reason: api.ReasonNotAllowed}},
+		{"store allowlist is per account", pairing.Inbound{Channel: "telegram", Account: "closed", Sender: "8"}, api.Decision{Verdict: api.Drop, Reason: api.ReasonNotAllowed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestGateRulesInOrder(t *testing.T) {
 func TestChallengeApproveAdmit(t *testing.T) {
 	e := newEnv(t, nil)
 	d := e.svc.Admit(ctx, dm("123456789"))
-	if d.Verdict != pairing.Challenge || d.Reason != pairing.ReasonChallenged {
+	if d.Verdict != api.Challenge || d.Reason != api.ReasonChallenged {
 		t.Fatalf("first message: got %+v, want a challenge", d)
 	}
 	if len(d.Code) != pairing.CodeLength || strings.Trim(d.Code, pairing.Alphabet) != "" {
@@ -158,7 +159,7 @@ func TestChallengeApproveAdmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pairing.PendingRequest{{RequestID: d.RequestID, Channel: "telegram", Account: "default", Sender: "123456789",
+	want := []api.PendingRequest{{RequestID: d.RequestID, Channel: "telegram", Account: "default", Sender: "123456789",
 		Name: "Alice", CreatedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)}}
 	if diff := cmp.Diff(want, pending); diff != "" {
 		t.Errorf("pending (-want +got):\n%s", diff)
@@ -167,10 +168,10 @@ func TestChallengeApproveAdmit(t *testing.T) {
 	// The operator types the code loosely: lower case, a hyphen, spaces.
 	typed := " " + strings.ToLower(d.Code[:4]) + "-" + d.Code[4:] + " "
 	a := e.approve(t, typed)
-	if a.Allowed.Sender != "123456789" || a.Allowed.Via != store.ViaCode || a.RequestID != d.RequestID {
+	if a.Allowed.Sender != "123456789" || a.Allowed.Via != api.ViaCode || a.RequestID != d.RequestID {
 		t.Errorf("approval = %+v", a)
 	}
-	if got := e.svc.Admit(ctx, dm("123456789")); got.Verdict != pairing.Admit || got.Reason != pairing.ReasonAllowed {
+	if got := e.svc.Admit(ctx, dm("123456789")); got.Verdict != api.Admit || got.Reason != api.ReasonAllowed {
 		t.Fatalf("after approval: %+v, want admit/allowed at once", got)
 	}
 	again, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: d.Code}, false, operator)
@@ -182,7 +183,7 @@ func TestChallengeApproveAdmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := e.svc.Admit(ctx, dm("123456789"))
-	if got.Verdict != pairing.Challenge {
+	if got.Verdict != api.Challenge {
 		t.Fatalf("after revoke: %+v, want a fresh challenge", got)
 	}
 	if got.Code == d.Code {
@@ -201,7 +202,7 @@ func TestApproveByRequestID(t *testing.T) {
 	e := newEnv(t, nil)
 	d := e.svc.Admit(ctx, dm("1"))
 	a := e.approve(t, strings.ToUpper(d.RequestID))
-	if a.Allowed.Via != store.ViaRequest {
+	if a.Allowed.Via != api.ViaRequest {
 		t.Errorf("via = %q, want request", a.Allowed.Via)
 	}
 }
@@ -211,19 +212,19 @@ func TestReminderOncePerRateWindowWithTheSameCode(t *testing.T) {
 	first := e.svc.Admit(ctx, dm("1"))
 	for i := 0; i < 3; i++ {
 		e.clock.Advance(time.Minute)
-		if d := e.svc.Admit(ctx, dm("1")); d != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonPending}) {
+		if d := e.svc.Admit(ctx, dm("1")); d != (api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}) {
 			t.Fatalf("repeat within the window: %+v, want a silent drop (nexo re-sends every time)", d)
 		}
 	}
 	e.clock.Advance(7 * time.Minute) // 10 minutes after the code was sent
 	again := e.svc.Admit(ctx, dm("1"))
-	if again.Verdict != pairing.Challenge || again.Code != first.Code || again.RequestID != first.RequestID {
+	if again.Verdict != api.Challenge || again.Code != first.Code || again.RequestID != first.RequestID {
 		t.Fatalf("after the window: %+v, want the same code again", again)
 	}
 	if !strings.Contains(again.Reply, "valid 50 minutes") {
 		t.Errorf("reminder should say how long the code has left: %q", again.Reply)
 	}
-	if d := e.svc.Admit(ctx, dm("1")); d.Reason != pairing.ReasonPending {
+	if d := e.svc.Admit(ctx, dm("1")); d.Reason != api.ReasonPending {
 		t.Fatalf("right after the reminder: %+v", d)
 	}
 	// Repeat messages never extend the code: it expires an hour after it
@@ -233,7 +234,7 @@ func TestReminderOncePerRateWindowWithTheSameCode(t *testing.T) {
 		t.Fatalf("approving an expired code: %v, want ErrNotFound", err)
 	}
 	fresh := e.svc.Admit(ctx, dm("1"))
-	if fresh.Verdict != pairing.Challenge || fresh.Code == first.Code {
+	if fresh.Verdict != api.Challenge || fresh.Code == first.Code {
 		t.Fatalf("after expiry: %+v, want a new code", fresh)
 	}
 }
@@ -241,26 +242,26 @@ func TestReminderOncePerRateWindowWithTheSameCode(t *testing.T) {
 func TestPendingCap(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, s := range []string{"1", "2", "3"} {
-		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != pairing.Challenge {
+		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != api.Challenge {
 			t.Fatalf("sender %s: %+v", s, d)
 		}
 	}
 	d := e.svc.Admit(ctx, dm("4"))
-	if d.Verdict != pairing.Drop || d.Reason != pairing.ReasonMaxPending || d.Reply == "" {
+	if d.Verdict != api.Drop || d.Reason != api.ReasonMaxPending || d.Reply == "" {
 		t.Fatalf("fourth sender: %+v, want max_pending with a notice", d)
 	}
-	if d := e.svc.Admit(ctx, dm("4")); d.Reason != pairing.ReasonMaxPending || d.Reply != "" {
+	if d := e.svc.Admit(ctx, dm("4")); d.Reason != api.ReasonMaxPending || d.Reply != "" {
 		t.Fatalf("fourth sender again: %+v, want max_pending without a second notice", d)
 	}
-	if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "other", Sender: "4"}); d.Verdict != pairing.Challenge {
+	if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Account: "other", Sender: "4"}); d.Verdict != api.Challenge {
 		t.Fatalf("another account has its own cap: %+v", d)
 	}
 	e.clock.Advance(10 * time.Minute)
-	if d := e.svc.Admit(ctx, dm("4")); d.Reason != pairing.ReasonMaxPending || d.Reply == "" {
+	if d := e.svc.Admit(ctx, dm("4")); d.Reason != api.ReasonMaxPending || d.Reply == "" {
 		t.Fatalf("after the rate window: %+v, want the notice once more", d)
 	}
 	e.clock.Advance(51 * time.Minute) // the three codes expire
-	if d := e.svc.Admit(ctx, dm("4")); d.Verdict != pairing.Challenge {
+	if d := e.svc.Admit(ctx, dm("4")); d.Verdict != api.Challenge {
 		t.Fatalf("after the others expired: %+v", d)
 	}
 }
@@ -279,7 +280,7 @@ func TestLockoutAfterWrongCodes(t *testing.T) {
 		e.clock.Advance(time.Minute)
 	}
 	// Issuing a new code must not reset the count.
-	if d := e.svc.Admit(ctx, dm("2")); d.Verdict != pairing.Challenge {
+	if d := e.svc.Admit(ctx, dm("2")); d.Verdict != api.Challenge {
 		t.Fatal(d)
 	}
 	err := wrong()
@@ -293,7 +294,7 @@ func TestLockoutAfterWrongCodes(t *testing.T) {
 	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: good.Code}, false, operator); !errors.Is(err, store.ErrLockedOut) {
 		t.Errorf("the right code while locked: %v, want locked out", err)
 	}
-	if d := e.svc.Admit(ctx, dm("3")); d.Reason != pairing.ReasonLockedOut {
+	if d := e.svc.Admit(ctx, dm("3")); d.Reason != api.ReasonLockedOut {
 		t.Errorf("new sender while locked: %+v", d)
 	}
 	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", Account: "other", CodeOrID: "ZZZZZZZZ"}, false, operator); !errors.Is(err, store.ErrNotFound) {
@@ -304,7 +305,7 @@ func TestLockoutAfterWrongCodes(t *testing.T) {
 		t.Errorf("after the lock: %v", err)
 	}
 	// Sender 1's code expired during the lock; they get a new one.
-	if d := e.svc.Admit(ctx, dm("1")); d.Verdict != pairing.Challenge || d.Code == good.Code {
+	if d := e.svc.Admit(ctx, dm("1")); d.Verdict != api.Challenge || d.Code == good.Code {
 		t.Fatalf("sender with an expired code after the lock: %+v", d)
 	}
 }
@@ -316,11 +317,11 @@ func TestRejectDeclinesForTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(23 * time.Hour)
-	if got := e.svc.Admit(ctx, dm("1")); got != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonDeclined}) {
+	if got := e.svc.Admit(ctx, dm("1")); got != (api.Decision{Verdict: api.Drop, Reason: api.ReasonDeclined}) {
 		t.Fatalf("declined sender: %+v", got)
 	}
 	e.clock.Advance(time.Hour + time.Second)
-	if got := e.svc.Admit(ctx, dm("1")); got.Verdict != pairing.Challenge {
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict != api.Challenge {
 		t.Fatalf("after the decline window: %+v", got)
 	}
 }
@@ -334,10 +335,10 @@ func TestAccountsAreIsolated(t *testing.T) {
 	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", Account: "work", CodeOrID: d.Code}, false, operator); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.svc.Admit(ctx, dm("1")); got.Verdict == pairing.Admit {
+	if got := e.svc.Admit(ctx, dm("1")); got.Verdict == api.Admit {
 		t.Fatalf("approval on work admitted the sender on default: %+v", got)
 	}
-	if got := e.svc.Admit(ctx, pairing.Inbound{Channel: "whatsapp", Account: "work", Sender: "+15550001"}); got.Verdict == pairing.Admit {
+	if got := e.svc.Admit(ctx, pairing.Inbound{Channel: "whatsapp", Account: "work", Sender: "+15550001"}); got.Verdict == api.Admit {
 		t.Fatalf("approval on telegram admitted on whatsapp: %+v", got)
 	}
 }
@@ -348,7 +349,7 @@ func TestStorageErrorsFailClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.st.Close()
-	if d := e.svc.Admit(ctx, dm("2")); d != (pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonUnavailable}) {
+	if d := e.svc.Admit(ctx, dm("2")); d != (api.Decision{Verdict: api.Drop, Reason: api.ReasonUnavailable}) {
 		t.Fatalf("unknown sender with the store down: %+v, want drop/unavailable (nexo admits)", d)
 	}
 	if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "ABCDEFGH"}, false, operator); !errors.Is(err, store.ErrUnavailable) {
@@ -364,7 +365,7 @@ func TestUnloadableAllowlistDropsEveryone(t *testing.T) {
 	// A second service whose first Admit cannot read the allowlist.
 	e2 := newEnv(t, nil)
 	e2.st.Close()
-	if d := e2.svc.Admit(ctx, dm("1")); d.Reason != pairing.ReasonUnavailable {
+	if d := e2.svc.Admit(ctx, dm("1")); d.Reason != api.ReasonUnavailable {
 		t.Fatalf("got %+v, want unavailable: an unreadable allowlist is not an empty one", d)
 	}
 }
@@ -434,7 +435,7 @@ func TestAdmitAllowedDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := dm("123456789")
-	if d := e.svc.Admit(ctx, in); d.Verdict != pairing.Admit {
+	if d := e.svc.Admit(ctx, in); d.Verdict != api.Admit {
 		t.Fatal(d)
 	}
 	if n := testing.AllocsPerRun(1000, func() { e.svc.Admit(ctx, in) }); n != 0 {
@@ -449,7 +450,7 @@ func TestConcurrentApprovalsExactlyOneWins(t *testing.T) {
 	e := newEnv(t, nil)
 	for trial := 0; trial < 10; trial++ {
 		d := e.svc.Admit(ctx, dm(strings.Repeat("9", trial+1)))
-		if d.Verdict != pairing.Challenge {
+		if d.Verdict != api.Challenge {
 			t.Fatal(d)
 		}
 		var wg sync.WaitGroup
@@ -513,7 +514,7 @@ func TestLiveCodesAreUnique(t *testing.T) {
 	seen := map[string]string{}
 	for i := 0; i < 200; i++ {
 		d := e.svc.Admit(ctx, dm(itoa(i+1)))
-		if d.Verdict != pairing.Challenge {
+		if d.Verdict != api.Challenge {
 			t.Fatalf("draw %d: %+v", i, d)
 		}
 		if prev, ok := seen[d.Code]; ok {
@@ -577,7 +578,7 @@ func TestAdmitWhileTheAllowlistChanges(t *testing.T) {
 					return
 				default:
 				}
-				if d := e.svc.Admit(ctx, dm("1")); d.Verdict != pairing.Admit {
+				if d := e.svc.Admit(ctx, dm("1")); d.Verdict != api.Admit {
 					t.Errorf("a sender who stayed allowed got %+v", d)
 					return
 				}
@@ -589,13 +590,13 @@ func TestAdmitWhileTheAllowlistChanges(t *testing.T) {
 		if _, err := e.svc.Allow(ctx, "telegram", "", []string{s}, store.ViaManual, operator); err != nil {
 			t.Fatal(err)
 		}
-		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != pairing.Admit {
+		if d := e.svc.Admit(ctx, dm(s)); d.Verdict != api.Admit {
 			t.Fatalf("just allowed %s: %+v", s, d)
 		}
 		if _, err := e.svc.Revoke(ctx, "telegram", "", s, operator); err != nil {
 			t.Fatal(err)
 		}
-		if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: s, Chat: pairing.ChatGroup}); d.Verdict != pairing.Drop {
+		if d := e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: s, Chat: api.ChatGroup}); d.Verdict != api.Drop {
 			t.Fatalf("just revoked %s: %+v", s, d)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -33,7 +34,7 @@ func TestUnlockLiftsALockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pairing.Lockout{
+	want := []api.Lockout{
 		{Channel: "telegram", Account: "default", Until: locked.Add(time.Hour), Failures: 5},
 		{Channel: "telegram", Account: "work", Until: locked.Add(time.Hour + time.Minute), Failures: 5},
 	}
@@ -49,7 +50,7 @@ func TestUnlockLiftsALockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := locked.Add(time.Hour)
-	if diff := cmp.Diff(pairing.Unlocked{Channel: "telegram", Account: "default", WasLocked: true, Until: &until, Failures: 5}, u); diff != "" {
+	if diff := cmp.Diff(api.Unlocked{Channel: "telegram", Account: "default", WasLocked: true, Until: &until, Failures: 5}, u); diff != "" {
 		t.Errorf("Unlock (-want +got):\n%s", diff)
 	}
 	// Approvals work again at once, and the count starts from zero.

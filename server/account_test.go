@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // TestAccountNamesOverHTTP: the gate answers a message on an unusable
@@ -18,10 +17,10 @@ func TestAccountNamesOverHTTP(t *testing.T) {
 	e := newAPI(t)
 	const rule = "1–64 characters of a-z, 0-9, _ and -"
 	for _, acct := range []string{"*", ">", "a.b", "../x", "a b"} {
-		var d pairing.Decision
+		var d api.Decision
 		body := `{"channel":"telegram","account":"` + acct + `","sender":"42"}`
 		status, _ := e.do(e.gateway, "POST", "/v1/admit", body, &d)
-		if diff := cmp.Diff(pairing.Decision{Verdict: pairing.Drop, Reason: pairing.ReasonInvalidAccount}, d); status != 200 || diff != "" {
+		if diff := cmp.Diff(api.Decision{Verdict: api.Drop, Reason: api.ReasonInvalidAccount}, d); status != 200 || diff != "" {
 			t.Errorf("POST /v1/admit %s: %d (-want +got):\n%s", body, status, diff)
 		}
 		for _, c := range []struct{ method, path, body string }{
@@ -41,13 +40,13 @@ func TestAccountNamesOverHTTP(t *testing.T) {
 		}
 	}
 
-	var res struct{ Allowed []pairing.AllowResult }
+	var res struct{ Allowed []api.AllowResult }
 	if status, _ := e.do(adminToken, "POST", "/v1/pairing/allow", `{"channel":"telegram","account":"Work","sender":"42"}`, &res); status != 200 {
 		t.Fatalf("allow on Work: %d", status)
 	}
-	var d pairing.Decision
+	var d api.Decision
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","account":"work","sender":"42"}`, &d)
-	if d.Verdict != pairing.Admit || len(res.Allowed) != 1 || res.Allowed[0].Account != "work" {
+	if d.Verdict != api.Admit || len(res.Allowed) != 1 || res.Allowed[0].Account != "work" {
 		t.Errorf("allowed on Work (%+v), admit on work: %+v", res.Allowed, d)
 	}
 }

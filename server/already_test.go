@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // approval is the body of a successful POST /v1/pairing/approve, decoded
 // strictly.
 type approval struct {
-	Allowed   pairing.AllowedSender `json:"allowed"`
-	RequestID string                `json:"request_id"`
-	Already   bool                  `json:"already"`
-	Notify    string                `json:"notify,omitempty"`
+	Allowed   api.AllowedSender `json:"allowed"`
+	RequestID string            `json:"request_id"`
+	Already   bool              `json:"already"`
+	Notify    string            `json:"notify,omitempty"`
 }
 
 func decodeApproval(t *testing.T, data []byte) approval {
@@ -42,7 +42,7 @@ func decodeApproval(t *testing.T, data []byte) approval {
 func TestRacingApprovalsOverHTTP(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{})
 	_, d := e.admit("100")
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatalf("admit: %+v", d)
 	}
 	var (
@@ -103,7 +103,7 @@ func TestRacingApprovalsOverHTTP(t *testing.T) {
 			}
 		}
 	}
-	if _, d := e.admit("300"); d.Verdict != pairing.Challenge {
+	if _, d := e.admit("300"); d.Verdict != api.Challenge {
 		t.Errorf("a new sender after 5 double clicks and a race: %+v, want a challenge, not locked_out", d)
 	}
 

@@ -16,9 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/device"
-	"github.com/pairgate/pairgate/internal/errcode"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -39,31 +40,31 @@ func errorf(status int, code, format string, args ...any) *apiError {
 }
 
 // ErrorCode classifies an error from the pairing, device and store packages
-// by the code the API answers it with (package errcode), or "" for anything
-// unexpected. The CLI's --json errors use it too, so one error has one code
-// wherever it is reported.
+// by the code the API answers it with (one of the api.Code constants), or ""
+// for anything unexpected. The CLI's --json errors use it too, so one error
+// has one code wherever it is reported.
 func ErrorCode(err error) string {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
 		return ae.code
 	case errors.Is(err, store.ErrLockedOut):
-		return errcode.LockedOut
+		return api.CodeLockedOut
 	case errors.Is(err, device.ErrNoPublicURL):
-		return errcode.NotConfigured
+		return api.CodeNotConfigured
 	case errors.Is(err, device.ErrAmbiguous):
-		return errcode.Ambiguous
+		return api.CodeAmbiguous
 	case errors.Is(err, pairing.ErrConfigAllowed):
-		return errcode.AllowedByConfig
+		return api.CodeAllowedByConfig
 	case errors.Is(err, store.ErrAlreadyApproved):
-		return errcode.AlreadyApproved
+		return api.CodeAlreadyApproved
 	case errors.Is(err, device.ErrInvalidInput), errors.Is(err, pairing.ErrInvalidInput), errors.Is(err, device.ErrBadSetupCode),
 		errors.Is(err, channel.ErrUnknownChannel), errors.Is(err, channel.ErrInvalidAccount), errors.Is(err, channel.ErrInvalidSender):
-		return errcode.InvalidInput
+		return api.CodeInvalidInput
 	case errors.Is(err, store.ErrNotFound):
-		return errcode.NotFound
+		return api.CodeNotFound
 	case errors.Is(err, store.ErrUnavailable):
-		return errcode.Unavailable
+		return api.CodeUnavailable
 	}
 	return ""
 }
@@ -82,38 +83,38 @@ func toAPIError(err error, now time.Time) *apiError {
 		return &e
 	}
 	switch ErrorCode(err) {
-	case errcode.LockedOut:
+	case api.CodeLockedOut:
 		var lock *store.LockoutError
 		if !errors.As(err, &lock) {
-			return errorf(http.StatusTooManyRequests, errcode.LockedOut, "%s", err.Error())
+			return errorf(http.StatusTooManyRequests, api.CodeLockedOut, "%s", err.Error())
 		}
-		e := errorf(http.StatusTooManyRequests, errcode.LockedOut, "approvals on %s are locked until %s after %d wrong codes; admit a sender you know with POST /v1/pairing/allow",
+		e := errorf(http.StatusTooManyRequests, api.CodeLockedOut, "approvals on %s are locked until %s after %d wrong codes; admit a sender you know with POST /v1/pairing/allow",
 			lock.Scope, lock.Until.UTC().Format(time.RFC3339), lock.Failures)
 		e.retryAfter = lock.Until.Sub(now)
 		return e
-	case errcode.NotConfigured:
-		return errorf(http.StatusConflict, errcode.NotConfigured, "%s", err.Error())
-	case errcode.Ambiguous:
-		return errorf(http.StatusConflict, errcode.Ambiguous, "%s", err.Error())
-	case errcode.AllowedByConfig:
-		return errorf(http.StatusConflict, errcode.AllowedByConfig, "%s", err.Error())
-	case errcode.AlreadyApproved:
-		return errorf(http.StatusConflict, errcode.AlreadyApproved, "%s", err.Error())
-	case errcode.InvalidInput:
-		return errorf(http.StatusBadRequest, errcode.InvalidInput, "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
-	case errcode.NotFound:
-		return errorf(http.StatusNotFound, errcode.NotFound, "%s", err.Error())
-	case errcode.Unavailable:
-		return errorf(http.StatusServiceUnavailable, errcode.Unavailable, "the store is unavailable; try again shortly")
+	case api.CodeNotConfigured:
+		return errorf(http.StatusConflict, api.CodeNotConfigured, "%s", err.Error())
+	case api.CodeAmbiguous:
+		return errorf(http.StatusConflict, api.CodeAmbiguous, "%s", err.Error())
+	case api.CodeAllowedByConfig:
+		return errorf(http.StatusConflict, api.CodeAllowedByConfig, "%s", err.Error())
+	case api.CodeAlreadyApproved:
+		return errorf(http.StatusConflict, api.CodeAlreadyApproved, "%s", err.Error())
+	case api.CodeInvalidInput:
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, "%s", strings.TrimPrefix(err.Error(), pairing.ErrInvalidInput.Error()+": "))
+	case api.CodeNotFound:
+		return errorf(http.StatusNotFound, api.CodeNotFound, "%s", err.Error())
+	case api.CodeUnavailable:
+		return errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "the store is unavailable; try again shortly")
 	}
-	return errorf(http.StatusInternalServerError, errcode.Internal, "internal error")
+	return errorf(http.StatusInternalServerError, api.CodeInternal, "internal error")
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Seconds()+0.999)))
 	}
-	writeJSON(w, e.status, errcode.Body{Error: errcode.Detail{Code: e.code, Message: e.msg}})
+	writeJSON(w, e.status, api.ErrorBody{Error: api.ErrorDetail{Code: e.code, Message: e.msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -156,23 +157,23 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	case errors.As(err, &tooBig):
 		return tooLarge()
 	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "the body is empty; send a JSON object")
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "the JSON body ends early")
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "the JSON body ends early")
 	case errors.As(err, &syntax):
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "malformed JSON at byte %d: %v", syntax.Offset, err)
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ) && typ.Field == "":
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "the body must be a JSON object, not a JSON %s", typ.Value)
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "the body must be a JSON object, not a JSON %s", typ.Value)
 	case errors.As(err, &typ):
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errorf(http.StatusBadRequest, errcode.BadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
-	return errorf(http.StatusBadRequest, errcode.BadRequest, "%v", err)
+	return errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 }
 
 func tooLarge() *apiError {
-	return errorf(http.StatusRequestEntityTooLarge, errcode.TooLarge, "the body is over %d bytes", MaxBodyBytes)
+	return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the body is over %d bytes", MaxBodyBytes)
 }
 
 // route is one API endpoint.
@@ -180,7 +181,7 @@ type route struct {
 	method  string
 	scope   store.TokenScope // "" means no authentication (health, metrics)
 	name    string           // metrics label
-	handle  func(w http.ResponseWriter, r *http.Request, c caller) error
+	handle  func(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error
 	metrics *routeMetrics
 	// session marks a route whose requests last as long as a client stays
 	// connected (the /pair WebSocket): counted, but kept out of the
@@ -211,20 +212,20 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/devices/requests/{id}/reject":  {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.decideDevice(false)},
 		"/v1/devices/{id}/revoke":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revokeDevice},
 		"/v1/devices/{id}/rotate":           {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.rotateDevice},
-		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		"/healthz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
+			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
 			return nil
 		}},
-		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+		"/readyz": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 			if err := s.Ready(r.Context()); err != nil {
 				s.log.Warn("server: not ready", "err", err)
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+				writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: api.StatusUnavailable})
 				return nil
 			}
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			writeJSON(w, http.StatusOK, api.Health{Status: api.StatusReady})
 			return nil
 		}},
-		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ caller) error {
+		"/metrics": {method: http.MethodGet, handle: func(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 			prom.ServeHTTP(w, r)
 			return nil
 		}},
@@ -269,7 +270,7 @@ func (s *Server) mux() http.Handler {
 		m.Handle(pattern, s.wrap(rt))
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, errcode.NotFound, "no such endpoint %s; see the API table in README.md", r.URL.Path))
+		writeError(w, errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; see the API table in README.md", r.URL.Path))
 		s.metrics.unrouted.Inc()
 		s.logRequest(r, "unknown", http.StatusNotFound, time.Now())
 	})
@@ -298,21 +299,21 @@ func (s *Server) wrap(rt route) http.Handler {
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) error {
 	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
 		w.Header().Set("Allow", rt.method)
-		return errorf(http.StatusMethodNotAllowed, errcode.MethodNotAllowed, "%s takes %s, not %s", rt.name, rt.method, r.Method)
+		return errorf(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "%s takes %s, not %s", rt.name, rt.method, r.Method)
 	}
-	var c caller
+	var c apitoken.Caller
 	if rt.scope != "" {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate"`)
-			return errorf(http.StatusUnauthorized, errcode.Unauthorized, "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "send Authorization: Bearer <token> (the admin token is in $PAIRGATE_HOME/admin.token; gateways use 'pairgate tokens create --scope gateway')")
 		}
-		if c, ok = s.tokens.authenticate(r.Context(), strings.TrimSpace(token)); !ok {
+		if c, ok = s.tokens.Authenticate(r.Context(), strings.TrimSpace(token)); !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pairgate", error="invalid_token"`)
-			return errorf(http.StatusUnauthorized, errcode.Unauthorized, "the token is unknown or revoked")
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the token is unknown or revoked")
 		}
-		if rt.scope == store.ScopeAdmin && c.scope != store.ScopeAdmin {
-			return errorf(http.StatusForbidden, errcode.Forbidden, "a %s token may only call POST /v1/admit; use an admin token", c.scope)
+		if rt.scope == store.ScopeAdmin && c.Scope != store.ScopeAdmin {
+			return errorf(http.StatusForbidden, api.CodeForbidden, "a %s token may only call POST /v1/admit; use an admin token", c.Scope)
 		}
 	}
 	return rt.handle(w, r, c)
@@ -326,31 +327,22 @@ func (s *Server) logRequest(r *http.Request, route string, status int, start tim
 		"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
 }
 
-func (s *Server) actor(r *http.Request, c caller) store.Actor {
-	return store.Actor{Name: c.name, Source: "api " + r.RemoteAddr}
+func (s *Server) actor(r *http.Request, c apitoken.Caller) store.Actor {
+	return store.Actor{Name: c.Name, Source: "api " + r.RemoteAddr}
 }
 
-// admitRequest is the body of POST /v1/admit.
-type admitRequest struct {
-	Channel    string       `json:"channel"`
-	Account    string       `json:"account"`
-	Sender     string       `json:"sender"`
-	SenderName string       `json:"sender_name"`
-	Chat       pairing.Chat `json:"chat"`
-}
-
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
-	var in admitRequest
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
+	var in api.AdmitRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	switch in.Chat {
-	case "", pairing.ChatDM, pairing.ChatGroup:
+	case "", api.ChatDM, api.ChatGroup:
 	default:
-		return errorf(http.StatusBadRequest, errcode.InvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
 	}
 	if in.Channel == "" || in.Sender == "" {
-		return errorf(http.StatusBadRequest, errcode.InvalidInput, `fields "channel" and "sender" are required`)
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `fields "channel" and "sender" are required`)
 	}
 	d := s.pairing.Admit(r.Context(), pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
 		SenderName: in.SenderName, Chat: in.Chat})
@@ -359,31 +351,23 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return nil
 }
 
-// targetRequest is the body of approve and reject.
-type targetRequest struct {
-	Channel   string `json:"channel"`
-	Account   string `json:"account"`
-	Code      string `json:"code"`
-	RequestID string `json:"request_id"`
-	Notify    bool   `json:"notify"`
+// target names the request of an approve or reject body.
+func target(channel, account, code, requestID string) (pairing.Target, error) {
+	if (code == "") == (requestID == "") {
+		return pairing.Target{}, errorf(http.StatusBadRequest, api.CodeInvalidInput, `send exactly one of "code" and "request_id"`)
+	}
+	if requestID != "" && !strings.HasPrefix(strings.ToLower(requestID), pairing.RequestIDPrefix) {
+		return pairing.Target{}, errorf(http.StatusBadRequest, api.CodeInvalidInput, `"request_id" starts with %q`, pairing.RequestIDPrefix)
+	}
+	return pairing.Target{Channel: channel, Account: account, CodeOrID: code + requestID}, nil
 }
 
-func (t targetRequest) target() (pairing.Target, error) {
-	if (t.Code == "") == (t.RequestID == "") {
-		return pairing.Target{}, errorf(http.StatusBadRequest, errcode.InvalidInput, `send exactly one of "code" and "request_id"`)
-	}
-	if t.RequestID != "" && !strings.HasPrefix(strings.ToLower(t.RequestID), pairing.RequestIDPrefix) {
-		return pairing.Target{}, errorf(http.StatusBadRequest, errcode.InvalidInput, `"request_id" starts with %q`, pairing.RequestIDPrefix)
-	}
-	return pairing.Target{Channel: t.Channel, Account: t.Account, CodeOrID: t.Code + t.RequestID}, nil
-}
-
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in targetRequest
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	var in api.ApproveRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	t, err := in.target()
+	t, err := target(in.Channel, in.Account, in.Code, in.RequestID)
 	if err != nil {
 		return err
 	}
@@ -401,15 +385,20 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, c caller) error
 	return nil
 }
 
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in targetRequest
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	var in struct {
+		api.RejectRequest
+		// Notify is approve's: known here only to be refused with a
+		// clearer message than "unknown field".
+		Notify bool `json:"notify"`
+	}
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
 	if in.Notify {
-		return errorf(http.StatusBadRequest, errcode.InvalidInput, `"notify" applies to approve only`)
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `"notify" applies to approve only`)
 	}
-	t, err := in.target()
+	t, err := target(in.Channel, in.Account, in.Code, in.RequestID)
 	if err != nil {
 		return err
 	}
@@ -417,19 +406,12 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rejected": p})
+	writeJSON(w, http.StatusOK, api.RejectResponse{Rejected: p})
 	return nil
 }
 
-// senderRequest is the body of allow and revoke.
-type senderRequest struct {
-	Channel string `json:"channel"`
-	Account string `json:"account"`
-	Sender  string `json:"sender"`
-}
-
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in senderRequest
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -437,12 +419,12 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"allowed": res})
+	writeJSON(w, http.StatusOK, api.AllowResponse{Allowed: res})
 	return nil
 }
 
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in senderRequest
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	var in api.SenderRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -450,10 +432,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"revoked": e}
+	out := api.RevokeResponse{Revoked: e}
 	// Revoked in the store, but allow_from in the config still admits them.
-	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil && len(keys) > 0 {
-		out["still_allowed_by"] = keys
+	if keys, err := s.pairing.AllowedByConfig(in.Channel, in.Account, in.Sender); err == nil {
+		out.StillAllowedBy = keys
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -499,14 +481,14 @@ func parseQuery(raw string, allowed ...string) (map[string]string, error) {
 	count := make(map[string]int, len(params))
 	for _, p := range params {
 		if !slices.Contains(allowed, p.key) {
-			return nil, errorf(http.StatusBadRequest, errcode.BadRequest, "unknown query parameter %q (known: %s)", p.key, strings.Join(allowed, ", "))
+			return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "unknown query parameter %q (known: %s)", p.key, strings.Join(allowed, ", "))
 		}
 		out[p.key] = p.value
 		count[p.key]++
 	}
 	for _, p := range params {
 		if n := count[p.key]; n > 1 {
-			return nil, errorf(http.StatusBadRequest, errcode.BadRequest, "query parameter %q given %d times", p.key, n)
+			return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "query parameter %q given %d times", p.key, n)
 		}
 	}
 	return out, nil
@@ -515,10 +497,10 @@ func parseQuery(raw string, allowed ...string) (map[string]string, error) {
 // badQuery names a query parameter that cannot be read: its key, or the
 // whole pair as sent when the key itself cannot be read.
 func badQuery(name, problem string) *apiError {
-	return errorf(http.StatusBadRequest, errcode.BadRequest, "query parameter %q: %s", name, problem)
+	return errorf(http.StatusBadRequest, api.CodeBadRequest, "query parameter %q: %s", name, problem)
 }
 
-func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "channel", "account")
 	if err != nil {
 		return err
@@ -532,21 +514,12 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ caller) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Pending []pairing.PendingRequest `json:"pending"`
-		Locked  []pairing.Lockout        `json:"locked"`
-	}{pending, locked})
+	writeJSON(w, http.StatusOK, api.PendingList{Pending: pending, Locked: locked})
 	return nil
 }
 
-// scopeRequest is the body of unlock.
-type scopeRequest struct {
-	Channel string `json:"channel"`
-	Account string `json:"account"`
-}
-
-func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error {
-	var in scopeRequest
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	var in api.UnlockRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -554,11 +527,11 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unlocked": u})
+	writeJSON(w, http.StatusOK, api.UnlockResponse{Unlocked: u})
 	return nil
 }
 
-func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "channel", "account", "include_revoked")
 	if err != nil {
 		return err
@@ -566,32 +539,18 @@ func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ caller) e
 	include := false
 	if v, ok := q["include_revoked"]; ok {
 		if include, err = strconv.ParseBool(v); err != nil {
-			return errorf(http.StatusBadRequest, errcode.BadRequest, `query parameter "include_revoked": want true or false, got %q`, v)
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, `query parameter "include_revoked": want true or false, got %q`, v)
 		}
 	}
 	list, err := s.pairing.ListAllowed(r.Context(), pairing.Filter{Channel: q["channel"], Account: q["account"]}, include)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"allowed": list})
+	writeJSON(w, http.StatusOK, api.AllowedList{Allowed: list})
 	return nil
 }
 
-// Change is one audit record as the API shows it.
-type Change struct {
-	Seq       int64     `json:"seq"`
-	At        time.Time `json:"at"`
-	Kind      string    `json:"kind"`
-	Channel   string    `json:"channel"`
-	Account   string    `json:"account"`
-	Sender    string    `json:"sender"`
-	RequestID string    `json:"request_id"`
-	Actor     string    `json:"actor"`
-	Source    string    `json:"source"`
-	Detail    string    `json:"detail"`
-}
-
-func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	q, err := query(r, "limit")
 	if err != nil {
 		return err
@@ -599,18 +558,18 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ caller) error {
 	limit := 100
 	if v, ok := q["limit"]; ok {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return errorf(http.StatusBadRequest, errcode.BadRequest, `query parameter "limit": want a number from 1 to 1000, got %q`, v)
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, `query parameter "limit": want a number from 1 to 1000, got %q`, v)
 		}
 	}
 	changes, err := s.st.RecentChanges(r.Context(), limit)
 	if err != nil {
 		return err
 	}
-	out := make([]Change, len(changes))
+	out := make([]api.Change, len(changes))
 	for i, c := range changes {
-		out[i] = Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
+		out[i] = api.Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
 			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": out})
+	writeJSON(w, http.StatusOK, api.AuditLog{Changes: out})
 	return nil
 }

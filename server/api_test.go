@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -61,22 +63,37 @@ func newAPI(t testing.TB) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Pairing: svc, Store: st, AdminToken: adminToken, Now: clk.Now})
+	tokens, err := apitoken.New(apitoken.Options{Store: st, Now: clk.Now}).Authenticator(ctx, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: st, Tokens: tokens, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { srv.Run(runCtx); close(done) }()
+	go func() { follow(runCtx, svc, tokens, srv); close(done) }()
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	gw, err := server.MintToken(ctx, st, store.ScopeGateway, "test-gateway", store.Actor{Name: "test"}, clk.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: st, Now: clk.Now}).Create(ctx, store.ScopeGateway, "test-gateway", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &apiEnv{t: t, handler: srv.Handler(), url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token}
 	e.waitToken(gw.Token)
 	return e
+}
+
+// follow runs the followers the daemon runs beside the server
+// (internal/daemon): the gate's allowlist view, the API tokens and the
+// metrics, until ctx ends.
+func follow(ctx context.Context, svc *pairing.Service, tokens *apitoken.Authenticator, srv *server.Server) {
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.Run(ctx) })
+	wg.Go(func() { tokens.Run(ctx) })
+	wg.Go(func() { srv.Run(ctx) })
+	wg.Wait()
 }
 
 // waitToken waits until the server accepts a token minted in the store.
@@ -130,29 +147,29 @@ func TestAdmitOverHTTPMatchesInProcess(t *testing.T) {
 		in   pairing.Inbound
 	}{
 		{`{"channel":"telegram","sender":"tg:42"}`, pairing.Inbound{Channel: "telegram", Sender: "tg:42"}},
-		{`{"channel":"telegram","sender":"42","chat":"group"}`, pairing.Inbound{Channel: "telegram", Sender: "42", Chat: pairing.ChatGroup}},
-		{`{"channel":"telegram","sender":"43","chat":"group"}`, pairing.Inbound{Channel: "telegram", Sender: "43", Chat: pairing.ChatGroup}},
+		{`{"channel":"telegram","sender":"42","chat":"group"}`, pairing.Inbound{Channel: "telegram", Sender: "42", Chat: api.ChatGroup}},
+		{`{"channel":"telegram","sender":"43","chat":"group"}`, pairing.Inbound{Channel: "telegram", Sender: "43", Chat: api.ChatGroup}},
 		{`{"channel":"telegram","sender":"abc"}`, pairing.Inbound{Channel: "telegram", Sender: "abc"}},
 		{`{"channel":"icq","sender":"1"}`, pairing.Inbound{Channel: "icq", Sender: "1"}},
 		{`{"channel":"whatsapp","account":"work","sender":"+5491155556666@s.whatsapp.net"}`, pairing.Inbound{Channel: "whatsapp", Account: "work", Sender: "+5491155556666@s.whatsapp.net"}},
 	}
 	for _, c := range cases {
-		var got pairing.Decision
+		var got api.Decision
 		if status, _ := e.do(e.gateway, "POST", "/v1/admit", c.body, &got); status != 200 {
 			t.Fatalf("%s: status %d", c.body, status)
 		}
 		want := e.svc.Admit(ctx, c.in)
-		if want.Verdict == pairing.Challenge {
+		if want.Verdict == api.Challenge {
 			// The HTTP call created the request; in process, the same
 			// sender is now pending, so compare the HTTP answer with
 			// what the first message got: a challenge, with a code.
-			if got.Verdict != pairing.Challenge || got.Code == "" || want.Reason != pairing.ReasonChallenged {
+			if got.Verdict != api.Challenge || got.Code == "" || want.Reason != api.ReasonChallenged {
 				t.Errorf("%s: HTTP %+v, in process %+v", c.body, got, want)
 			}
 			continue
 		}
-		if want.Reason == pairing.ReasonPending {
-			want = pairing.Decision{Verdict: pairing.Challenge, Reason: pairing.ReasonChallenged, Code: got.Code, RequestID: got.RequestID, Reply: got.Reply}
+		if want.Reason == api.ReasonPending {
+			want = api.Decision{Verdict: api.Challenge, Reason: api.ReasonChallenged, Code: got.Code, RequestID: got.RequestID, Reply: got.Reply}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s (-in process +HTTP):\n%s", c.body, diff)
@@ -162,16 +179,16 @@ func TestAdmitOverHTTPMatchesInProcess(t *testing.T) {
 
 func TestPairingFlowOverHTTP(t *testing.T) {
 	e := newAPI(t)
-	var d pairing.Decision
+	var d api.Decision
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"7","sender_name":"Bob"}`, &d)
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatal(d)
 	}
-	var pending struct{ Pending []pairing.PendingRequest }
+	var pending struct{ Pending []api.PendingRequest }
 	if st, _ := e.do(adminToken, "GET", "/v1/pairing/requests?channel=telegram", "", &pending); st != 200 || len(pending.Pending) != 1 || pending.Pending[0].Name != "Bob" {
 		t.Fatalf("requests: %d %+v", st, pending)
 	}
-	var a pairing.Approval
+	var a api.Approval
 	if st, _ := e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"`+strings.ToLower(d.Code)+`","notify":true}`, &a); st != 200 {
 		t.Fatalf("approve: %d", st)
 	}
@@ -179,10 +196,10 @@ func TestPairingFlowOverHTTP(t *testing.T) {
 		t.Fatalf("approval %+v", a)
 	}
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"7"}`, &d)
-	if d.Verdict != pairing.Admit {
+	if d.Verdict != api.Admit {
 		t.Fatalf("after approve: %+v", d)
 	}
-	var allowed struct{ Allowed []pairing.AllowedSender }
+	var allowed struct{ Allowed []api.AllowedSender }
 	e.do(adminToken, "GET", "/v1/pairing/allowed", "", &allowed)
 	if len(allowed.Allowed) != 1 || allowed.Allowed[0].ApprovedBy != "admin" {
 		t.Fatalf("allowed %+v", allowed)
@@ -191,24 +208,24 @@ func TestPairingFlowOverHTTP(t *testing.T) {
 		t.Fatalf("revoke: %d", st)
 	}
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"7","chat":"group"}`, &d)
-	if d.Verdict != pairing.Drop {
+	if d.Verdict != api.Drop {
 		t.Fatalf("after revoke: %+v", d)
 	}
 	e.do(adminToken, "GET", "/v1/pairing/allowed?include_revoked=true", "", &allowed)
 	if len(allowed.Allowed) != 1 || allowed.Allowed[0].RevokedAt == nil {
 		t.Fatalf("allowed?include_revoked %+v", allowed)
 	}
-	var res struct{ Allowed []pairing.AllowResult }
+	var res struct{ Allowed []api.AllowResult }
 	e.do(adminToken, "POST", "/v1/pairing/allow", `{"channel":"telegram","sender":"7"}`, &res)
 	if len(res.Allowed) != 1 || !res.Allowed[0].Changed {
 		t.Fatalf("allow %+v", res)
 	}
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"8"}`, &d)
-	var rej struct{ Rejected pairing.PendingRequest }
+	var rej struct{ Rejected api.PendingRequest }
 	if st, _ := e.do(adminToken, "POST", "/v1/pairing/reject", `{"channel":"telegram","request_id":"`+d.RequestID+`"}`, &rej); st != 200 || rej.Rejected.Sender != "8" {
 		t.Fatalf("reject: %d %+v", st, rej)
 	}
-	var audit struct{ Changes []server.Change }
+	var audit struct{ Changes []api.Change }
 	e.do(adminToken, "GET", "/v1/audit?limit=3", "", &audit)
 	if len(audit.Changes) != 3 || audit.Changes[0].Kind != string(store.KindRejected) || audit.Changes[0].Actor != "admin" ||
 		!strings.HasPrefix(audit.Changes[0].Source, "api 127.0.0.1:") {

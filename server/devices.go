@@ -4,15 +4,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/device"
-	"github.com/pairgate/pairgate/internal/errcode"
 )
 
-var errNoDevices = errorf(http.StatusServiceUnavailable, errcode.Unavailable, "device pairing is not enabled on this server")
+var errNoDevices = errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "device pairing is not enabled on this server")
 
 // pair is GET /pair: the WebSocket of SPEC section 3. Devices authenticate
 // inside the protocol, so the route takes no bearer token.
-func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -20,19 +21,11 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return nil
 }
 
-// setupRequest is the body of POST /v1/setup-codes.
-type setupRequest struct {
-	Role  string `json:"role"`
-	Label string `json:"label"`
-	// TTL is a Go duration ("10m"); default 10m, at most 1h.
-	TTL string `json:"ttl"`
-}
-
-func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
-	var in setupRequest
+	var in api.SetupCodeRequest
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
@@ -42,7 +35,7 @@ func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) err
 	if in.TTL != "" {
 		var err error
 		if ttl, err = time.ParseDuration(in.TTL); err != nil || ttl <= 0 {
-			return errorf(http.StatusBadRequest, errcode.InvalidInput, `field "ttl": want a duration such as "10m", at most 1h, got %q`, in.TTL)
+			return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "ttl": want a duration such as "10m", at most 1h, got %q`, in.TTL)
 		}
 	}
 	setup, err := s.devices.IssueSetupCode(r.Context(), device.SetupParams{Role: in.Role, Label: in.Label, TTL: ttl}, s.actor(r, c))
@@ -53,7 +46,7 @@ func (s *Server) setupCode(w http.ResponseWriter, r *http.Request, c caller) err
 	return nil
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -68,8 +61,8 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ caller) e
 	return nil
 }
 
-func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Request, caller) error {
-	return func(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Request, apitoken.Caller) error {
+	return func(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 		if s.devices == nil {
 			return errNoDevices
 		}
@@ -77,16 +70,16 @@ func (s *Server) decideDevice(approve bool) func(http.ResponseWriter, *http.Requ
 		if err != nil {
 			return err
 		}
-		key := "rejected"
+		out := api.DeviceDecision{Rejected: &v}
 		if approve {
-			key = "approved"
+			out = api.DeviceDecision{Approved: &v}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{key: v})
+		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
 }
 
-func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}
@@ -94,11 +87,11 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": d})
+	writeJSON(w, http.StatusOK, api.DeviceRevokeResponse{Revoked: d})
 	return nil
 }
 
-func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if s.devices == nil {
 		return errNoDevices
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/server"
@@ -53,7 +54,7 @@ func TestTokenWorksOnFirstUse(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{})
 	cli := otherProcess(t, e)
 	for i := range 8 {
-		gw, err := server.MintToken(t.Context(), cli, store.ScopeGateway, fmt.Sprint("fresh", i), store.Actor{Name: "cli:test"}, time.Now())
+		gw, err := apitoken.New(apitoken.Options{Store: cli}).Create(t.Context(), store.ScopeGateway, fmt.Sprint("fresh", i), store.Actor{Name: "cli:test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +62,7 @@ func TestTokenWorksOnFirstUse(t *testing.T) {
 		if status, _ := e.admit("1"); status != http.StatusOK {
 			t.Fatalf("token %d: the first request with it got %d, want 200", i, status)
 		}
-		admin, err := server.MintToken(t.Context(), cli, store.ScopeAdmin, fmt.Sprint("admin", i), store.Actor{Name: "cli:test"}, time.Now())
+		admin, err := apitoken.New(apitoken.Options{Store: cli}).Create(t.Context(), store.ScopeAdmin, fmt.Sprint("admin", i), store.Actor{Name: "cli:test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +97,11 @@ func TestUnknownTokensDoNotHammerTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(t.Context(), server.Options{Pairing: svc, Store: cs, AdminToken: adminToken, Now: clk.Now})
+	tokens, err := apitoken.New(apitoken.Options{Store: cs, Now: clk.Now}).Authenticator(t.Context(), adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: cs, Tokens: tokens, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +161,7 @@ func TestUnknownTokensDoNotHammerTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	gw, err := server.MintToken(t.Context(), other, store.ScopeGateway, "after-the-flood", store.Actor{Name: "cli:test"}, clk.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: other, Now: clk.Now}).Create(t.Context(), store.ScopeGateway, "after-the-flood", store.Actor{Name: "cli:test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +175,7 @@ func TestUnknownTokensDoNotHammerTheStore(t *testing.T) {
 func TestRevokedTokenStaysRefused(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{})
 	cli := otherProcess(t, e)
-	gw, err := server.MintToken(t.Context(), cli, store.ScopeGateway, "short-lived", store.Actor{Name: "cli:test"}, time.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: cli}).Create(t.Context(), store.ScopeGateway, "short-lived", store.Actor{Name: "cli:test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pairgate/pairgate/server"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
@@ -75,7 +75,7 @@ func TestTokenRevocationSurvivesFailedReads(t *testing.T) {
 			t.Errorf("the revoked token was refused %v after reads worked again; want about a second at most", took)
 		}
 		// The next round needs a working token again.
-		gw, err := server.MintToken(context.Background(), e.sqlite, store.ScopeGateway, "next", store.Actor{Name: "test"}, time.Now())
+		gw, err := apitoken.New(apitoken.Options{Store: e.sqlite}).Create(context.Background(), store.ScopeGateway, "next", store.Actor{Name: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/internal/buildinfo"
-	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -124,17 +124,17 @@ func (m *metrics) approvalAlready(channel string) {
 
 // decision counts one gate decision. Only known channels become label
 // values, so a caller cannot grow the label set without bound.
-func (m *metrics) decision(channel string, d pairing.Decision) {
+func (m *metrics) decision(channel string, d api.Decision) {
 	m.decisions.WithLabelValues(string(d.Verdict), string(d.Reason)).Inc()
 	switch d.Reason {
-	case pairing.ReasonAllowed:
+	case api.ReasonAllowed:
 		m.viewLookups.WithLabelValues("hit").Inc()
-	case pairing.ReasonGroup, pairing.ReasonNotAllowed, pairing.ReasonLockedOut, pairing.ReasonDeclined,
-		pairing.ReasonPending, pairing.ReasonMaxPending, pairing.ReasonChallenged:
+	case api.ReasonGroup, api.ReasonNotAllowed, api.ReasonLockedOut, api.ReasonDeclined,
+		api.ReasonPending, api.ReasonMaxPending, api.ReasonChallenged:
 		m.viewLookups.WithLabelValues("miss").Inc()
 	}
 	switch d.Reason {
-	case pairing.ReasonChallenged, pairing.ReasonPending, pairing.ReasonMaxPending, pairing.ReasonLockedOut, pairing.ReasonDeclined:
+	case api.ReasonChallenged, api.ReasonPending, api.ReasonMaxPending, api.ReasonLockedOut, api.ReasonDeclined:
 		m.challenged.WithLabelValues(channel, string(d.Reason)).Inc()
 	}
 }

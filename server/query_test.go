@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -64,8 +64,8 @@ func TestQueryStrings(t *testing.T) {
 	// Readable queries, escapes included, still filter.
 	channels := func(path string) []string {
 		var body struct {
-			Pending []pairing.PendingRequest
-			Allowed []pairing.AllowedSender
+			Pending []api.PendingRequest
+			Allowed []api.AllowedSender
 		}
 		if status, _ := e.do(adminToken, "GET", path, "", &body); status != 200 {
 			t.Fatalf("GET %s: %d", path, status)

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -34,7 +36,7 @@ import (
 	"github.com/pairgate/pairgate/store/sqlite"
 )
 
-// The timeouts of internal/cli/serve.go (unexported there), which the
+// The timeouts of internal/daemon (unexported there), which the
 // production daemon runs with.
 const (
 	robustReadHeaderTimeout = 5 * time.Second
@@ -73,8 +75,8 @@ type robustEnv struct {
 }
 
 // newRobustEnv builds a pairing.Service and a server.Server over a SQLite
-// store in t.TempDir(), runs the server's followers (srv.Run), and serves
-// the handler from a real http.Server on 127.0.0.1:0 configured like
+// store in t.TempDir(), runs the followers the daemon runs (follow), and
+// serves the handler from a real http.Server on 127.0.0.1:0 configured like
 // `pairgate serve`.
 func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	t.Helper()
@@ -106,13 +108,17 @@ func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	if err := svc.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Minted before New, so New loads it: the first request is answered
-	// with it.
-	gw, err := server.MintToken(ctx, sq, store.ScopeGateway, "robust-gateway", store.Actor{Name: "test"}, time.Now())
+	// Minted before the Authenticator is made, so it loads it: the first
+	// request is answered with it.
+	gw, err := apitoken.New(apitoken.Options{Store: sq}).Create(ctx, store.ScopeGateway, "robust-gateway", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Options{Pairing: svc, Store: st, AdminToken: robustAdmin})
+	tokens, err := apitoken.New(apitoken.Options{Store: st}).Authenticator(ctx, robustAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Pairing: svc, Store: st, Tokens: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +142,7 @@ func newRobustEnv(t *testing.T, o robustOptions) *robustEnv {
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	ran := make(chan struct{})
-	go func() { srv.Run(runCtx); close(ran) }()
+	go func() { follow(runCtx, svc, tokens, srv); close(ran) }()
 	served := make(chan struct{})
 	go func() { hs.Serve(ln); close(served) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
@@ -234,11 +240,11 @@ func (e *robustEnv) wantHealthy(after string) {
 }
 
 // admit posts to /v1/admit with the gateway token and decodes the decision.
-func (e *robustEnv) admit(sender string) (int, pairing.Decision) {
+func (e *robustEnv) admit(sender string) (int, api.Decision) {
 	e.t.Helper()
 	body := fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender)
 	status, _, data := e.call("POST", "/v1/admit", e.gateway, []byte(body))
-	var d pairing.Decision
+	var d api.Decision
 	if status == http.StatusOK {
 		if err := json.Unmarshal(data, &d); err != nil {
 			e.t.Fatalf("admit %s: not a decision: %q", sender, data)
@@ -263,7 +269,7 @@ func TestRobustBadBodies(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{})
 	// A live request for the at-limit approval.
 	_, d := e.admit("9001")
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatalf("setup: %+v", d)
 	}
 	type badBody struct {
@@ -349,7 +355,7 @@ func TestRobustBadBodies(t *testing.T) {
 		})
 	}
 	// The at-limit approval went through: its sender is admitted.
-	if _, d := e.admit("9001"); d.Verdict != pairing.Admit {
+	if _, d := e.admit("9001"); d.Verdict != api.Admit {
 		t.Errorf("sender approved with an at-limit body: %+v", d)
 	}
 	e.wantHealthy("all bad bodies")
@@ -450,7 +456,7 @@ func TestRobustMethodsPathsAndTokens(t *testing.T) {
 	// accepted within 1 s of minting, refused within 1 s of revocation.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	gw, err := server.MintToken(ctx, e.sqlite, store.ScopeGateway, "short-lived", store.Actor{Name: "test"}, time.Now())
+	gw, err := apitoken.New(apitoken.Options{Store: e.sqlite}).Create(ctx, store.ScopeGateway, "short-lived", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,9 +495,10 @@ func TestRobustMethodsPathsAndTokens(t *testing.T) {
 	e.wantHealthy("auth checks")
 }
 
-// startGate is a store whose RecentChanges (which Server.Run calls first,
-// to find where the change log ends) waits until open is closed: it holds
-// the server in the moment between New and Run following the log.
+// startGate is a store whose RecentChanges (which the followers call
+// first, to find where the change log ends) waits until open is closed: it
+// holds the daemon in the moment between loading the tokens and following
+// the log.
 type startGate struct {
 	store.Store
 	open chan struct{}
@@ -507,8 +514,8 @@ func (g *startGate) RecentChanges(ctx context.Context, limit int) ([]store.Chang
 }
 
 // TestRobustTokenChangesWhileStarting: a token minted or revoked (with the
-// CLI, say) after server.New loaded the tokens but before Run began
-// following the change log still takes effect within 1 s. A revoked token
+// CLI, say) after the Authenticator loaded the tokens but before its Run
+// began following the change log still takes effect within 1 s. A revoked token
 // that keeps working until the next restart is a hole.
 func TestRobustTokenChangesWhileStarting(t *testing.T) {
 	gate := &startGate{open: make(chan struct{})}
@@ -523,7 +530,7 @@ func TestRobustTokenChangesWhileStarting(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	minted, err := server.MintToken(ctx, e.sqlite, store.ScopeGateway, "minted-at-start", store.Actor{Name: "cli:test"}, time.Now())
+	minted, err := apitoken.New(apitoken.Options{Store: e.sqlite}).Create(ctx, store.ScopeGateway, "minted-at-start", store.Actor{Name: "cli:test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +623,7 @@ func TestRobustSlowlorisIsCutOff(t *testing.T) {
 			t.Fatalf("/healthz during slowloris: %d %q", status, data)
 		}
 		status, d := e.admit("7001")
-		if status != 200 || d.Verdict == pairing.Admit {
+		if status != 200 || d.Verdict == api.Admit {
 			t.Fatalf("/v1/admit during slowloris: %d %+v", status, d)
 		}
 		if took := time.Since(start); took > 400*time.Millisecond {
@@ -774,7 +781,7 @@ func TestRobustTenThousandConnections(t *testing.T) {
 		s := time.Now()
 		e.wantHealthy("10,000 connections")
 		status, d := e.admit(fmt.Sprint(8000 + i))
-		if status != 200 || (d.Verdict != pairing.Challenge && d.Reason != pairing.ReasonMaxPending) {
+		if status != 200 || (d.Verdict != api.Challenge && d.Reason != api.ReasonMaxPending) {
 			t.Fatalf("/v1/admit with 10,000 connections open: %d %+v", status, d)
 		}
 		if took := time.Since(s); took > time.Second {
@@ -879,7 +886,7 @@ func TestRobustConnectionHolder(t *testing.T) {
 			}
 			data, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			var d pairing.Decision
+			var d api.Decision
 			if err != nil || resp.StatusCode != 200 || json.Unmarshal(data, &d) != nil || d.Verdict == "" {
 				fail("idle connection %d: %d %q %v", i, resp.StatusCode, data, err)
 			}
@@ -992,7 +999,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	}
 	// A sender who was challenged before the outage, to exercise the
 	// "already pending" path while down.
-	if _, d := e.admit("43"); d.Verdict != pairing.Challenge {
+	if _, d := e.admit("43"); d.Verdict != api.Challenge {
 		t.Fatalf("setup: %+v", d)
 	}
 
@@ -1008,7 +1015,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 					sender = "43"
 				}
 				status, d := e.admit(sender)
-				if status != 200 || d.Verdict != pairing.Drop || d.Reason != pairing.ReasonUnavailable || d.Code != "" || d.Reply != "" {
+				if status != 200 || d.Verdict != api.Drop || d.Reason != api.ReasonUnavailable || d.Code != "" || d.Reply != "" {
 					t.Errorf("admit %s with the store down: %d %+v, want 200 drop unavailable (no code, no reply)", sender, status, d)
 				}
 			}
@@ -1016,7 +1023,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	}
 	wg.Wait()
 	for range 3 {
-		if status, d := e.admit("42"); status != 200 || d.Verdict != pairing.Admit || d.Reason != pairing.ReasonAllowed {
+		if status, d := e.admit("42"); status != 200 || d.Verdict != api.Admit || d.Reason != api.ReasonAllowed {
 			t.Errorf("allowed sender with the store down: %d %+v, want admit allowed", status, d)
 		}
 	}
@@ -1040,7 +1047,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 	if status, _, data := e.call("GET", "/readyz", "", nil); status != 200 {
 		t.Errorf("/readyz after the store came back: %d %q", status, data)
 	}
-	if status, d := e.admit("5000"); status != 200 || d.Verdict != pairing.Challenge || d.Code == "" {
+	if status, d := e.admit("5000"); status != 200 || d.Verdict != api.Challenge || d.Code == "" {
 		t.Errorf("unknown sender after the store came back: %d %+v, want a challenge", status, d)
 	}
 	// The followers recovered too: a change made behind the server's back
@@ -1050,7 +1057,7 @@ func TestRobustStoreUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if _, d := e.admit("44"); d.Verdict == pairing.Admit {
+		if _, d := e.admit("44"); d.Verdict == api.Admit {
 			break
 		}
 		if time.Since(start) > 2*time.Second {

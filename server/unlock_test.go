@@ -8,33 +8,33 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
-	"github.com/pairgate/pairgate/pairing"
 )
 
 // A locked scope shows in GET /v1/pairing/requests beside the pending
 // requests, and POST /v1/pairing/unlock lifts it.
 func TestUnlockOverHTTP(t *testing.T) {
 	e := newAPI(t)
-	var d pairing.Decision
+	var d api.Decision
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","sender":"1"}`, &d)
 	for range 5 {
 		e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"ZZZZZZZZ"}`, nil)
 	}
 	type listing struct {
-		Pending []pairing.PendingRequest `json:"pending"`
-		Locked  []pairing.Lockout        `json:"locked"`
+		Pending []api.PendingRequest `json:"pending"`
+		Locked  []api.Lockout        `json:"locked"`
 	}
 	var got listing
 	if status, _ := e.do(adminToken, "GET", "/v1/pairing/requests", "", &got); status != http.StatusOK {
 		t.Fatalf("list: %d", status)
 	}
-	want := []pairing.Lockout{{Channel: "telegram", Account: "default", Until: e.clock.Now().Add(time.Hour), Failures: 5}}
+	want := []api.Lockout{{Channel: "telegram", Account: "default", Until: e.clock.Now().Add(time.Hour), Failures: 5}}
 	if diff := cmp.Diff(want, got.Locked); diff != "" || len(got.Pending) != 1 {
 		t.Errorf("list while locked: %d pending, locked (-want +got):\n%s", len(got.Pending), diff)
 	}
 
-	var u struct{ Unlocked pairing.Unlocked }
+	var u struct{ Unlocked api.Unlocked }
 	if status, _ := e.do(adminToken, "POST", "/v1/pairing/unlock", `{"channel":"telegram"}`, &u); status != http.StatusOK || !u.Unlocked.WasLocked {
 		t.Fatalf("unlock: %d %+v", status, u)
 	}
@@ -62,7 +62,7 @@ func TestUnlockOverHTTP(t *testing.T) {
 // code is pending on.
 func TestWrongAccountOverHTTP(t *testing.T) {
 	e := newAPI(t)
-	var d pairing.Decision
+	var d api.Decision
 	e.do(e.gateway, "POST", "/v1/admit", `{"channel":"telegram","account":"work","sender":"1"}`, &d)
 	var ae apiErr
 	status, _ := e.do(adminToken, "POST", "/v1/pairing/approve", `{"channel":"telegram","code":"`+d.Code+`"}`, &ae)
@@ -81,9 +81,9 @@ func TestConfigSendersOverHTTP(t *testing.T) {
 	if err := e.svc.Reconfigure(&next); err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ Allowed []pairing.AllowedSender }
+	var got struct{ Allowed []api.AllowedSender }
 	e.do(adminToken, "GET", "/v1/pairing/allowed?channel=telegram", "", &got)
-	want := []pairing.AllowedSender{{Channel: "telegram", Account: "*", Sender: "42", Via: pairing.ViaConfig, Config: "pairing.channels.telegram.allow_from"}}
+	want := []api.AllowedSender{{Channel: "telegram", Account: "*", Sender: "42", Via: api.ViaConfig, Config: "pairing.channels.telegram.allow_from"}}
 	if diff := cmp.Diff(want, got.Allowed); diff != "" {
 		t.Errorf("allowed (-want +got):\n%s", diff)
 	}
@@ -94,7 +94,7 @@ func TestConfigSendersOverHTTP(t *testing.T) {
 	}
 	e.do(adminToken, "POST", "/v1/pairing/allow", `{"channel":"telegram","sender":"42"}`, nil)
 	var rev struct {
-		Revoked        pairing.AllowedSender
+		Revoked        api.AllowedSender
 		StillAllowedBy []string `json:"still_allowed_by"`
 	}
 	if status, _ := e.do(adminToken, "POST", "/v1/pairing/revoke", `{"channel":"telegram","sender":"42"}`, &rev); status != http.StatusOK || len(rev.StillAllowedBy) != 1 {

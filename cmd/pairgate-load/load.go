@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/client"
-	"github.com/pairgate/pairgate/pairing"
 )
 
 // generator picks the sender of each request.
@@ -34,19 +34,19 @@ func newGenerator(cfg config, now time.Time) *generator {
 
 // next returns a request from a uniformly chosen allowed sender or, with
 // probability unknownRatio, from a sender never used before.
-func (g *generator) next(r *rand.Rand) (req client.AdmitRequest, unknown bool) {
+func (g *generator) next(r *rand.Rand) (req api.AdmitRequest, unknown bool) {
 	if g.allowed == 0 || r.Float64() < g.unknownRatio {
 		return g.unknown(), true
 	}
 	return g.request(1 + r.Uint64N(g.allowed)), false
 }
 
-func (g *generator) unknown() client.AdmitRequest {
+func (g *generator) unknown() api.AdmitRequest {
 	return g.request(g.unknownBase + g.unknownNext.Add(1))
 }
 
-func (g *generator) request(i uint64) client.AdmitRequest {
-	return client.AdmitRequest{Channel: g.channel, Account: g.account, Sender: senderID(g.channel, i)}
+func (g *generator) request(i uint64) api.AdmitRequest {
+	return api.AdmitRequest{Channel: g.channel, Account: g.account, Sender: senderID(g.channel, i)}
 }
 
 // seed puts senders 1..N on the allowlist with c workers, stopping at the
@@ -120,7 +120,7 @@ func preflight(ctx context.Context, gw *client.Client, cfg config, g *generator,
 		return fmt.Errorf("%w (check -token, -token-file or $PAIRGATE_TOKEN)", err)
 	case err != nil:
 		return err
-	case cfg.allowed > 0 && d.Verdict != pairing.Admit:
+	case cfg.allowed > 0 && d.Verdict != api.Admit:
 		fmt.Fprintf(stderr, "pairgate-load: warning: sender %s got %s (%s), not admit: senders 1..%d are not all on the allowlist of %s/%s; add them with -seed\n",
 			req.Sender, d.Verdict, d.Reason, cfg.allowed, cfg.channel, accountName(cfg.account))
 	}
@@ -177,8 +177,8 @@ type stats struct {
 	requests int64
 	ok       int64
 	unknown  int64
-	verdicts map[pairing.Verdict]int64
-	reasons  map[pairing.Reason]int64
+	verdicts map[api.Verdict]int64
+	reasons  map[api.Reason]int64
 	errs     map[string]*errStat
 }
 
@@ -188,12 +188,12 @@ type errStat struct {
 }
 
 func newStats() *stats {
-	return &stats{verdicts: map[pairing.Verdict]int64{}, reasons: map[pairing.Reason]int64{}, errs: map[string]*errStat{}}
+	return &stats{verdicts: map[api.Verdict]int64{}, reasons: map[api.Reason]int64{}, errs: map[string]*errStat{}}
 }
 
 // record counts one request. Its latency counts whatever the outcome: a
 // histogram of successes only would hide timeouts.
-func (s *stats) record(lat time.Duration, unknown bool, d pairing.Decision, err error) {
+func (s *stats) record(lat time.Duration, unknown bool, d api.Decision, err error) {
 	var kind string
 	if err != nil {
 		kind = errorKind(err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/client"
 )
@@ -411,11 +412,11 @@ func TestErrorKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, refused := c.Admit(t.Context(), client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, refused := c.Admit(t.Context(), api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
-	_, timeout := c.Admit(ctx, client.AdmitRequest{Channel: "telegram", Sender: "1"})
+	_, timeout := c.Admit(ctx, api.AdmitRequest{Channel: "telegram", Sender: "1"})
 	tests := []struct {
 		err  error
 		want string

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // result is what a run measured; -json prints it as is.
@@ -62,7 +62,7 @@ func (s *stats) result(cfg config, elapsed time.Duration, stopped string) *resul
 			P50: ms(s.hist.quantile(0.50)), P90: ms(s.hist.quantile(0.90)), P99: ms(s.hist.quantile(0.99)),
 			P999: ms(s.hist.quantile(0.999)), Max: ms(time.Duration(s.hist.max)), Mean: ms(s.hist.mean()),
 		},
-		Verdicts: map[string]int64{string(pairing.Admit): 0, string(pairing.Challenge): 0, string(pairing.Drop): 0},
+		Verdicts: map[string]int64{string(api.Admit): 0, string(api.Challenge): 0, string(api.Drop): 0},
 		Reasons:  map[string]int64{},
 	}
 	if elapsed > 0 {
@@ -109,7 +109,7 @@ func (r *result) writeText(w io.Writer) error {
 	fmt.Fprintf(&b, "latency     p50 %.3fms  p90 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms  mean %.3fms\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
 	b.WriteString("verdicts   ")
-	verdicts := []string{string(pairing.Admit), string(pairing.Challenge), string(pairing.Drop)}
+	verdicts := []string{string(api.Admit), string(api.Challenge), string(api.Drop)}
 	for k := range r.Verdicts { // anything a newer daemon might answer
 		if !slices.Contains(verdicts, k) {
 			verdicts = append(verdicts, k)

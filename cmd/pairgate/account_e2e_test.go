@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // TestAccountNames drives the binary with account names SPEC section 1
@@ -41,7 +41,7 @@ func TestAccountNames(t *testing.T) {
 			t.Errorf("pairgate %q: stderr %q blames the sender for the account", tt.args, r.stderr)
 		}
 	}
-	var allowed struct{ Allowed []pairing.AllowedSender }
+	var allowed struct{ Allowed []api.AllowedSender }
 	runJSON(t, home, &allowed, "pairing", "allowed", "--include-revoked")
 	if len(allowed.Allowed) != 0 {
 		t.Fatalf("a refused account let a sender in: %+v", allowed.Allowed)
@@ -51,9 +51,9 @@ func TestAccountNames(t *testing.T) {
 	if r := run(t, home, "pairing", "allow", "telegram", "42", "--account", "Work"); r.code != 0 {
 		t.Fatalf("allow --account Work: exit %d %s", r.code, r.stderr)
 	}
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
-	if d.Verdict != pairing.Admit {
+	if d.Verdict != api.Admit {
 		t.Errorf("allowed on Work, admit on work: %+v", d)
 	}
 	runJSON(t, home, &allowed, "pairing", "allowed", "telegram", "--account", "WORK")
@@ -67,7 +67,7 @@ func TestAccountNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	runJSON(t, home, &d, "admit", "telegram", "7", "--account", "work")
-	if d.Verdict != pairing.Admit || d.Reason != pairing.ReasonOpen {
+	if d.Verdict != api.Admit || d.Reason != api.ReasonOpen {
 		t.Errorf("config Work is open, admit --account work: %+v", d)
 	}
 	// Two spellings of one account in the config are refused, naming both.

@@ -10,8 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // runStdin runs pairgate --home home args with stdin as its standard input.
@@ -37,7 +36,7 @@ func runStdin(t *testing.T, home, stdin string, args ...string) result {
 // allowed lists home's allowlist as "channel/account sender name" lines.
 func allowed(t *testing.T, home string) []string {
 	t.Helper()
-	var l struct{ Allowed []pairing.AllowedSender }
+	var l struct{ Allowed []api.AllowedSender }
 	devRunJSON(t, home, quietEnv(), &l, "pairing", "allowed")
 	var out []string
 	for _, e := range l.Allowed {
@@ -82,7 +81,7 @@ func TestAllowNameAndFromFile(t *testing.T) {
 
 	good := filepath.Join(dir, "good.txt")
 	os.WriteFile(good, []byte("# the team\n100\n\n  101  \r\nuser:103\n"), 0o600)
-	var res struct{ Allowed []pairing.AllowResult }
+	var res struct{ Allowed []api.AllowResult }
 	devRunJSON(t, home, quietEnv(), &res, "pairing", "allow", "telegram", "42", "--from-file", good)
 	if len(res.Allowed) != 4 || res.Allowed[0].Sender != "42" || res.Allowed[0].Changed || res.Allowed[3].Sender != "103" || !res.Allowed[3].Changed {
 		t.Errorf("allow 42 --from-file good.txt: %+v; want 42 (already allowed), 100, 101, 103", res.Allowed)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // An operator who approves a code twice (a retry, a second terminal) is
@@ -13,9 +13,9 @@ import (
 // of them never lock approvals.
 func TestApproveTwiceWithTheCLI(t *testing.T) {
 	home := t.TempDir()
-	var first pairing.Decision
+	var first api.Decision
 	for i := range 5 {
-		var d pairing.Decision
+		var d api.Decision
 		runJSON(t, home, &d, "admit", "telegram", strings.Repeat("4", i+1), "--name", "Bob")
 		if i == 0 {
 			first = d
@@ -28,15 +28,15 @@ func TestApproveTwiceWithTheCLI(t *testing.T) {
 		if r.code != 0 || !want.MatchString(r.stdout) {
 			t.Errorf("second approval: exit %d, stdout %q, stderr %q; want exit 0 matching %s", r.code, r.stdout, r.stderr, want)
 		}
-		var a pairing.Approval
+		var a api.Approval
 		runJSON(t, home, &a, "pairing", "approve", "telegram", d.RequestID)
 		if !a.Already || a.RequestID != d.RequestID || a.Allowed.Name != "Bob" {
 			t.Errorf("approval by request id after the code, --json: %+v, want already", a)
 		}
 	}
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "999")
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Errorf("a new sender after five double approvals: %+v, want a challenge (not locked out)", d)
 	}
 
@@ -52,7 +52,7 @@ func TestApproveTwiceWithTheCLI(t *testing.T) {
 
 	// Reject of an approved request: refused (exit 1), no strike, and
 	// the message says what to do instead.
-	var d2 pairing.Decision
+	var d2 api.Decision
 	runJSON(t, home, &d2, "admit", "telegram", "555")
 	run(t, home, "pairing", "approve", "telegram", d2.Code)
 	r = run(t, home, "pairing", "reject", "telegram", d2.Code)
@@ -65,7 +65,7 @@ func TestApproveTwiceWithTheCLI(t *testing.T) {
 // pairing unlock lifts it (audited); unlocking again is fine and says so.
 func TestUnlockWithTheCLI(t *testing.T) {
 	home := t.TempDir()
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
 	for range 5 {
 		run(t, home, "pairing", "approve", "telegram", "ZZZZZZZZ", "--account", "work")
@@ -76,8 +76,8 @@ func TestUnlockWithTheCLI(t *testing.T) {
 		t.Errorf("pairing list while locked: exit %d\n%s\nwant the request and the lock", r.code, r.stdout)
 	}
 	var list struct {
-		Pending []pairing.PendingRequest `json:"pending"`
-		Locked  []pairing.Lockout        `json:"locked"`
+		Pending []api.PendingRequest `json:"pending"`
+		Locked  []api.Lockout        `json:"locked"`
 	}
 	runJSON(t, home, &list, "pairing", "list", "telegram")
 	if len(list.Pending) != 1 || len(list.Locked) != 1 || list.Locked[0].Account != "work" || list.Locked[0].Failures != 5 {
@@ -107,7 +107,7 @@ func TestUnlockWithTheCLI(t *testing.T) {
 // says which account has it.
 func TestWrongAccountWithTheCLI(t *testing.T) {
 	home := t.TempDir()
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
 	r := run(t, home, "pairing", "approve", "telegram", d.Code)
 	if r.code != 1 || !strings.HasSuffix(r.stderr, "that code is pending on telegram/work: did you mean --account work?\n") {

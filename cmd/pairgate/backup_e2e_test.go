@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // restore puts a backup in place in a new home the way README.md says:
@@ -41,9 +40,9 @@ func restore(t *testing.T, backup, fromHome string) string {
 }
 
 // allowedSenders lists home's allowlist with the CLI.
-func allowedSenders(t *testing.T, home string) []pairing.AllowedSender {
+func allowedSenders(t *testing.T, home string) []api.AllowedSender {
 	t.Helper()
-	var l struct{ Allowed []pairing.AllowedSender }
+	var l struct{ Allowed []api.AllowedSender }
 	devRunJSON(t, home, quietEnv(), &l, "pairing", "allowed", "--include-revoked")
 	return l.Allowed
 }

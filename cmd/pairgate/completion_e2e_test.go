@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -54,7 +54,7 @@ func TestCompletion(t *testing.T) {
 	}
 
 	home := t.TempDir()
-	var d1, d2, d3 pairing.Decision
+	var d1, d2, d3 api.Decision
 	devRunJSON(t, home, quietEnv(), &d1, "admit", "telegram", "501", "--name", "Ana")
 	devRunJSON(t, home, quietEnv(), &d2, "admit", "telegram", "502", "--account", "work")
 	devRunJSON(t, home, quietEnv(), &d3, "admit", "discord", "503")

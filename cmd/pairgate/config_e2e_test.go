@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 func writeConfig(t *testing.T, home, yaml string) string {
@@ -38,9 +38,9 @@ func TestAllowFromInListings(t *testing.T) {
 		!strings.Contains(r.stdout, "VIA config: admitted by allow_from in "+cfg) {
 		t.Errorf("pairing allowed: exit %d\n%s", r.code, r.stdout)
 	}
-	var list struct{ Allowed []pairing.AllowedSender }
+	var list struct{ Allowed []api.AllowedSender }
 	runJSON(t, home, &list, "pairing", "allowed", "telegram", "--account", "work")
-	if len(list.Allowed) != 2 || list.Allowed[0].Via != pairing.ViaConfig || list.Allowed[0].Config != "pairing.channels.telegram.allow_from" ||
+	if len(list.Allowed) != 2 || list.Allowed[0].Via != api.ViaConfig || list.Allowed[0].Config != "pairing.channels.telegram.allow_from" ||
 		list.Allowed[1].Sender != "43" || list.Allowed[1].Config != "pairing.channels.telegram.accounts.work.allow_from" {
 		t.Errorf("pairing allowed telegram --account work --json: %+v", list.Allowed)
 	}
@@ -51,9 +51,9 @@ func TestAllowFromInListings(t *testing.T) {
 			t.Errorf("revoke of a config sender: exit %d, stderr %q; want exit 1 mentioning %q", r.code, r.stderr, want)
 		}
 	}
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "42", "--account", "work")
-	if d.Reason != pairing.ReasonAllowed {
+	if d.Reason != api.ReasonAllowed {
 		t.Errorf("admit of a config sender: %+v", d)
 	}
 }

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
-	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
 
@@ -81,15 +81,15 @@ func TestOperatorFlow(t *testing.T) {
 	var logs strings.Builder
 	var codes []string
 
-	var d pairing.Decision
+	var d api.Decision
 	r := runJSON(t, home, &d, "admit", "telegram", "tg:123456789", "--name", "Alice")
 	logs.WriteString(r.stderr)
-	if d.Verdict != pairing.Challenge || d.Code == "" {
+	if d.Verdict != api.Challenge || d.Code == "" {
 		t.Fatalf("unknown sender: %+v", d)
 	}
 	codes = append(codes, d.Code)
 
-	var list struct{ Pending []pairing.PendingRequest }
+	var list struct{ Pending []api.PendingRequest }
 	r = runJSON(t, home, &list, "pairing", "list", "telegram")
 	logs.WriteString(r.stderr)
 	if len(list.Pending) != 1 || list.Pending[0].Sender != "123456789" || list.Pending[0].Name != "Alice" || list.Pending[0].RequestID != d.RequestID {
@@ -104,13 +104,13 @@ func TestOperatorFlow(t *testing.T) {
 
 	r = runJSON(t, home, &d, "admit", "telegram", "123456789")
 	logs.WriteString(r.stderr)
-	if d.Verdict != pairing.Admit || d.Reason != pairing.ReasonAllowed {
+	if d.Verdict != api.Admit || d.Reason != api.ReasonAllowed {
 		t.Fatalf("approved sender: %+v", d)
 	}
 
-	var allowed struct{ Allowed []pairing.AllowedSender }
+	var allowed struct{ Allowed []api.AllowedSender }
 	runJSON(t, home, &allowed, "pairing", "allowed")
-	if len(allowed.Allowed) != 1 || allowed.Allowed[0].Via != store.ViaCode || !strings.HasPrefix(allowed.Allowed[0].ApprovedBy, "cli:") {
+	if len(allowed.Allowed) != 1 || allowed.Allowed[0].Via != api.ViaCode || !strings.HasPrefix(allowed.Allowed[0].ApprovedBy, "cli:") {
 		t.Fatalf("pairing allowed: %+v", allowed)
 	}
 
@@ -121,7 +121,7 @@ func TestOperatorFlow(t *testing.T) {
 	}
 	r = runJSON(t, home, &d, "admit", "telegram", "123456789")
 	logs.WriteString(r.stderr)
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatalf("revoked sender: %+v", d)
 	}
 	codes = append(codes, d.Code)
@@ -137,7 +137,7 @@ func TestOperatorFlow(t *testing.T) {
 		t.Fatalf("reject: %d %s", r.code, r.stderr)
 	}
 	runJSON(t, home, &d, "admit", "telegram", "123456789")
-	if d.Reason != pairing.ReasonDeclined {
+	if d.Reason != api.ReasonDeclined {
 		t.Fatalf("rejected sender: %+v", d)
 	}
 
@@ -275,9 +275,9 @@ func TestRefusesUnsafeOrBrokenState(t *testing.T) {
 		if r := run(t, home, "keys", "init"); r.code != 1 || !strings.Contains(r.stderr, "never replaces it") {
 			t.Fatalf("second keys init: exit %d %q", r.code, r.stderr)
 		}
-		var d pairing.Decision
+		var d api.Decision
 		runJSON(t, home, &d, "admit", "telegram", "42")
-		if d.Verdict != pairing.Admit {
+		if d.Verdict != api.Admit {
 			t.Fatalf("the allowlist must survive a new key: %+v", d)
 		}
 	})
@@ -329,7 +329,7 @@ func TestEightProcessesHoldTheCap(t *testing.T) {
 			os.WriteFile(filepath.Join(home, "pairgate.yaml"), fmt.Appendf(nil, "pairing:\n  limits:\n    max_pending: %d\n", limit), 0o600)
 		}
 		run(t, home, "pairing", "list") // create the home, key and schema
-		decisions := make([]pairing.Decision, 8)
+		decisions := make([]api.Decision, 8)
 		var wg sync.WaitGroup
 		for p := range decisions {
 			wg.Add(1)
@@ -347,9 +347,9 @@ func TestEightProcessesHoldTheCap(t *testing.T) {
 		var codes []string
 		for _, d := range decisions {
 			switch {
-			case d.Verdict == pairing.Challenge:
+			case d.Verdict == api.Challenge:
 				codes = append(codes, d.Code)
-			case d.Reason != pairing.ReasonMaxPending:
+			case d.Reason != api.ReasonMaxPending:
 				t.Fatalf("trial %d: unexpected decision %+v", trial, d)
 			}
 		}
@@ -389,10 +389,10 @@ func TestRunningGatewaySeesCLIChanges(t *testing.T) {
 
 	in := pairing.Inbound{Channel: "telegram", Sender: "77"}
 	d := gate.Admit(ctx, in)
-	if d.Verdict != pairing.Challenge {
+	if d.Verdict != api.Challenge {
 		t.Fatal(d)
 	}
-	waitFor := func(what string, want pairing.Verdict) time.Duration {
+	waitFor := func(what string, want api.Verdict) time.Duration {
 		start := time.Now()
 		for time.Since(start) < 3*time.Second {
 			if gate.Admit(ctx, in).Verdict == want {
@@ -406,13 +406,13 @@ func TestRunningGatewaySeesCLIChanges(t *testing.T) {
 	if r := run(t, home, "pairing", "approve", "telegram", d.Code); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	if took := waitFor("CLI approval", pairing.Admit); took > time.Second {
+	if took := waitFor("CLI approval", api.Admit); took > time.Second {
 		t.Errorf("CLI approval seen after %v, want ≤ 1 s", took)
 	}
 	if r := run(t, home, "pairing", "revoke", "telegram", "77"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	if took := waitFor("CLI revocation", pairing.Challenge); took > time.Second {
+	if took := waitFor("CLI revocation", api.Challenge); took > time.Second {
 		t.Errorf("CLI revocation seen after %v, want ≤ 1 s", took)
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/internal/pgtest"
-	"github.com/pairgate/pairgate/pairing"
 )
 
 // postgresHome is a home whose pairgate.yaml puts the store on a fresh
@@ -31,12 +31,12 @@ func postgresHome(t *testing.T) string {
 // daemon answers on the same database.
 func TestPostgresCLIFlow(t *testing.T) {
 	home := postgresHome(t)
-	var d pairing.Decision
+	var d api.Decision
 	runJSON(t, home, &d, "admit", "telegram", "123456789", "--name", "Alice")
-	if d.Verdict != pairing.Challenge || d.Code == "" {
+	if d.Verdict != api.Challenge || d.Code == "" {
 		t.Fatalf("first message: %+v", d)
 	}
-	var pending struct{ Pending []pairing.PendingRequest }
+	var pending struct{ Pending []api.PendingRequest }
 	runJSON(t, home, &pending, "pairing", "list")
 	if len(pending.Pending) != 1 || pending.Pending[0].Name != "Alice" {
 		t.Fatalf("pairing list: %+v", pending)
@@ -45,7 +45,7 @@ func TestPostgresCLIFlow(t *testing.T) {
 		t.Fatalf("approve: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	runJSON(t, home, &d, "admit", "telegram", "123456789")
-	if d.Verdict != pairing.Admit {
+	if d.Verdict != api.Admit {
 		t.Fatalf("after approval: %+v", d)
 	}
 	r := run(t, home, "pairing", "allowed")
@@ -59,16 +59,16 @@ func TestPostgresCLIFlow(t *testing.T) {
 	}
 	admin := s.adminToken()
 	client := &http.Client{Timeout: 5 * time.Second}
-	admit := func() pairing.Decision {
+	admit := func() api.Decision {
 		t.Helper()
 		status, body, err := s.do(client, "POST", "/v1/admit", admin, `{"channel":"telegram","sender":"123456789"}`)
-		var d pairing.Decision
+		var d api.Decision
 		if err != nil || status != 200 || json.Unmarshal(body, &d) != nil {
 			t.Fatalf("POST /v1/admit: %d %s %v", status, body, err)
 		}
 		return d
 	}
-	if d := admit(); d.Verdict != pairing.Admit {
+	if d := admit(); d.Verdict != api.Admit {
 		t.Fatalf("the daemon on PostgreSQL: %+v", d)
 	}
 	if status, body, _ := s.do(client, "GET", "/readyz", "", ""); status != 200 {
@@ -78,7 +78,7 @@ func TestPostgresCLIFlow(t *testing.T) {
 	if r := run(t, home, "pairing", "revoke", "telegram", "123456789"); r.code != 0 {
 		t.Fatalf("revoke: %s", r.stderr)
 	}
-	for start := time.Now(); admit().Verdict == pairing.Admit; time.Sleep(20 * time.Millisecond) {
+	for start := time.Now(); admit().Verdict == api.Admit; time.Sleep(20 * time.Millisecond) {
 		if time.Since(start) > 2*time.Second {
 			t.Fatal("the daemon still admits a sender revoked by the CLI 2 s later")
 		}

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // serveBuf is an io.Writer safe to read while a process writes to it.
@@ -185,8 +185,8 @@ func (p *serveProc) do(client *http.Client, method, path, token, body string) (i
 
 // strictDecision decodes a /v1/admit answer, refusing anything that is not
 // one complete decision object.
-func strictDecision(data []byte) (pairing.Decision, error) {
-	var d pairing.Decision
+func strictDecision(data []byte) (api.Decision, error) {
+	var d api.Decision
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -196,8 +196,8 @@ func strictDecision(data []byte) (pairing.Decision, error) {
 		return d, fmt.Errorf("data after the decision")
 	}
 	switch d.Verdict {
-	case pairing.Admit, pairing.Drop:
-	case pairing.Challenge:
+	case api.Admit, api.Drop:
+	case api.Challenge:
 		if len(d.Code) != 8 || !strings.HasPrefix(d.RequestID, "req_") || d.Reply == "" {
 			return d, fmt.Errorf("incomplete challenge %+v", d)
 		}
@@ -294,12 +294,12 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 					return
 				}
 				switch {
-				case i%4 == 0 && (dec.Verdict != pairing.Admit || dec.Reason != pairing.ReasonAllowed):
+				case i%4 == 0 && (dec.Verdict != api.Admit || dec.Reason != api.ReasonAllowed):
 					t.Errorf("worker %d: allowed sender %s: %+v", g, sender, dec)
-				case i%4 != 0 && dec.Verdict != pairing.Challenge:
+				case i%4 != 0 && dec.Verdict != api.Challenge:
 					t.Errorf("worker %d: unknown sender %s: %+v", g, sender, dec)
 				}
-				if dec.Verdict == pairing.Challenge {
+				if dec.Verdict == api.Challenge {
 					mu.Lock()
 					challenges[dec.RequestID] = sender
 					codes = append(codes, dec.Code)
@@ -337,9 +337,9 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 
 	// Nothing acknowledged was lost, and the store is usable.
-	var list struct{ Pending []pairing.PendingRequest }
+	var list struct{ Pending []api.PendingRequest }
 	runJSON(t, home, &list, "pairing", "list")
-	pending := map[string]pairing.PendingRequest{}
+	pending := map[string]api.PendingRequest{}
 	for _, p := range list.Pending {
 		pending[p.RequestID] = p
 	}
@@ -352,7 +352,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		}
 	}
 	t.Logf("%d challenges handed out, %d requests pending after shutdown", len(challenges), len(pending))
-	var al struct{ Allowed []pairing.AllowedSender }
+	var al struct{ Allowed []api.AllowedSender }
 	runJSON(t, home, &al, "pairing", "allowed")
 	var got []string
 	for _, a := range al.Allowed {
@@ -512,14 +512,14 @@ func TestServeMetricsAfterCLIFlow(t *testing.T) {
 	d := startServe(t, home)
 	client := &http.Client{Timeout: 5 * time.Second}
 
-	var ds []pairing.Decision
+	var ds []api.Decision
 	for _, sender := range []string{"301", "302", "303"} {
 		status, data, err := d.do(client, "POST", "/v1/admit", gw.Token, fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender))
 		if err != nil || status != 200 {
 			t.Fatalf("admit %s: %d %q %v", sender, status, data, err)
 		}
 		dec, err := strictDecision(data)
-		if err != nil || dec.Verdict != pairing.Challenge {
+		if err != nil || dec.Verdict != api.Challenge {
 			t.Fatalf("admit %s: %+v %v", sender, dec, err)
 		}
 		ds = append(ds, dec)

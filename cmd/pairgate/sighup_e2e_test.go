@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/api"
 )
 
 // pairgate serve re-reads its config on SIGHUP: a new policy applies to the
@@ -22,7 +22,7 @@ func TestServeReloadsConfigOnSIGHUP(t *testing.T) {
 	runJSON(t, home, &gw, "tokens", "create", "--scope", "gateway", "--name", "hup")
 	d := startServe(t, home)
 	client := &http.Client{Timeout: 5 * time.Second}
-	admit := func(sender string) pairing.Decision {
+	admit := func(sender string) api.Decision {
 		t.Helper()
 		status, body, err := d.do(client, "POST", "/v1/admit", gw.Token, fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender))
 		if err != nil || status != http.StatusOK {
@@ -54,16 +54,16 @@ func TestServeReloadsConfigOnSIGHUP(t *testing.T) {
 		}
 	}
 
-	if dec := admit("1001"); dec.Verdict != pairing.Challenge {
+	if dec := admit("1001"); dec.Verdict != api.Challenge {
 		t.Fatalf("under policy pairing: %+v", dec)
 	}
 	writeConfig(t, home, "pairing:\n  channels:\n    telegram:\n      policy: allowlist\n      allow_from: [\"tg:1002\"]\n")
 	hup()
 	waitLog("config reloaded")
-	if dec := admit("1003"); dec.Reason != pairing.ReasonNotAllowed {
+	if dec := admit("1003"); dec.Reason != api.ReasonNotAllowed {
 		t.Errorf("after SIGHUP with policy allowlist: %+v, want not_allowed", dec)
 	}
-	if dec := admit("1002"); dec.Reason != pairing.ReasonAllowed {
+	if dec := admit("1002"); dec.Reason != api.ReasonAllowed {
 		t.Errorf("after SIGHUP, a sender added to allow_from: %+v, want allowed", dec)
 	}
 
@@ -75,7 +75,7 @@ func TestServeReloadsConfigOnSIGHUP(t *testing.T) {
 			t.Errorf("the log of a refused reload lacks %q:\n%s", want, serveTail(d.stderr.String(), 10))
 		}
 	}
-	if dec := admit("1004"); dec.Reason != pairing.ReasonNotAllowed {
+	if dec := admit("1004"); dec.Reason != api.ReasonNotAllowed {
 		t.Errorf("after a refused reload: %+v, want the running policy (allowlist)", dec)
 	}
 
@@ -85,7 +85,7 @@ func TestServeReloadsConfigOnSIGHUP(t *testing.T) {
 	if !strings.Contains(d.stderr.String(), "key=server.listen") {
 		t.Errorf("the restart notice does not name server.listen:\n%s", serveTail(d.stderr.String(), 10))
 	}
-	if dec := admit("1005"); dec.Reason != pairing.ReasonOpen {
+	if dec := admit("1005"); dec.Reason != api.ReasonOpen {
 		t.Errorf("after the third reload: %+v, want open", dec)
 	}
 	if code, _ := d.stop(10 * time.Second); code != 0 {

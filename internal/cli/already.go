@@ -5,12 +5,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/pairing"
 )
 
 // printAlready tells the operator that the request was approved before:
 // by whom and when, and whether the sender is still admitted.
-func printAlready(w io.Writer, ap pairing.Approval) {
+func printAlready(w io.Writer, ap api.Approval) {
 	e := ap.Allowed
 	fmt.Fprintf(w, "Already approved: %s on %s/%s was approved by %s at %s", who(e.Sender, e.Name), cell(e.Channel), cell(e.Account),
 		cell(e.ApprovedBy), e.ApprovedAt.Local().Format(time.DateTime))

@@ -20,8 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/config"
-	"github.com/pairgate/pairgate/internal/errcode"
 	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
@@ -80,32 +80,33 @@ func (a *app) fail(err error, args []string) int {
 	if a.jsonOut || jsonFlag(args) {
 		enc := json.NewEncoder(a.stderr)
 		enc.SetEscapeHTML(false) // messages quote usage lines: <channel>, not \u003cchannel\u003e
-		enc.Encode(errcode.Body{Error: errcode.Detail{Code: code, Message: err.Error()}})
+		enc.Encode(api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: err.Error()}})
 		return exit
 	}
 	fmt.Fprintln(a.stderr, "pairgate:", escapeMessage(err.Error()))
 	return exit
 }
 
-// classify gives an error its code (package errcode) and exit code: 2 for
-// what the caller can fix in the command line or the config, 1 for the rest.
-// Library errors are classified by the same rule as the HTTP API's.
+// classify gives an error its code (one of the api.Code constants) and exit
+// code: 2 for what the caller can fix in the command line or the config, 1
+// for the rest. Library errors are classified by the same rule as the HTTP
+// API's.
 func classify(err error) (code string, exit int) {
 	var ue usageError
 	var ie inputError
 	switch {
 	case errors.As(err, &ue):
-		return errcode.Usage, ExitUsage
+		return api.CodeUsage, ExitUsage
 	case errors.As(err, &ie):
-		return errcode.InvalidInput, ExitUsage
+		return api.CodeInvalidInput, ExitUsage
 	case errors.Is(err, config.ErrInvalid):
-		return errcode.InvalidConfig, ExitUsage
+		return api.CodeInvalidConfig, ExitUsage
 	}
 	switch code := server.ErrorCode(err); code {
-	case errcode.InvalidInput:
+	case api.CodeInvalidInput:
 		return code, ExitUsage
-	case "", errcode.Internal:
-		return errcode.Failed, ExitFailed
+	case "", api.CodeInternal:
+		return api.CodeFailed, ExitFailed
 	default:
 		return code, ExitFailed
 	}

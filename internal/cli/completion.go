@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/backends"
@@ -172,10 +173,10 @@ func (a *app) devicesToComplete(all bool) func(context.Context, store.Store, *co
 
 // apiTokens completes the ids of active API tokens.
 func (a *app) apiTokens(ctx context.Context, st store.Store, _ *cobra.Command, _ []string) ([]cobra.Completion, error) {
-	toks, err := st.ListTokens(ctx, false)
+	toks, err := apitoken.New(apitoken.Options{Store: st}).List(ctx, false)
 	var out []cobra.Completion
 	for _, t := range toks {
-		out = append(out, described(t.ID, t.Name, string(t.Scope)))
+		out = append(out, described(t.ID, t.Name, t.Scope))
 	}
 	return out, err
 }

@@ -11,9 +11,22 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/qr"
 )
+
+// urlInputs are where a setup code's URL may come from (SPEC section 3):
+// publicURL is --public-url, if the command has it.
+func (a *app) urlInputs(publicURL string) device.URLInputs {
+	return device.URLInputs{
+		Flag:           publicURL,
+		Config:         a.cfg.Pairing.PublicURL,
+		Env:            os.Getenv("PAIRGATE_TUNNEL_URL"),
+		TunnelFile:     filepath.Join(a.homeDir, "state", "tunnel.url"),
+		CleartextAllow: a.cfg.Pairing.WSCleartextAllow,
+	}
+}
 
 // devices builds the device-pairing service over the open store. publicURL
 // is --public-url, if the command has it.
@@ -21,13 +34,7 @@ func (a *app) devices(c *cobra.Command, publicURL string) (*device.Service, erro
 	if _, err := a.open(c.Context()); err != nil {
 		return nil, err
 	}
-	in := device.URLInputs{
-		Flag:           publicURL,
-		Config:         a.cfg.Pairing.PublicURL,
-		Env:            os.Getenv("PAIRGATE_TUNNEL_URL"),
-		TunnelFile:     filepath.Join(a.homeDir, "state", "tunnel.url"),
-		CleartextAllow: a.cfg.Pairing.WSCleartextAllow,
-	}
+	in := a.urlInputs(publicURL)
 	return device.New(device.Options{
 		Store: a.st, Secret: a.sec, Logger: a.log,
 		URL: func() (string, device.URLSource, error) { return device.ResolveURL(in) },
@@ -164,7 +171,7 @@ func (a *app) devicesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"revoked": d}, func(w io.Writer) {
+			return a.print(api.DeviceRevokeResponse{Revoked: d}, func(w io.Writer) {
 				fmt.Fprintf(w, "Revoked device %s (%s). Its token is refused from now on.\n", cell(d.DeviceID), cell(d.Name))
 			})
 		},
@@ -220,11 +227,11 @@ func (a *app) decide(c *cobra.Command, id string, approve bool) error {
 	if err != nil {
 		return fmt.Errorf("%w\nsee what is pending with: pairgate devices list", err)
 	}
-	key, verb, next := "rejected", "Rejected", "The device is told on its open connection or when it resumes."
+	out, verb, next := api.DeviceDecision{Rejected: &v}, "Rejected", "The device is told on its open connection or when it resumes."
 	if approve {
-		key, verb, next = "approved", "Approved", "The device gets its token on its open connection or when it resumes."
+		out, verb, next = api.DeviceDecision{Approved: &v}, "Approved", "The device gets its token on its open connection or when it resumes."
 	}
-	return a.print(map[string]any{key: v}, func(w io.Writer) {
+	return a.print(out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s %s (%s, check code %s). %s\n", verb, cell(v.RequestID), cell(v.Name), cell(v.CheckCode), next)
 	})
 }
@@ -241,7 +248,7 @@ const (
 
 // printDevices writes `devices list`: pending requests with their check
 // codes, then paired devices.
-func printDevices(w io.Writer, l device.Listing, now time.Time) {
+func printDevices(w io.Writer, l api.DeviceList, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(l.Requests) == 0 {
 		fmt.Fprintln(w, "No pending device requests.")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
@@ -32,9 +33,9 @@ func (a *app) admitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in := pairing.Inbound{Channel: args[0], Account: account, Sender: args[1], SenderName: name, Chat: pairing.ChatDM}
+			in := pairing.Inbound{Channel: args[0], Account: account, Sender: args[1], SenderName: name, Chat: api.ChatDM}
 			if group {
-				in.Chat = pairing.ChatGroup
+				in.Chat = api.ChatGroup
 			}
 			d := svc.Admit(c.Context(), in)
 			if err := a.print(d, func(w io.Writer) {
@@ -49,9 +50,9 @@ func (a *app) admitCmd() *cobra.Command {
 				return err
 			}
 			switch d.Reason {
-			case pairing.ReasonUnknownChannel, pairing.ReasonInvalidAccount, pairing.ReasonInvalidSender:
+			case api.ReasonUnknownChannel, api.ReasonInvalidAccount, api.ReasonInvalidSender:
 				return whyRefused(in)
-			case pairing.ReasonUnavailable:
+			case api.ReasonUnavailable:
 				return errors.New("the store is unavailable, so the message was dropped; see the log above")
 			}
 			return nil
@@ -111,11 +112,7 @@ func (a *app) listCmd() *cobra.Command {
 				return err
 			}
 			now := time.Now()
-			out := struct {
-				Pending []pairing.PendingRequest `json:"pending"`
-				Locked  []pairing.Lockout        `json:"locked"`
-			}{pending, locked}
-			return a.print(out, func(w io.Writer) {
+			return a.print(api.PendingList{Pending: pending, Locked: locked}, func(w io.Writer) {
 				defer printLocked(w, locked)
 				if len(pending) == 0 {
 					fmt.Fprintln(w, "No pending requests.")
@@ -189,7 +186,7 @@ func (a *app) rejectCmd() *cobra.Command {
 			if err != nil {
 				return explain(err, args[0], account)
 			}
-			return a.print(map[string]any{"rejected": p}, func(w io.Writer) {
+			return a.print(api.RejectResponse{Rejected: p}, func(w io.Writer) {
 				fmt.Fprintf(w, "Rejected %s on %s/%s. They get no new code for %s.\n", who(p.Sender, p.Name), cell(p.Channel), cell(p.Account),
 					pairing.FormatDuration(a.cfg.Pairing.Limits.DeclineWindow.Std()))
 			})
@@ -241,7 +238,7 @@ for a file) and nothing is added. A sender already allowed is left as it is.`,
 			if err != nil {
 				return explain(err, args[0], account)
 			}
-			return a.print(map[string]any{"allowed": res}, func(w io.Writer) {
+			return a.print(api.AllowResponse{Allowed: res}, func(w io.Writer) {
 				for _, r := range res {
 					state := "allowed"
 					if !r.Changed {
@@ -341,12 +338,8 @@ func (a *app) revokeCmd() *cobra.Command {
 			if err != nil {
 				return a.explainConfig(err)
 			}
-			out := map[string]any{"revoked": e}
 			keys, _ := svc.AllowedByConfig(args[0], account, args[1])
-			if len(keys) > 0 {
-				out["still_allowed_by"] = keys
-			}
-			return a.print(out, func(w io.Writer) {
+			return a.print(api.RevokeResponse{Revoked: e, StillAllowedBy: keys}, func(w io.Writer) {
 				if len(keys) > 0 {
 					fmt.Fprintf(w, "Revoked %s on %s/%s in the store, but they are still admitted by %s in %s: remove them there too.\n",
 						who(e.Sender, e.Name), cell(e.Channel), cell(e.Account), strings.Join(keys, " and "), a.configName())
@@ -378,7 +371,7 @@ func (a *app) allowedCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"allowed": list}, func(w io.Writer) {
+			return a.print(api.AllowedList{Allowed: list}, func(w io.Writer) {
 				if len(list) == 0 {
 					fmt.Fprintln(w, "The allowlist is empty.")
 					return
@@ -394,7 +387,7 @@ func (a *app) allowedCmd() *cobra.Command {
 					if !e.ApprovedAt.IsZero() {
 						approved = e.ApprovedAt.Local().Format(time.DateTime)
 					}
-					fromConfig = fromConfig || e.Via == pairing.ViaConfig
+					fromConfig = fromConfig || e.Via == api.ViaConfig
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(e.Channel), cell(e.Account), cell(e.Sender), cell(e.Name),
 						approved, cell(e.ApprovedBy), cell(string(e.Via)), rev)
 				}

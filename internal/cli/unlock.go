@@ -6,9 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/spf13/cobra"
-
-	"github.com/pairgate/pairgate/pairing"
 )
 
 func (a *app) unlockCmd() *cobra.Command {
@@ -28,7 +27,7 @@ func (a *app) unlockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"unlocked": u}, func(w io.Writer) {
+			return a.print(api.UnlockResponse{Unlocked: u}, func(w io.Writer) {
 				if !u.WasLocked {
 					fmt.Fprintf(w, "Approvals on %s/%s are not locked; nothing to do.\n", cell(u.Channel), cell(u.Account))
 					return
@@ -44,7 +43,7 @@ func (a *app) unlockCmd() *cobra.Command {
 
 // printLocked lists the scopes whose approvals are locked, under the
 // pending requests of pairing list.
-func printLocked(w io.Writer, locked []pairing.Lockout) {
+func printLocked(w io.Writer, locked []api.Lockout) {
 	if len(locked) == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package server
+package apitoken
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/store/sqlite"
@@ -33,26 +32,26 @@ func TestFailedReloadDoesNotMakeATokenUnknown(t *testing.T) {
 	}
 	defer sq.Close()
 	st := &failingTokens{Store: sq}
-	ts := newTokenSet("pga_tokenset-admin-0123456789abcdefghijklmno", st, time.Now)
-	if err := ts.reload(t.Context()); err != nil {
+	auth, err := New(Options{Store: st}).Authenticator(t.Context(), "pga_tokenset-admin-0123456789abcdefghijklmno")
+	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := MintToken(t.Context(), sq, store.ScopeGateway, "new", store.Actor{Name: "test"}, time.Now())
+	m, err := New(Options{Store: sq}).Create(t.Context(), store.ScopeGateway, "new", store.Actor{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The request arrives; before it gets to look, another reload begins
 	// and fails.
-	seen := ts.started.Load()
+	seen := auth.started.Load()
 	st.fail.Store(true)
-	if err := ts.reload(t.Context()); err == nil {
+	if err := auth.reload(t.Context()); err == nil {
 		t.Fatal("the injected failure did not fail the reload")
 	}
 	st.fail.Store(false)
-	if _, ok := ts.miss(t.Context(), tokenHash(m.Token), seen); !ok {
+	if _, ok := auth.miss(t.Context(), hash(m.Token), seen); !ok {
 		t.Fatal("a token minted before the request was refused after an unrelated reload failed")
 	}
-	if c, ok := ts.authenticate(t.Context(), m.Token); !ok || c.scope != store.ScopeGateway {
+	if c, ok := auth.Authenticate(t.Context(), m.Token); !ok || c.Scope != store.ScopeGateway {
 		t.Errorf("the token afterwards: %+v, %v", c, ok)
 	}
 }

@@ -1,4 +1,4 @@
-package server_test
+package apitoken_test
 
 import (
 	"errors"
@@ -7,23 +7,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/secret"
-	"github.com/pairgate/pairgate/server"
 )
 
 // TestAdminTokenReadableByOthers: the refusal names the admin token, not
 // the pairing secret, and says how to fix it.
 func TestAdminTokenReadableByOthers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "admin.token")
-	if _, err := server.LoadOrCreateAdminToken(path); err != nil {
+	if _, err := apitoken.LoadOrCreateAdmin(path); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := server.LoadOrCreateAdminToken(path)
+	_, err := apitoken.LoadOrCreateAdmin(path)
 	if !errors.Is(err, secret.ErrInsecure) {
-		t.Fatalf("LoadOrCreateAdminToken of a 0644 file: %v, want ErrInsecure", err)
+		t.Fatalf("LoadOrCreateAdmin of a 0644 file: %v, want ErrInsecure", err)
 	}
 	msg := err.Error()
 	for _, want := range []string{"admin token " + path + " has mode 0644", "chmod 600 " + path} {

@@ -1,0 +1,203 @@
+// Package daemon is the composition root of `pairgate serve`. Given the
+// configuration, an open store and the pairing secret, it builds the
+// pairing service, the device service, the API tokens and the HTTP server,
+// and runs the HTTP listener, every follower of the change log, the config
+// reload and any further jobs under one errgroup: whichever of them fails,
+// or a signal, stops them all the same way. In-flight requests are drained
+// first (up to 10 s), then the followers and jobs stop, then Run returns
+// and the caller closes the store.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pairgate/pairgate/apitoken"
+	"github.com/pairgate/pairgate/config"
+	"github.com/pairgate/pairgate/device"
+	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/secret"
+	"github.com/pairgate/pairgate/server"
+	"github.com/pairgate/pairgate/store"
+)
+
+// HTTP server limits: a client that dribbles its headers or body, or holds
+// an idle connection, is cut off instead of holding a goroutine and a
+// socket.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 15 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	// shutdownTimeout bounds how long requests in flight are waited for
+	// when the daemon stops.
+	shutdownTimeout = 10 * time.Second
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Config is the configuration the daemon starts with.
+	Config *config.Config
+	// Store is open; the caller closes it once Run has returned.
+	Store  store.Store
+	Secret secret.Secret
+	// AdminTokenPath is the admin token's file ($PAIRGATE_HOME/admin.token),
+	// made on first start.
+	AdminTokenPath string
+	// PublicURL is where setup codes point, resolved for each code
+	// (device.ResolveURL).
+	PublicURL device.URLInputs
+	// Reload receives a value (SIGHUP) whenever the configuration is to be
+	// read again with LoadConfig. Nil means never.
+	Reload <-chan os.Signal
+	// LoadConfig reads the configuration again; file is where it came from,
+	// for the log ("" for none: the defaults).
+	LoadConfig func() (cfg *config.Config, file string, err error)
+	// Jobs run beside the followers of the change log, each with a context
+	// that ends once the HTTP server has drained: periodic work (a ticker
+	// calling the store's garbage collection) and integrations (NATS)
+	// plug in here. A job that returns an error stops the daemon; one that
+	// returns nil is done.
+	Jobs   []func(context.Context) error
+	Logger *slog.Logger // nil means discard
+}
+
+// Daemon is `pairgate serve`: build it with New, then Run it.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	pairing *pairing.Service
+	devices *device.Service
+	tokens  *apitoken.Authenticator
+	server  *server.Server
+}
+
+// New builds the services and the HTTP server over o.Store. The allowlist
+// and the API tokens are loaded before it returns, so the first request is
+// answered correctly. Nothing runs until Run.
+func New(ctx context.Context, o Options) (*Daemon, error) {
+	if o.Config == nil || o.Store == nil {
+		return nil, errors.New("daemon: Config and Store are required")
+	}
+	if o.Reload != nil && o.LoadConfig == nil {
+		return nil, errors.New("daemon: Reload needs LoadConfig")
+	}
+	d := &Daemon{opts: o, log: o.Logger}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if d.pairing, err = pairing.New(pairing.Options{Store: o.Store, Secret: o.Secret, Config: o.Config, Logger: d.log}); err != nil {
+		return nil, err
+	}
+	if err := d.pairing.Load(ctx); err != nil {
+		return nil, err
+	}
+	admin, err := apitoken.LoadOrCreateAdmin(o.AdminTokenPath)
+	if err != nil {
+		return nil, err
+	}
+	urls := o.PublicURL
+	d.devices, err = device.New(device.Options{Store: o.Store, Secret: o.Secret, Logger: d.log,
+		URL: func() (string, device.URLSource, error) { return device.ResolveURL(urls) }})
+	if err != nil {
+		return nil, err
+	}
+	if d.tokens, err = apitoken.New(apitoken.Options{Store: o.Store, Logger: d.log}).Authenticator(ctx, admin); err != nil {
+		return nil, err
+	}
+	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Run serves the HTTP API on ln and runs the followers of the change log
+// (the gate's allowlist view, the device sessions, the API tokens, the
+// metrics), the config reload and the jobs, until ctx ends or one of them
+// fails. Either way it stops the same way: it stops accepting, finishes the
+// requests in flight (up to 10 s), then stops the followers and jobs and
+// returns nil after ctx ended, or the first failure. ln is closed.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
+	g, failed := errgroup.WithContext(context.WithoutCancel(ctx))
+	// Followers stop after the drain: requests in flight are answered from
+	// a view that is still current.
+	following, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollowing()
+	g.Go(func() error {
+		defer stopFollowing()
+		return d.serve(ctx, failed, ln)
+	})
+	for _, run := range d.followers() {
+		g.Go(func() error { return run(following) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	d.log.Info("stopped cleanly")
+	return nil
+}
+
+// followers are what runs beside the HTTP server until it has drained.
+func (d *Daemon) followers() []func(context.Context) error {
+	runs := []func(context.Context) error{d.pairing.Run, d.devices.Run, d.tokens.Run, d.server.Run}
+	if d.opts.Reload != nil {
+		runs = append(runs, d.reloadOnSignal)
+	}
+	return append(runs, d.opts.Jobs...)
+}
+
+// serve runs the HTTP server on ln until stop (the caller's signal) or
+// failed (another part failed) ends, or the server itself fails, then
+// drains it.
+func (d *Daemon) serve(stop, failed context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           d.server.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	d.log.Info("serving", "addr", ln.Addr().String())
+
+	var serveErr error
+	select {
+	case err := <-served:
+		// The listener failed; connections already accepted are still
+		// drained below.
+		serveErr = fmt.Errorf("serve: %w", err)
+		d.log.Error("serving failed: stopping", "err", err)
+	case <-stop.Done():
+	case <-failed.Done():
+	}
+	d.log.Info("shutting down: draining requests", "timeout_ms", shutdownTimeout.Milliseconds())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close() // cut off what did not finish in time: the store closes next
+		if serveErr == nil {
+			serveErr = fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
