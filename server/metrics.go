@@ -31,6 +31,8 @@ type metrics struct {
 	httpReqs    *prometheus.CounterVec // pairgate_http_requests_total{route,code}
 	httpLatency *prometheus.HistogramVec
 	unrouted    prometheus.Counter
+	gcDeleted   *prometheus.CounterVec // pairgate_gc_deleted_total{what}
+	gcRuns      *prometheus.CounterVec // pairgate_gc_runs_total{result}
 }
 
 func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) *metrics {
@@ -80,6 +82,14 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 			Name: "pairgate_http_unrouted_requests_total",
 			Help: "HTTP requests for paths pairgate does not serve.",
 		}),
+		gcDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_gc_deleted_total",
+			Help: "Rows garbage collection deleted, by what they were (requests: expired pending requests; changes: changes pruned from the log).",
+		}, []string{"what"}),
+		gcRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pairgate_gc_runs_total",
+			Help: "Garbage collection runs by result: ok or error.",
+		}, []string{"result"}),
 	}
 	info := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -89,7 +99,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store, now func() time.Time) 
 	})
 	build.Set(1)
 	reg.MustRegister(build, m.approvals, m.expired, m.challenged, m.decisions, m.viewLookups, m.changes,
-		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, &storeCollector{st: st, now: now},
+		m.bootstrap, m.deviceReqs, m.httpReqs, m.httpLatency, m.unrouted, m.gcDeleted, m.gcRuns, &storeCollector{st: st, now: now},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -109,6 +119,19 @@ func (m *metrics) change(c store.Change) {
 		m.bootstrap.WithLabelValues(c.Data.Role).Inc()
 	case store.KindDeviceRequested, store.KindDeviceApproved, store.KindDeviceRejected, store.KindDevicePaired:
 		m.deviceReqs.WithLabelValues(strings.TrimPrefix(string(c.Kind), "device.")).Inc()
+	}
+}
+
+// gc counts one garbage collection run.
+func (m *metrics) gc(r store.GCResult, err error) {
+	if err != nil {
+		m.gcRuns.WithLabelValues("error").Inc()
+		return
+	}
+	m.gcRuns.WithLabelValues("ok").Inc()
+	for what, n := range map[string]int{"requests": r.Requests, "approvals": r.Approvals, "lockouts": r.Lockouts, "notices": r.Notices,
+		"failures": r.Failures, "declines": r.Declines, "setup_tokens": r.SetupTokens, "device_requests": r.DeviceRequests, "changes": r.Changes} {
+		m.gcDeleted.WithLabelValues(what).Add(float64(n))
 	}
 }
 

@@ -103,6 +103,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// CountGC counts a garbage collection run in the metrics.
+func (s *Server) CountGC(r store.GCResult, err error) { s.metrics.gc(r, err) }
+
 // Ready reports whether the store answers.
 func (s *Server) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)

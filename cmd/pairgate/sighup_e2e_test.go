@@ -69,7 +69,8 @@ func TestServeReloadsConfigOnSIGHUP(t *testing.T) {
 
 	writeConfig(t, home, "pairing:\n  polcy: open\n  channels:\n    telegram: {policy: open}\n")
 	hup()
-	waitLog("config reload refused")
+	// The summary is logged first, then each problem: wait for the problem.
+	waitLog(`unknown key \"polcy\" in pairing`)
 	for _, want := range []string{`unknown key \"polcy\" in pairing`, "the running configuration stays"} {
 		if !strings.Contains(d.stderr.String(), want) {
 			t.Errorf("the log of a refused reload lacks %q:\n%s", want, serveTail(d.stderr.String(), 10))

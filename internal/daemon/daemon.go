@@ -150,7 +150,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 
 // followers are what runs beside the HTTP server until it has drained.
 func (d *Daemon) followers() []func(context.Context) error {
-	runs := []func(context.Context) error{d.pairing.Run, d.devices.Run, d.tokens.Run, d.server.Run}
+	runs := []func(context.Context) error{d.pairing.Run, d.devices.Run, d.tokens.Run, d.server.Run, d.collectGarbage}
 	if d.opts.Reload != nil {
 		runs = append(runs, d.reloadOnSignal)
 	}
@@ -200,4 +200,49 @@ func (d *Daemon) serve(stop, failed context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// Garbage collection (store.GarbageCollect): what it keeps beyond the
+// windows of the configuration.
+const (
+	// gcEvery is how often serve collects garbage.
+	gcEvery = time.Minute
+	// deviceRequestKeep: a device request stays this long after it was
+	// decided or expired, for the operator's listing and a late resume.
+	deviceRequestKeep = 24 * time.Hour
+	// staleCursor: a consumer of the change log whose position has not
+	// moved for this long is taken to be gone and no longer holds the
+	// retention back.
+	staleCursor = 7 * 24 * time.Hour
+)
+
+// collectGarbage runs garbage collection until ctx ends, with the windows
+// of the configuration in force (a reload applies at the next run).
+func (d *Daemon) collectGarbage(ctx context.Context) error {
+	store.RunGC(ctx, d.opts.Store, gcEvery, d.gcPolicy, time.Now, func(r store.GCResult, err error) {
+		d.server.CountGC(r, err)
+		if err != nil {
+			d.log.Warn("garbage collection failed; will retry", "err", err)
+			return
+		}
+		if r != (store.GCResult{}) {
+			d.log.Debug("garbage collected", "requests", r.Requests, "notices", r.Notices, "failures", r.Failures, "declines", r.Declines,
+				"approvals", r.Approvals, "lockouts", r.Lockouts, "setup_tokens", r.SetupTokens, "device_requests", r.DeviceRequests, "changes", r.Changes)
+		}
+	})
+	return nil
+}
+
+func (d *Daemon) gcPolicy() store.GCPolicy {
+	cfg := d.pairing.Config()
+	l := cfg.Pairing.Limits
+	return store.GCPolicy{
+		RateWindow:     l.RateWindow.Std(),
+		FailureWindow:  l.FailureWindow.Std(),
+		DeclineWindow:  l.DeclineWindow.Std(),
+		SetupTokens:    device.MaxTokenTTL,
+		DeviceRequests: deviceRequestKeep,
+		Retention:      cfg.Pairing.Storage.Retention.Std(),
+		StaleCursor:    staleCursor,
+	}
 }
