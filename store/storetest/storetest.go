@@ -74,6 +74,10 @@ func Run(t *testing.T, b Backend) {
 		{"DeviceRaces", testDeviceRaces},
 		{"Closed", testClosed},
 		{"ContextCanceled", testContextCanceled},
+		{"CommitOrder", testCommitOrder},
+		{"Gapless", testGapless},
+		{"Cursors", testCursors},
+		{"Payloads", testPayloads},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })
