@@ -78,6 +78,7 @@ func Run(t *testing.T, b Backend) {
 		{"Gapless", testGapless},
 		{"Cursors", testCursors},
 		{"Payloads", testPayloads},
+		{"Retention", testRetention},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })
