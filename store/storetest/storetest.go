@@ -79,6 +79,9 @@ func Run(t *testing.T, b Backend) {
 		{"Cursors", testCursors},
 		{"Payloads", testPayloads},
 		{"Retention", testRetention},
+		{"GCRows", testGCRows},
+		{"GCZero", testGCZero},
+		{"GCNotices", testGCNotices},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })
