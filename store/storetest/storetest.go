@@ -82,6 +82,8 @@ func Run(t *testing.T, b Backend) {
 		{"GCRows", testGCRows},
 		{"GCZero", testGCZero},
 		{"GCNotices", testGCNotices},
+		{"AllowRace", testAllowRace},
+		{"FailureRace", testFailureRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })
