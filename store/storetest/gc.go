@@ -14,9 +14,10 @@ import (
 )
 
 // long runs the flood cases at the size. Without it they run at
-// a size that proves the same rules in about a second: on this suite's
-// machines every MarkNotice of a new sender is one durable commit (half a
-// millisecond or more), so 100,000 senders take a minute per engine.
+// a size that proves the same rules in about a second (a tenth of that
+// under the race detector): on this suite's machines every MarkNotice of a
+// new sender is one durable commit (half a millisecond or more), so 100,000
+// senders take a minute per engine.
 var long = flag.Bool("storetest.long", false, "run the flood cases at full size (100,000 senders)")
 
 // gcPass calls GarbageCollect until a call deletes nothing and adds up
@@ -69,8 +70,11 @@ func (f *fixture) gc(now time.Time, p store.GCPolicy, want store.GCResult) {
 // may not.
 func testGCNotices(t *testing.T, b Backend) {
 	n := 2000
-	if *long {
+	switch {
+	case *long:
 		n = 100_000
+	case raceEnabled:
+		n = 200
 	}
 	f := newFixture(t, b)
 	stores := []store.Store{f.s, f.open(), f.open(), f.open()}
