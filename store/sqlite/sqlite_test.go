@@ -201,3 +201,36 @@ func TestDeviceLabelMigration(t *testing.T) {
 		t.Errorf("after the migration: label %q, %v; want the request's, \"Ana's phone\"", d.Label, err)
 	}
 }
+
+// A database from before the outbox (schema version 4 to 7) keeps its
+// change log: old changes read back without a payload, and numbering goes
+// on after the highest number ever handed out, also when that change is no
+// longer there (AUTOINCREMENT remembered it), so a follower's position
+// never comes to name another change.
+func TestOutboxMigration(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s := mustOpen(t, sqlite.Options{Path: path})
+	if err := allow(ctx, s, "1", "2", "3"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sqlExec(t, path, append(append([]string{`DELETE FROM changes WHERE seq = 3`}, schemaV4...), `PRAGMA user_version = 4`)...)
+
+	s = mustOpen(t, sqlite.Options{Path: path})
+	cs, err := s.Changes(ctx, 0, 10)
+	if err != nil || len(cs) != 2 || cs[0].Seq != 1 || cs[1].Seq != 2 {
+		t.Fatalf("changes after migrating = %+v, %v; want Seq 1 and 2", cs, err)
+	}
+	for _, c := range cs {
+		if c.Kind != store.KindAllowed || c.Data != (store.ChangeData{}) {
+			t.Errorf("change %d after migrating: %s with payload %+v; want pairing.allowed without one", c.Seq, c.Kind, c.Data)
+		}
+	}
+	if err := allow(ctx, s, "4"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := s.Changes(ctx, 2, 10); err != nil || len(cs) != 1 || cs[0].Seq != 4 || cs[0].Data.Via != store.ViaManual {
+		t.Errorf("the first change after migrating = %+v, %v; want Seq 4 (3 was handed out before), with its payload", cs, err)
+	}
+}

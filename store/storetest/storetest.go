@@ -97,6 +97,16 @@ func Run(t *testing.T, b Backend) {
 		{"DeviceRaces", testDeviceRaces},
 		{"Closed", testClosed},
 		{"ContextCanceled", testContextCanceled},
+		{"CommitOrder", testCommitOrder},
+		{"Gapless", testGapless},
+		{"Cursors", testCursors},
+		{"Payloads", testPayloads},
+		{"Retention", testRetention},
+		{"GCRows", testGCRows},
+		{"GCZero", testGCZero},
+		{"GCNotices", testGCNotices},
+		{"AllowRace", testAllowRace},
+		{"FailureRace", testFailureRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })
