@@ -8,9 +8,9 @@ import (
 // RunGC calls GarbageCollect on st now and then every `every`, until ctx
 // ends, with the policy policy() gives at each call (it follows a config
 // reload) and the time now() gives. report, when set, is told of every
-// call's result. A call that collected a full batch of changes is followed
-// at once by another, so a long backlog drains without waiting a period
-// per batch.
+// call's result. A call that collected a full batch of some kind is
+// followed at once by another, so a backlog drains without waiting a
+// period per batch.
 func RunGC(ctx context.Context, st interface {
 	GarbageCollect(context.Context, time.Time, GCPolicy) (GCResult, error)
 }, every time.Duration, policy func() GCPolicy, now func() time.Time, report func(GCResult, error)) {
@@ -24,7 +24,7 @@ func RunGC(ctx context.Context, st interface {
 		if report != nil {
 			report(r, err)
 		}
-		if err == nil && r.Changes >= GCBatch {
+		if err == nil && r.Full() {
 			continue
 		}
 		select {
@@ -33,4 +33,10 @@ func RunGC(ctx context.Context, st interface {
 		case <-t.C:
 		}
 	}
+}
+
+// Full reports whether a GarbageCollect call deleted a whole batch of some
+// kind, so that there may be more of it to collect.
+func (r GCResult) Full() bool {
+	return max(r.Requests, r.Approvals, r.Lockouts, r.Notices, r.Failures, r.Declines, r.SetupTokens, r.DeviceRequests, r.Changes) >= GCBatch
 }

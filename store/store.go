@@ -519,8 +519,9 @@ type GCPolicy struct {
 	StaleCursor time.Duration
 }
 
-// GCBatch bounds how many changes one GarbageCollect call prunes, so a
-// long log is pruned over several calls without holding the write lock long.
+// GCBatch bounds how many rows of each kind one GarbageCollect call
+// deletes (and how many changes it prunes), so a backlog is collected over
+// several calls without holding the write lock long.
 const GCBatch = 10000
 
 // GCResult counts what one GarbageCollect call deleted.

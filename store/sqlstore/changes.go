@@ -116,11 +116,13 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 
 // SetCursor implements store.Store. It appends no change and wakes no
 // follower: a cursor is bookkeeping about the log, not a change to it.
+// Setting the same position again refreshes it: the consumer is alive
+// (StaleCursor).
 func (s *Store) SetCursor(ctx context.Context, name string, seq int64, now time.Time) error {
 	return s.writeQuiet(ctx, "set cursor "+name, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-			WHERE cursors.seq < excluded.seq`, name, seq, ms(now))
+			WHERE cursors.seq <= excluded.seq`, name, seq, ms(now))
 		return err
 	})
 }

@@ -8,15 +8,18 @@ import (
 	"github.com/pairgate/pairgate/store"
 )
 
-// GarbageCollect implements store.Store. It runs in one write transaction:
-// every deletion is by an indexed condition on time, and the change log is
-// pruned by at most store.GCBatch changes per call.
+// GarbageCollect implements store.Store. It runs in one write transaction,
+// and every kind of row is deleted store.GCBatch at a time at most, by an
+// indexed condition on time: one call holds the write lock briefly however
+// much there is to collect, and store.RunGC calls again at once while there
+// is more.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time, p store.GCPolicy) (store.GCResult, error) {
 	var r store.GCResult
 	err := s.write(ctx, "garbage collect", func(tx *Tx) error {
 		r = store.GCResult{}
 		var err error
-		if r.Requests, err = expire(ctx, tx, now, "TRUE"); err != nil {
+		// Expired requests go through expire, which records each.
+		if r.Requests, err = expire(ctx, tx, now, `id IN (SELECT id FROM requests WHERE expires_at <= ? LIMIT ?)`, ms(now), store.GCBatch); err != nil {
 			return err
 		}
 		del := func(n *int, query string, args ...any) {
@@ -24,32 +27,35 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, p store.GCPol
 				return
 			}
 			var res sql.Result
-			if res, err = tx.ExecContext(ctx, query, args...); err == nil {
+			if res, err = tx.ExecContext(ctx, query, append(args, store.GCBatch)...); err == nil {
 				var k int64
 				k, err = res.RowsAffected()
 				*n = int(k)
 			}
 		}
 		before := func(d time.Duration) int64 { return ms(now.Add(-d)) }
-		del(&r.Approvals, `DELETE FROM approvals WHERE expires_at <= ?`, ms(now))
-		del(&r.Lockouts, `DELETE FROM lockouts WHERE until <= ?`, ms(now))
+		del(&r.Approvals, `DELETE FROM approvals WHERE id IN (SELECT id FROM approvals WHERE expires_at <= ? LIMIT ?)`, ms(now))
+		del(&r.Lockouts, `DELETE FROM lockouts WHERE (channel, account) IN
+			(SELECT channel, account FROM lockouts WHERE until <= ? LIMIT ?)`, ms(now))
 		if p.RateWindow > 0 {
-			del(&r.Notices, `DELETE FROM notices WHERE at <= ?`, before(p.RateWindow))
+			del(&r.Notices, `DELETE FROM notices WHERE (channel, account, sender, kind) IN
+				(SELECT channel, account, sender, kind FROM notices WHERE at <= ? LIMIT ?)`, before(p.RateWindow))
 		}
 		if p.FailureWindow > 0 {
-			del(&r.Failures, `DELETE FROM failures WHERE at <= ?`, before(p.FailureWindow))
+			del(&r.Failures, `DELETE FROM failures WHERE id IN (SELECT id FROM failures WHERE at <= ? LIMIT ?)`, before(p.FailureWindow))
 		}
 		if p.DeclineWindow > 0 {
-			del(&r.Declines, `DELETE FROM declines WHERE declined_at < ?`, before(p.DeclineWindow))
+			del(&r.Declines, `DELETE FROM declines WHERE (channel, account, sender) IN
+				(SELECT channel, account, sender FROM declines WHERE declined_at < ? LIMIT ?)`, before(p.DeclineWindow))
 		}
 		if p.SetupTokens > 0 {
-			del(&r.SetupTokens, `DELETE FROM setup_tokens WHERE expires_at <= ?`, before(p.SetupTokens))
+			del(&r.SetupTokens, `DELETE FROM setup_tokens WHERE id IN (SELECT id FROM setup_tokens WHERE expires_at <= ? LIMIT ?)`, before(p.SetupTokens))
 		}
 		if p.DeviceRequests > 0 {
 			// Decided ones by when they were decided, pending ones once
 			// expired that long ago.
-			del(&r.DeviceRequests, `DELETE FROM device_requests
-				WHERE (status <> 'pending' AND decided_at <= ?) OR (status = 'pending' AND expires_at <= ?)`,
+			del(&r.DeviceRequests, `DELETE FROM device_requests WHERE id IN (SELECT id FROM device_requests
+				WHERE (status <> 'pending' AND decided_at <= ?) OR (status = 'pending' AND expires_at <= ?) LIMIT ?)`,
 				before(p.DeviceRequests), before(p.DeviceRequests))
 		}
 		if err != nil {
@@ -63,24 +69,25 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, p store.GCPol
 	return r, err
 }
 
-// prune deletes the changes older than the retention that every live
-// cursor has passed, at most store.GCBatch of them, and records how far the
-// log is pruned.
+// prune deletes the oldest changes, at most store.GCBatch of them: those
+// before the first change still younger than the retention (times need not
+// rise with sequence numbers: replicas' clocks differ), before the lowest
+// live cursor, and never the newest change, so that the log's head is
+// always a change that can be read. It records how far the log is pruned.
 func prune(ctx context.Context, tx *Tx, now time.Time, p store.GCPolicy) (int, error) {
 	var pruned, last int64
 	if err := tx.QueryRowContext(ctx, `SELECT pruned_through, last_seq FROM change_log WHERE id = 1`).Scan(&pruned, &last); err != nil {
 		return 0, err
 	}
-	// The newest change old enough to go.
-	var through sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM changes WHERE at < ?`, ms(now.Add(-p.Retention))).Scan(&through); err != nil {
+	to := min(last-1, pruned+store.GCBatch)
+	var young sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM changes WHERE seq > ? AND seq <= ? AND at >= ?`,
+		pruned, to, ms(now.Add(-p.Retention))).Scan(&young); err != nil {
 		return 0, err
 	}
-	if !through.Valid {
-		return 0, nil
+	if young.Valid {
+		to = young.Int64 - 1
 	}
-	to := through.Int64
-	// No further than a live cursor has got.
 	cursorQuery, args := `SELECT MIN(seq) FROM cursors`, []any(nil)
 	if p.StaleCursor > 0 {
 		cursorQuery, args = `SELECT MIN(seq) FROM cursors WHERE updated_at > ?`, []any{ms(now.Add(-p.StaleCursor))}
@@ -89,10 +96,9 @@ func prune(ctx context.Context, tx *Tx, now time.Time, p store.GCPolicy) (int, e
 	if err := tx.QueryRowContext(ctx, cursorQuery, args...).Scan(&lowest); err != nil {
 		return 0, err
 	}
-	if lowest.Valid && lowest.Int64 < to {
-		to = lowest.Int64
+	if lowest.Valid {
+		to = min(to, lowest.Int64)
 	}
-	to = min(to, pruned+store.GCBatch, last)
 	if to <= pruned {
 		return 0, nil
 	}

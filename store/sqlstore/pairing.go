@@ -483,7 +483,9 @@ func (s *Store) ScanAllowed(ctx context.Context, fn func(store.Scope, string) er
 		return 0, err
 	}
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq); err != nil {
+	// The counter, not MAX(seq): it is the log's position even when
+	// retention has pruned the changes themselves.
+	if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM change_log WHERE id = 1`).Scan(&seq); err != nil {
 		return 0, s.fail("scan allowed", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT channel, account, sender FROM allowed WHERE revoked_at IS NULL ORDER BY channel, account`)

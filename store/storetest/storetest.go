@@ -102,6 +102,8 @@ func Run(t *testing.T, b Backend) {
 		{"Cursors", testCursors},
 		{"Payloads", testPayloads},
 		{"Retention", testRetention},
+		{"RetentionPrunedAll", testRetentionPrunedAll},
+		{"RetentionSkew", testRetentionSkew},
 		{"GCRows", testGCRows},
 		{"GCZero", testGCZero},
 		{"GCNotices", testGCNotices},
