@@ -403,3 +403,34 @@ func TestMigrateToOutboxContinuesTheSequence(t *testing.T) {
 		t.Errorf("sequence numbers across the migration: %v, want %v", seqs, want)
 	}
 }
+
+// A write whose context ends part-way never leaves SQLite's write lock
+// held: another process can write right after (a cancelled write once kept
+// the pinned connection inside its transaction, and every other process
+// waited out its busy timeout).
+func TestCancelledWriteReleasesTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pairgate.db")
+	s := mustOpen(t, sqlite.Options{Path: path})
+	other := mustOpen(t, sqlite.Options{Path: path, BusyTimeout: 2 * time.Second})
+	senders := make([]string, 500)
+	for i := range senders {
+		senders[i] = fmt.Sprint(700000 + i)
+	}
+	cancelled := 0
+	for i := range 100 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%10)*100*time.Microsecond)
+		if err := allow(ctx, s, senders...); err != nil {
+			cancelled++
+		}
+		cancel()
+		if err := allow(t.Context(), other, fmt.Sprint(800000+i)); err != nil {
+			t.Fatalf("round %d: another store cannot write after a cancelled write: %v", i, err)
+		}
+	}
+	if cancelled == 0 {
+		t.Fatal("no write was cut short by its context: the test proves nothing")
+	}
+	if err := allow(t.Context(), s, "1"); err != nil {
+		t.Errorf("the store whose writes were cancelled cannot write again: %v", err)
+	}
+}

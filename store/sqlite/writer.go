@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -35,6 +36,9 @@ func (w *writer) begin(ctx context.Context) (*writeTx, error) {
 		w.conn, w.stmts = conn, map[string]*sql.Stmt{}
 	}
 	if _, err := w.conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		// A BEGIN cut short by ctx may still have begun: end whatever is
+		// open, so no transaction (and no write lock) outlives this call.
+		w.end()
 		w.drop(err)
 		w.mu.Unlock()
 		return nil, err
@@ -45,10 +49,35 @@ func (w *writer) begin(ctx context.Context) (*writeTx, error) {
 // drop lets go of a connection that broke, so the next write pins a new
 // one. Callers hold w.mu.
 func (w *writer) drop(err error) {
-	if !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
+	if w.conn == nil || (!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone)) {
 		return
 	}
 	w.release()
+}
+
+// end rolls back whatever transaction is open on the pinned connection.
+// If ROLLBACK fails (an interrupt from a cancelled context can reach it),
+// the connection itself is discarded: SQLite rolls back when a connection
+// closes, so the write lock is never left held. Callers hold w.mu.
+func (w *writer) end() {
+	if w.conn == nil {
+		return
+	}
+	if _, err := w.conn.ExecContext(context.Background(), `ROLLBACK`); err == nil || strings.Contains(err.Error(), "no transaction is active") {
+		return
+	}
+	w.discard()
+}
+
+// discard closes the pinned connection for good (not back to the pool,
+// which would hand it out again as it is). Callers hold w.mu.
+func (w *writer) discard() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	w.conn.Close()
+	w.conn, w.stmts = nil, nil
 }
 
 // close releases the pinned connection, after the write in progress.
@@ -125,7 +154,7 @@ func (t *writeTx) Commit() error {
 	t.done = true
 	defer t.w.mu.Unlock()
 	if _, err := t.w.conn.ExecContext(context.Background(), `COMMIT`); err != nil {
-		t.w.conn.ExecContext(context.Background(), `ROLLBACK`)
+		t.w.end()
 		t.w.drop(err)
 		return err
 	}
@@ -140,7 +169,6 @@ func (t *writeTx) Rollback() error {
 	}
 	t.done = true
 	defer t.w.mu.Unlock()
-	_, err := t.w.conn.ExecContext(context.Background(), `ROLLBACK`)
-	t.w.drop(err)
-	return err
+	t.w.end()
+	return nil
 }
