@@ -19,6 +19,7 @@ type logBlink struct {
 	store.Store
 	changesDown, tokensDown atomic.Bool
 	failed                  atomic.Int64
+	lists                   atomic.Int64 // ListTokens calls
 }
 
 func (b *logBlink) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
@@ -30,6 +31,7 @@ func (b *logBlink) Changes(ctx context.Context, after int64, limit int) ([]store
 }
 
 func (b *logBlink) ListTokens(ctx context.Context, includeRevoked bool) ([]store.APIToken, error) {
+	b.lists.Add(1)
 	if b.tokensDown.Load() {
 		b.failed.Add(1)
 		return nil, fmt.Errorf("%w: injected read failure", store.ErrUnavailable)
@@ -46,6 +48,14 @@ func TestTokenRevocationSurvivesFailedReads(t *testing.T) {
 	e := newRobustEnv(t, robustOptions{wrap: func(s *sqlite.Store) store.Store { b = &logBlink{Store: s}; return b }})
 	if status, _ := e.admit("1"); status != http.StatusOK {
 		t.Fatalf("the gateway token works before: %d", status)
+	}
+	// The token follower has started when it has loaded the list a second
+	// time (New loads it once): a revocation before that would be read by
+	// its first load, not by following the log.
+	for start := time.Now(); b.lists.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 3*time.Second {
+			t.Fatal("the token follower did not start")
+		}
 	}
 	for _, down := range []*atomic.Bool{&b.changesDown, &b.tokensDown} {
 		down.Store(true)
