@@ -52,6 +52,12 @@ type Storage struct {
 	Path string `yaml:"path"`
 	// DSN is the PostgreSQL connection string; required for postgres.
 	DSN string `yaml:"dsn"`
+	// Notify: PostgreSQL replicas learn of each other's changes through
+	// LISTEN/NOTIFY (within milliseconds), with a poll every 500ms in case
+	// a notification is lost. false polls only, every 100ms: for a
+	// PgBouncer in transaction pooling, where LISTEN does not work.
+	// Default true; SQLite ignores it.
+	Notify *bool `yaml:"notify"`
 	// Retention is how long the change log (the audit log) keeps a
 	// change; the daemon's garbage collection prunes older ones, but
 	// never one a consumer of the log has not handled yet. 0 keeps every
@@ -161,7 +167,7 @@ const DefaultAccount = channel.DefaultAccount
 func Default() *Config {
 	return &Config{
 		Pairing: Pairing{
-			Storage:   Storage{Driver: "sqlite", Retention: Duration(90 * 24 * time.Hour)},
+			Storage:   Storage{Driver: "sqlite", Notify: ptr(true), Retention: Duration(90 * 24 * time.Hour)},
 			SetupCode: SetupCode{DefaultTTLSecs: 600},
 			Policy:    PolicyPairing,
 			Limits: Limits{
@@ -287,3 +293,5 @@ func (e *nodeError) Error() string {
 	}
 	return fmt.Sprintf("%d:%d: %s", e.tok.Position.Line, e.tok.Position.Column, e.msg)
 }
+
+func ptr[T any](v T) *T { return &v }

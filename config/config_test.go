@@ -11,7 +11,7 @@ import (
 func TestDefault(t *testing.T) {
 	want := &Config{
 		Pairing: Pairing{
-			Storage:   Storage{Driver: "sqlite", Retention: Duration(90 * 24 * time.Hour)},
+			Storage:   Storage{Driver: "sqlite", Notify: ptr(true), Retention: Duration(90 * 24 * time.Hour)},
 			SetupCode: SetupCode{DefaultTTLSecs: 600},
 			Policy:    PolicyPairing,
 			Limits: Limits{

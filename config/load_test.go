@@ -50,7 +50,7 @@ func TestParseNexoShape(t *testing.T) {
   setup_code: {secret_path: /var/lib/pairgate/pairing.key, default_ttl_secs: 300}
 `,
 			want: func(c *Config) {
-				c.Pairing.Storage = Storage{Driver: "postgres", DSN: "postgres://nexo@db/nexo?sslmode=disable", Retention: Duration(90 * 24 * time.Hour)}
+				c.Pairing.Storage = Storage{Driver: "postgres", DSN: "postgres://nexo@db/nexo?sslmode=disable", Notify: ptr(true), Retention: Duration(90 * 24 * time.Hour)}
 				c.Pairing.SetupCode = SetupCode{SecretPath: "/var/lib/pairgate/pairing.key", DefaultTTLSecs: 300}
 			},
 		},
@@ -73,7 +73,7 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Pairing: Pairing{
-			Storage:          Storage{Driver: "sqlite", Path: "/var/lib/pairgate/pairing.db", Retention: Duration(90 * 24 * time.Hour)},
+			Storage:          Storage{Driver: "sqlite", Path: "/var/lib/pairgate/pairing.db", Notify: ptr(true), Retention: Duration(90 * 24 * time.Hour)},
 			SetupCode:        SetupCode{SecretPath: "/var/lib/pairgate/pairing.key", DefaultTTLSecs: 600},
 			PublicURL:        "wss://gateway.example.com/pair",
 			WSCleartextAllow: []string{"kitchen-pi.local"},
@@ -113,7 +113,7 @@ func TestParseEveryKeyChanged(t *testing.T) {
 	// ignored would show up as a default in the diff.
 	got := mustParse(t, `
 pairing:
-  storage: {driver: postgres, dsn: "postgres://u@h/db"}
+  storage: {driver: postgres, dsn: "postgres://u@h/db", notify: false, retention: 720h}
   setup_code: {secret_path: /k, default_ttl_secs: 3600}
   public_url: ws://10.0.0.5:7420
   ws_cleartext_allow: [a.lan, "192.0.2.7"]
@@ -135,7 +135,7 @@ owner: {channel: matrix, account: x, sender: "@me:b"}
 `)
 	want := &Config{
 		Pairing: Pairing{
-			Storage:          Storage{Driver: "postgres", DSN: "postgres://u@h/db", Retention: Duration(90 * 24 * time.Hour)},
+			Storage:          Storage{Driver: "postgres", DSN: "postgres://u@h/db", Notify: ptr(false), Retention: Duration(30 * 24 * time.Hour)},
 			SetupCode:        SetupCode{SecretPath: "/k", DefaultTTLSecs: 3600},
 			PublicURL:        "ws://10.0.0.5:7420",
 			WSCleartextAllow: []string{"a.lan", "192.0.2.7"},

@@ -472,7 +472,7 @@ func (a *app) openStore(ctx context.Context, force bool) error {
 // storageConfig is the store the config names.
 func (a *app) storageConfig() backends.Config {
 	s := a.cfg.Pairing.Storage
-	return backends.Config{Driver: s.Driver, Path: a.dbPath, DSN: s.DSN, Logger: a.log}
+	return backends.Config{Driver: s.Driver, Path: a.dbPath, DSN: s.DSN, PollOnly: s.Notify != nil && !*s.Notify, Logger: a.log}
 }
 
 // sqlite reports whether the store is a SQLite file (a.dbPath).

@@ -24,6 +24,9 @@ type Config struct {
 	Path string
 	// DSN is the PostgreSQL connection string.
 	DSN string
+	// PollOnly turns PostgreSQL's LISTEN/NOTIFY off (pairing.storage.notify
+	// false).
+	PollOnly bool
 	// IntegrityCheck is for a long-running process (serve): SQLite checks
 	// its whole file at open and at this interval. Other engines ignore it.
 	IntegrityCheck time.Duration
@@ -43,7 +46,7 @@ func engines() map[string]opener {
 			return s, nil
 		},
 		"postgres": func(ctx context.Context, c Config) (store.Store, error) {
-			s, err := postgres.Open(ctx, postgres.Options{DSN: c.DSN, Logger: c.Logger})
+			s, err := postgres.Open(ctx, postgres.Options{DSN: c.DSN, PollOnly: c.PollOnly, Logger: c.Logger})
 			if err != nil {
 				return nil, err
 			}

@@ -43,8 +43,13 @@ type Options struct {
 	DSN string
 	// MaxConns bounds the connection pool. Default 8.
 	MaxConns int
+	// PollOnly turns LISTEN/NOTIFY off: the store then learns of other
+	// processes' commits only by polling, every PollInterval. For a
+	// PgBouncer in transaction pooling, where LISTEN does not work.
+	PollOnly bool
 	// PollInterval is how often the store looks for changes committed by
-	// other processes. Default 100ms.
+	// other processes: default 100ms when polling only, else 500ms (a
+	// fallback that bounds the delay even if a notification is lost).
 	PollInterval time.Duration
 	// Logger receives warnings. Default: discard.
 	Logger *slog.Logger
@@ -53,6 +58,8 @@ type Options struct {
 // Store is the PostgreSQL backend of store.Store.
 type Store struct {
 	*sqlstore.Store
+	stopListen context.CancelFunc // nil when polling only
+	listened   chan struct{}      // closed when the listener has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -97,13 +104,102 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	h := fnv.New64a()
 	h.Write([]byte("pairgate write lock\x00" + schema))
 	e.lockKey = int64(h.Sum64())
-	s, err := sqlstore.New(ctx, sqlstore.Options{Writer: db, Reader: db, Engine: e, PollInterval: opts.PollInterval,
+	// The notification channel is per schema too; NOTIFY's namespace is
+	// the database.
+	e.channel = fmt.Sprintf("pairgate_changes_%016x", uint64(e.lockKey))
+	e.notify = !opts.PollOnly
+	poll := opts.PollInterval
+	if poll <= 0 {
+		poll = 500 * time.Millisecond
+		if opts.PollOnly {
+			poll = 100 * time.Millisecond
+		}
+	}
+	var wake chan struct{}
+	if e.notify {
+		wake = make(chan struct{}, 1)
+	}
+	s, err := sqlstore.New(ctx, sqlstore.Options{Writer: db, Reader: db, Engine: e, PollInterval: poll, Wake: wake,
 		Logger: opts.Logger, Name: "postgres " + e.host})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{Store: s}, nil
+	st := &Store{Store: s}
+	if e.notify {
+		lctx, stop := context.WithCancel(context.Background())
+		st.stopListen, st.listened = stop, make(chan struct{})
+		go func() {
+			defer close(st.listened)
+			e.listen(lctx, cfg.Copy(), wake, opts.Logger)
+		}()
+	}
+	return st, nil
+}
+
+// Close implements store.Store: the listener stops first, then the store.
+func (s *Store) Close() error {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listened
+	}
+	return s.Store.Close()
+}
+
+// Listener reconnection backoff.
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 5 * time.Second
+)
+
+// listen holds a connection of its own that LISTENs to the schema's
+// channel, and signals wake on every notification, until ctx ends. A lost
+// connection is reconnected with exponential backoff; every (re)connect
+// also signals wake, so followers catch up from their positions with
+// whatever committed while nobody listened: a lost notification or a
+// dropped connection delays a change, never loses it (and the store's
+// fallback poll bounds the delay meanwhile).
+func (e *engine) listen(ctx context.Context, cfg *pgx.ConnConfig, wake chan<- struct{}, log *slog.Logger) {
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	backoff := listenRetryMin
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.channel}.Sanitize()); err != nil {
+				conn.Close(context.Background())
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("postgres: cannot listen for changes; retrying", "host", e.host, "retry_ms", backoff.Milliseconds(), "err", e.Fail("listen", err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, listenRetryMax)
+			continue
+		}
+		backoff = listenRetryMin
+		signal()
+		for {
+			if _, err = conn.WaitForNotification(ctx); err != nil {
+				break
+			}
+			signal()
+		}
+		conn.Close(context.Background())
+		if ctx.Err() == nil {
+			log.Warn("postgres: lost the connection that listens for changes; reconnecting", "host", e.host, "err", err)
+		}
+	}
 }
 
 // Describe names the database a DSN points at, for messages: user, host,
@@ -143,7 +239,9 @@ func (e *engine) migrate(ctx context.Context, db *sql.DB) error {
 // engine is what PostgreSQL supplies to the shared SQL store.
 type engine struct {
 	host, db string
-	lockKey  int64 // pg_advisory_xact_lock key of this schema's writers
+	lockKey  int64  // pg_advisory_xact_lock key of this schema's writers
+	channel  string // NOTIFY channel of this schema's changes
+	notify   bool   // LISTEN/NOTIFY on (not PollOnly)
 }
 
 // Rebind implements sqlstore.Engine: ? becomes $1, $2, … (the shared
@@ -223,3 +321,14 @@ func (*engine) Health() error { return nil }
 
 // Tick implements sqlstore.Engine.
 func (*engine) Tick(context.Context) {}
+
+// Appended implements sqlstore.Engine: NOTIFY the schema's channel, in the
+// transaction, so the notification goes out when (and only if) it commits.
+//
+// It notifies also when this store only polls (a PgBouncer in transaction
+// pooling carries pg_notify, only LISTEN needs a session), so replicas that
+// do listen hear of its changes at once.
+func (e *engine) Appended(ctx context.Context, tx *sqlstore.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify(?, '')`, e.channel)
+	return err
+}

@@ -321,6 +321,10 @@ func (e engine) Health() error {
 	return e.s.h.damaged
 }
 
+// Appended implements sqlstore.Engine: other processes on the file learn
+// of commits by polling (a single index descent every 100 ms).
+func (engine) Appended(context.Context, *sqlstore.Tx) error { return nil }
+
 // Tick implements sqlstore.Engine: the poller checks the file's identity
 // every tick, and its integrity when due.
 func (e engine) Tick(ctx context.Context) { e.s.checkHealth(ctx) }

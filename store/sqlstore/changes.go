@@ -37,12 +37,18 @@ func appendChange(ctx context.Context, tx *Tx, c store.Change) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO changes
+	if _, err = tx.ExecContext(ctx, `INSERT INTO changes
 		(seq, at, kind, channel, account, sender, request_id, device_id, actor, source, detail, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		seq, ms(c.At), string(c.Kind), c.Scope.Channel, c.Scope.Account, c.Sender, c.RequestID, c.DeviceID,
-		c.Actor.Name, c.Actor.Source, c.Detail, data)
-	return err
+		c.Actor.Name, c.Actor.Source, c.Detail, data); err != nil {
+		return err
+	}
+	if !tx.appended {
+		tx.appended = true
+		return tx.eng.Appended(ctx, tx)
+	}
+	return nil
 }
 
 // encodeData writes a change's payload: "" for none.

@@ -58,6 +58,9 @@ type Engine interface {
 	Health() error
 	// Tick runs at every poll of the change log.
 	Tick(ctx context.Context)
+	// Appended runs inside a write transaction that appended changes,
+	// before it commits (PostgreSQL: NOTIFY, delivered at the commit).
+	Appended(ctx context.Context, tx *Tx) error
 }
 
 // Options configure New.
@@ -70,6 +73,10 @@ type Options struct {
 	// elsewhere (other processes, other replicas). Default 100ms: it
 	// bounds how late Changed fires for them.
 	PollInterval time.Duration
+	// Wake, when set, makes the poller look at the change log at once
+	// (an engine's notifications of commits elsewhere); the poll still
+	// runs every PollInterval in case a wake-up is lost.
+	Wake <-chan struct{}
 	// Logger receives warnings from the poller; Name prefixes them
 	// ("sqlite", "postgres").
 	Logger *slog.Logger
@@ -119,7 +126,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
 		return nil, s.fail("read change log", err)
 	}
-	go s.poll(o.PollInterval)
+	go s.poll(o.PollInterval, o.Wake)
 	return s, nil
 }
 
@@ -136,8 +143,9 @@ type Conn interface {
 
 // Tx is a transaction whose statements are rebound for the engine.
 type Tx struct {
-	tx  Conn
-	eng Engine
+	tx       Conn
+	eng      Engine
+	appended bool // a change was appended: Engine.Appended ran
 }
 
 // ExecContext runs a statement written with ? placeholders.
@@ -321,7 +329,7 @@ func (s *Store) notify() {
 
 // poll notices changes committed elsewhere. Reading the highest sequence
 // number is a single index descent, cheap at any log size.
-func (s *Store) poll(every time.Duration) {
+func (s *Store) poll(every time.Duration, wake <-chan struct{}) {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -333,6 +341,7 @@ func (s *Store) poll(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		s.eng.Tick(ctx)
 		var seq int64
