@@ -553,6 +553,16 @@ type Store interface {
 	DeviceStore
 	ChangeLog
 
+	// AcquireLease takes or renews the lease name for holder until
+	// now+ttl, if it is free, expired, or already holder's; it reports
+	// whether holder has it. Of several callers for a free lease exactly
+	// one gets it. It appends no change.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+
+	// ReleaseLease gives the lease up, if holder has it, so another can
+	// take it at once.
+	ReleaseLease(ctx context.Context, name, holder string) error
+
 	// GarbageCollect deletes what the rules no longer need at now, as p
 	// says, and reports how much. Requests that expired are recorded as
 	// KindExpired, as ExpireRequests does. Each call does a bounded amount

@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,7 @@ type Options struct {
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
+	holder  string // this process, as a lease holder: host/pid/random
 	pairing *pairing.Service
 	devices *device.Service
 	tokens  *apitoken.Authenticator
@@ -91,7 +93,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if o.Reload != nil && o.LoadConfig == nil {
 		return nil, errors.New("daemon: Reload needs LoadConfig")
 	}
-	d := &Daemon{opts: o, log: o.Logger}
+	d := &Daemon{opts: o, log: o.Logger, holder: holderName()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -217,8 +219,16 @@ const (
 )
 
 // collectGarbage runs garbage collection until ctx ends, with the windows
-// of the configuration in force (a reload applies at the next run).
+// of the configuration in force (a reload applies at the next run), on one
+// replica at a time: the holder of the "gc" lease.
 func (d *Daemon) collectGarbage(ctx context.Context) error {
+	store.RunLeased(ctx, d.opts.Store, store.LeaseOptions{Name: "gc", Holder: d.holder,
+		OnError: func(err error) { d.log.Warn("the garbage collection lease cannot be renewed", "err", err) }},
+		d.runGC)
+	return nil
+}
+
+func (d *Daemon) runGC(ctx context.Context) {
 	store.RunGC(ctx, d.opts.Store, gcEvery, d.gcPolicy, time.Now, func(r store.GCResult, err error) {
 		d.server.CountGC(r, err)
 		if err != nil {
@@ -230,7 +240,6 @@ func (d *Daemon) collectGarbage(ctx context.Context) error {
 				"approvals", r.Approvals, "lockouts", r.Lockouts, "setup_tokens", r.SetupTokens, "device_requests", r.DeviceRequests, "changes", r.Changes)
 		}
 	})
-	return nil
 }
 
 func (d *Daemon) gcPolicy() store.GCPolicy {
@@ -245,4 +254,12 @@ func (d *Daemon) gcPolicy() store.GCPolicy {
 		Retention:      cfg.Pairing.Storage.Retention.Std(),
 		StaleCursor:    staleCursor,
 	}
+}
+
+// holderName names this process among the replicas that may hold a lease.
+func holderName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

@@ -303,8 +303,9 @@ func TestFullDisk(t *testing.T) {
 }
 
 // schemaV7 turns a current database's tables back into those of schema
-// version 7: a change log without the outbox of 0008.
+// version 7: a change log without the outbox of 0008, no leases (0009).
 var schemaV7 = []string{
+	`DROP TABLE leases`,
 	`DROP TABLE change_log`,
 	`DROP TABLE cursors`,
 	`DROP INDEX changes_by_time`,

@@ -104,6 +104,7 @@ func Run(t *testing.T, b Backend) {
 		{"Retention", testRetention},
 		{"RetentionPrunedAll", testRetentionPrunedAll},
 		{"RetentionSkew", testRetentionSkew},
+		{"Leases", testLeases},
 		{"GCRows", testGCRows},
 		{"GCZero", testGCZero},
 		{"GCNotices", testGCNotices},
