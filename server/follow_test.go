@@ -31,7 +31,7 @@ func (b *logBlink) Changes(ctx context.Context, after int64, limit int) ([]store
 }
 
 func (b *logBlink) ListTokens(ctx context.Context, includeRevoked bool) ([]store.APIToken, error) {
-	b.lists.Add(1)
+	defer b.lists.Add(1) // counted once the list is read
 	if b.tokensDown.Load() {
 		b.failed.Add(1)
 		return nil, fmt.Errorf("%w: injected read failure", store.ErrUnavailable)
