@@ -23,20 +23,24 @@ type logBlink struct {
 }
 
 func (b *logBlink) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	changes, err := b.Store.Changes(ctx, after, limit)
+	// Checked after the read: a read that began before the failure was
+	// switched on may see what was written after it.
 	if b.changesDown.Load() {
 		b.failed.Add(1)
 		return nil, fmt.Errorf("%w: injected read failure", store.ErrUnavailable)
 	}
-	return b.Store.Changes(ctx, after, limit)
+	return changes, err
 }
 
 func (b *logBlink) ListTokens(ctx context.Context, includeRevoked bool) ([]store.APIToken, error) {
 	defer b.lists.Add(1) // counted once the list is read
-	if b.tokensDown.Load() {
+	list, err := b.Store.ListTokens(ctx, includeRevoked)
+	if b.tokensDown.Load() { // after the read, as in Changes
 		b.failed.Add(1)
 		return nil, fmt.Errorf("%w: injected read failure", store.ErrUnavailable)
 	}
-	return b.Store.ListTokens(ctx, includeRevoked)
+	return list, err
 }
 
 // A token revoked (by the CLI, say) while the daemon cannot read the change
