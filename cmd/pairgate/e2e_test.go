@@ -27,6 +27,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(racerEnv); spec != "" {
+		os.Exit(racer(spec))
+	}
 	dir, err := os.MkdirTemp("", "pairgate-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

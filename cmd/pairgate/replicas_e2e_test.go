@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,28 +128,28 @@ func TestReplicasRevocationPropagation(t *testing.T) {
 	}
 }
 
-// 8 senders writing at once to three replicas of one scope: the cap holds
-// and every code handed out is approvable; 8 racing approvals of one code,
-// across replicas: exactly one approves, the rest answer already approved.
+// 8 OS processes, each a sender reaching one of three replicas of one
+// scope at once: the cap holds and every code handed out is approvable; 8
+// processes racing to approve one code across replicas: exactly one
+// approves, the rest answer already approved.
 func TestReplicasRaceChallengesAndApprovals(t *testing.T) {
 	rs := startReplicas(t, 3, "")
-	var mu sync.Mutex
-	var codes []string
-	var wg sync.WaitGroup
+	var reqs []racerRequest
 	for p := range 8 {
-		wg.Go(func() {
-			d := rs.admit(p%3, "telegram", fmt.Sprint(5000+p))
-			switch {
-			case d.Verdict == api.Challenge:
-				mu.Lock()
-				codes = append(codes, d.Code)
-				mu.Unlock()
-			case d.Reason != api.ReasonMaxPending:
-				t.Errorf("sender %d: %+v", p, d)
-			}
-		})
+		reqs = append(reqs, racerRequest{URL: rs.procs[p%3].url + "/v1/admit", Token: rs.admin, Body: fmt.Sprintf(`{"channel":"telegram","sender":"%d"}`, 5000+p)})
 	}
-	wg.Wait()
+	var codes []string
+	for p, a := range race(t, reqs) {
+		d, err := strictDecision([]byte(a.Body))
+		switch {
+		case a.Status != 200 || err != nil:
+			t.Fatalf("sender %d: %d %s", p, a.Status, a.Body)
+		case d.Verdict == api.Challenge:
+			codes = append(codes, d.Code)
+		case d.Reason != api.ReasonMaxPending:
+			t.Errorf("sender %d: %+v", p, d)
+		}
+	}
 	if len(codes) != 3 {
 		t.Fatalf("%d codes handed out by 3 replicas with a cap of 3", len(codes))
 	}
@@ -159,23 +158,21 @@ func TestReplicasRaceChallengesAndApprovals(t *testing.T) {
 			t.Fatalf("a code handed out is not approvable: %d %s", status, data)
 		}
 	}
-	var approved, already int
+	reqs = reqs[:0]
 	for p := range 8 {
-		wg.Go(func() {
-			status, data := rs.call(p%3, "/v1/pairing/approve", fmt.Sprintf(`{"channel":"telegram","code":%q}`, codes[0]))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case status == 200 && strings.Contains(string(data), `"already":true`):
-				already++
-			case status == 200:
-				approved++
-			default:
-				t.Errorf("racing approval %d: %d %s", p, status, data)
-			}
-		})
+		reqs = append(reqs, racerRequest{URL: rs.procs[p%3].url + "/v1/pairing/approve", Token: rs.admin, Body: fmt.Sprintf(`{"channel":"telegram","code":%q}`, codes[0])})
 	}
-	wg.Wait()
+	var approved, already int
+	for p, a := range race(t, reqs) {
+		switch {
+		case a.Status == 200 && strings.Contains(a.Body, `"already":true`):
+			already++
+		case a.Status == 200:
+			approved++
+		default:
+			t.Errorf("racing approval %d: %d %s", p, a.Status, a.Body)
+		}
+	}
 	if approved != 1 || already != 7 {
 		t.Errorf("8 racing approvals across replicas: %d approved, %d already; want 1 and 7", approved, already)
 	}
