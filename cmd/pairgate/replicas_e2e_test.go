@@ -29,7 +29,12 @@ type replicaSet struct {
 
 func startReplicas(t *testing.T, n int, extra string) *replicaSet {
 	t.Helper()
-	dsn := pgtest.DSN(t)
+	return startReplicasOn(t, n, pgtest.DSN(t), extra)
+}
+
+// startReplicasOn is startReplicas on the database at dsn.
+func startReplicasOn(t *testing.T, n int, dsn, extra string) *replicaSet {
+	t.Helper()
 	home := t.TempDir()
 	writeConfig(t, home, "pairing:\n  storage:\n    driver: postgres\n    dsn: \""+dsn+"\"\n"+extra)
 	rs := &replicaSet{t: t, home: home, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,16 +205,7 @@ func TestReplicasWhenPostgreSQLIsUnreachable(t *testing.T) {
 	restored := time.Now()
 	took := rs.until("telegram", "111", api.Drop, 5*time.Second)
 	t.Logf("a revocation made while the replicas were cut off was applied by both %v after the database came back", took.Round(time.Millisecond))
-	for i := range rs.procs {
-		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-			if status, _, _ := rs.procs[i].do(rs.client, "GET", "/readyz", "", ""); status == 200 {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				t.Fatalf("replica %d: /readyz not green 5 s after the database came back", i)
-			}
-		}
-	}
+	rs.waitReady(5 * time.Second)
 	if took > 3*time.Second {
 		t.Errorf("the revocation took %v after the database came back", time.Since(restored))
 	}
@@ -252,5 +244,160 @@ func TestReplicasWhenPostgreSQLIsUnreachable(t *testing.T) {
 			t.Fatal("the gc lease did not move to the surviving replica within 20 s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// PostgreSQL restarted with pg_ctlcluster in the middle of a run, then
+// stopped and started again: every request is answered meanwhile (a known
+// sender admitted from memory throughout); while it is down the replicas
+// fail closed; they recover by themselves, the NOTIFY listener included.
+// The cluster is the test's own, so the restart disturbs no other test.
+func TestReplicasWhenPostgreSQLRestarts(t *testing.T) {
+	cluster := pgtest.NewCluster(t)
+	rs := startReplicasOn(t, 3, cluster.DSN(), "")
+	if status, data := rs.call(0, "/v1/pairing/allow", `{"channel":"telegram","sender":"111"}`); status != 200 {
+		t.Fatalf("allow: %d %s", status, data)
+	}
+	rs.until("telegram", "111", api.Admit, 2*time.Second)
+
+	// A load on every replica while the server restarts.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answers := map[string]int{}
+	for i := range rs.procs {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sender := "111"
+				if n%2 == 1 {
+					sender = fmt.Sprintf("%d%04d", i+7, n)
+				}
+				status, data, err := rs.procs[i].do(rs.client, "POST", "/v1/admit", rs.admin, fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender))
+				d, derr := strictDecision(data)
+				mu.Lock()
+				switch {
+				case err != nil:
+					t.Errorf("replica %d during the restart: no answer: %v", i, err)
+				case status != 200 || derr != nil:
+					t.Errorf("replica %d during the restart: %d %s", i, status, data)
+				case sender == "111" && d.Verdict != api.Admit:
+					t.Errorf("replica %d during the restart: the known sender got %+v", i, d)
+				case sender != "111" && d.Verdict != api.Challenge && d.Reason != api.ReasonMaxPending && d.Reason != api.ReasonUnavailable:
+					t.Errorf("replica %d during the restart: a new sender got %+v", i, d)
+				}
+				answers[string(d.Verdict)+" "+string(d.Reason)]++
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	began := time.Now()
+	cluster.Ctl("restart")
+	restarted := time.Now()
+	rs.waitReady(10 * time.Second)
+	t.Logf("pg_ctlcluster restart took %v; every replica was ready %v after it returned", restarted.Sub(began).Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
+	close(stop)
+	wg.Wait()
+	t.Logf("answers during the restart: %v", answers)
+	for i := range rs.procs {
+		rs.retryWrite(i, fmt.Sprintf(`{"channel":"telegram","sender":"44%d"}`, i), 10*time.Second)
+	}
+
+	// Down: fail closed.
+	cluster.Ctl("stop")
+	for i := range rs.procs {
+		if d := rs.admit(i, "telegram", "111"); d.Verdict != api.Admit {
+			t.Errorf("replica %d, database stopped: a known sender gets %+v, want admit from memory", i, d)
+		}
+		if d := rs.admit(i, "telegram", "222"); d.Reason != api.ReasonUnavailable {
+			t.Errorf("replica %d, database stopped: an unknown sender gets %+v, want drop unavailable", i, d)
+		}
+		if status, _ := rs.call(i, "/v1/pairing/allow", `{"channel":"telegram","sender":"333"}`); status != 503 {
+			t.Errorf("replica %d, database stopped: a write answers %d, want 503", i, status)
+		}
+		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+			if status, _, _ := rs.procs[i].do(rs.client, "GET", "/readyz", "", ""); status == 503 {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("replica %d: /readyz still green 5 s after the database stopped", i)
+			}
+		}
+	}
+
+	// Up again: writes work on every replica, and revocations reach them all
+	// by NOTIFY again (well under the 500 ms fallback poll) once each has
+	// its listener back, which the server itself shows.
+	cluster.Ctl("start")
+	started := time.Now()
+	rs.waitReady(10 * time.Second)
+	for i := range rs.procs {
+		rs.retryWrite(i, fmt.Sprintf(`{"channel":"telegram","sender":"55%d"}`, i), 10*time.Second)
+	}
+	db := pgtest.Open(t, cluster.DSN())
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		var n int
+		db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'`).Scan(&n)
+		if n == len(rs.procs) {
+			break
+		}
+		if time.Since(start) > 10*time.Second { // the longest backoff is 5 s
+			t.Fatalf("%d of %d replicas listen again 10 s after the database started", n, len(rs.procs))
+		}
+	}
+	t.Logf("all replicas ready and listening %v after the database started", time.Since(started).Round(time.Millisecond))
+	var took []time.Duration
+	for k := range 20 {
+		sender := fmt.Sprintf("66%02d", k)
+		if status, data := rs.call(k%3, "/v1/pairing/allow", fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender)); status != 200 {
+			t.Fatalf("allow after the restart: %d %s", status, data)
+		}
+		rs.until("telegram", sender, api.Admit, 2*time.Second)
+		start := time.Now()
+		if status, data := rs.call((k+1)%3, "/v1/pairing/revoke", fmt.Sprintf(`{"channel":"telegram","sender":%q}`, sender)); status != 200 {
+			t.Fatalf("revoke after the restart: %d %s", status, data)
+		}
+		rs.until("telegram", sender, api.Drop, 2*time.Second)
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	t.Logf("revocations after the restart: p50 %v, max %v", took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	if took[len(took)/2] > 100*time.Millisecond {
+		t.Errorf("revocations take %v (p50) after the restart: the replicas are polling, not woken by NOTIFY", took[len(took)/2])
+	}
+}
+
+// waitReady waits until every replica's /readyz is green.
+func (rs *replicaSet) waitReady(limit time.Duration) {
+	rs.t.Helper()
+	for i := range rs.procs {
+		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+			if status, _, _ := rs.procs[i].do(rs.client, "GET", "/readyz", "", ""); status == 200 {
+				break
+			}
+			if time.Since(start) > limit {
+				rs.t.Fatalf("replica %d: /readyz not green within %v", i, limit)
+			}
+		}
+	}
+}
+
+// retryWrite allows a sender on replica i, retrying a 503 until limit.
+func (rs *replicaSet) retryWrite(i int, body string, limit time.Duration) {
+	rs.t.Helper()
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		status, data := rs.call(i, "/v1/pairing/allow", body)
+		if status == 200 {
+			return
+		}
+		if status != 503 || time.Since(start) > limit {
+			rs.t.Fatalf("replica %d: a write answers %d %s after the database returned", i, status, data)
+		}
 	}
 }

@@ -166,7 +166,7 @@ func (e *engine) listen(ctx context.Context, cfg *pgx.ConnConfig, wake chan<- st
 		default:
 		}
 	}
-	backoff := listenRetryMin
+	backoff, failed := listenRetryMin, false
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
@@ -184,10 +184,13 @@ func (e *engine) listen(ctx context.Context, cfg *pgx.ConnConfig, wake chan<- st
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, listenRetryMax)
+			failed, backoff = true, min(2*backoff, listenRetryMax)
 			continue
 		}
-		backoff = listenRetryMin
+		if failed {
+			log.Info("postgres: listening for changes again", "host", e.host)
+		}
+		failed, backoff = true, listenRetryMin // a later connect follows a loss
 		signal()
 		for {
 			if _, err = conn.WaitForNotification(ctx); err != nil {
