@@ -242,10 +242,14 @@ type Change struct {
 	Detail    string    `json:"detail"`     // a short note; never a code or a token
 }
 
-// AuditLog is the answer of GET /v1/audit: the latest changes, newest
-// first.
+// AuditLog is the answer of GET /v1/audit: the latest changes the query
+// selects, newest first.
 type AuditLog struct {
 	Changes []Change `json:"changes"`
+	// NextBefore is the before= that reads the next, older page: set when
+	// the page is full (the next one may still be empty), left out on a
+	// short page, which is the last.
+	NextBefore int64 `json:"next_before,omitempty"`
 }
 
 // Health is the answer of GET /healthz and GET /readyz.

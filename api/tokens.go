@@ -25,3 +25,12 @@ type Token struct {
 type TokenList struct {
 	Tokens []Token `json:"tokens"`
 }
+
+// WebLink is the answer of `pairgate web-link --json`: a single-use sign-in
+// link for the web page. The URL carries the link's secret; it is shown
+// this once.
+type WebLink struct {
+	URL       string    `json:"url"`
+	URLSource string    `json:"url_source"` // flag, config, env, tunnel_file or listen
+	ExpiresAt time.Time `json:"expires_at"`
+}

@@ -19,6 +19,10 @@ import (
 type Caller struct {
 	Name  string // for the audit log: "admin", or "token:" and the token's name
 	Scope store.TokenScope
+	// Hash is the SHA-256 of the token presented. A web session keeps it
+	// and checks it again with AuthenticateHash on every request, so
+	// revoking the token (or replacing admin.token) ends the session.
+	Hash [32]byte
 }
 
 // Bounds on looking up tokens the Authenticator does not hold.
@@ -164,7 +168,7 @@ func (a *Authenticator) reloadLocked(ctx context.Context) error {
 	m := make(map[[32]byte]Caller, len(list))
 	for _, tk := range list {
 		if len(tk.Hash) == 32 {
-			m[[32]byte(tk.Hash)] = Caller{Name: "token:" + tk.Name, Scope: tk.Scope}
+			m[[32]byte(tk.Hash)] = Caller{Name: "token:" + tk.Name, Scope: tk.Scope, Hash: [32]byte(tk.Hash)}
 		}
 	}
 	a.byKey.Store(&m)
@@ -179,9 +183,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Caller,
 	if token == "" {
 		return Caller{}, false
 	}
-	h := hash(token)
+	return a.AuthenticateHash(ctx, hash(token))
+}
+
+// AuthenticateHash is Authenticate for a token known only by its SHA-256
+// (Caller.Hash): whether that token still may call, and as whom.
+func (a *Authenticator) AuthenticateHash(ctx context.Context, h [32]byte) (Caller, bool) {
 	if subtle.ConstantTimeCompare(h[:], a.admin[:]) == 1 {
-		return Caller{Name: "admin", Scope: store.ScopeAdmin}, true
+		return Caller{Name: "admin", Scope: store.ScopeAdmin, Hash: h}, true
 	}
 	seen := a.started.Load()
 	if c, ok := (*a.byKey.Load())[h]; ok {

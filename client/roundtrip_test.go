@@ -220,7 +220,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recent, err := d.st.RecentChanges(ctx, 3)
+	recent, err := d.st.RecentChanges(ctx, store.ChangeQuery{Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

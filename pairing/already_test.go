@@ -13,7 +13,7 @@ import (
 
 func (e *env) failures(t *testing.T) int {
 	t.Helper()
-	cs, err := e.st.RecentChanges(ctx, 1000)
+	cs, err := e.st.RecentChanges(ctx, store.ChangeQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

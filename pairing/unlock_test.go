@@ -77,7 +77,7 @@ func TestUnlockLiftsALockout(t *testing.T) {
 	}
 
 	// The audit log says who lifted it.
-	cs, err := e.st.RecentChanges(ctx, 100)
+	cs, err := e.st.RecentChanges(ctx, store.ChangeQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -270,6 +270,10 @@ func (s *Server) mux() http.Handler {
 		m.Handle(pattern, s.wrap(rt))
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.web != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.web.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint %s; see the API table in README.md", r.URL.Path))
 		s.metrics.unrouted.Inc()
 		s.logRequest(r, "unknown", http.StatusNotFound, time.Now())
@@ -551,17 +555,36 @@ func (s *Server) listAllowed(w http.ResponseWriter, r *http.Request, _ apitoken.
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
-	q, err := query(r, "limit")
+	q, err := query(r, "limit", "before", "kind", "channel", "actor")
 	if err != nil {
 		return err
 	}
-	limit := 100
+	cq := store.ChangeQuery{Limit: 100, Channel: q["channel"], Actor: q["actor"]}
 	if v, ok := q["limit"]; ok {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+		if cq.Limit, err = strconv.Atoi(v); err != nil || cq.Limit < 1 || cq.Limit > 1000 {
 			return errorf(http.StatusBadRequest, api.CodeBadRequest, `query parameter "limit": want a number from 1 to 1000, got %q`, v)
 		}
 	}
-	changes, err := s.st.RecentChanges(r.Context(), limit)
+	if v, ok := q["before"]; ok {
+		if cq.Before, err = strconv.ParseInt(v, 10, 64); err != nil || cq.Before < 1 {
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, `query parameter "before": want a change's seq (a positive number), got %q`, v)
+		}
+	}
+	// kind= (empty), like channel= and actor=, means any: what a form's
+	// "any" choice sends. An unknown kind would silently select nothing,
+	// so a typo would look like "no such changes": it is refused instead.
+	if v := q["kind"]; v != "" {
+		kinds := store.ChangeKinds()
+		if !slices.Contains(kinds, store.ChangeKind(v)) {
+			names := make([]string, len(kinds))
+			for i, k := range kinds {
+				names[i] = string(k)
+			}
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, `query parameter "kind": unknown kind %q (known: %s)`, v, strings.Join(names, ", "))
+		}
+		cq.Kind = store.ChangeKind(v)
+	}
+	changes, err := s.st.RecentChanges(r.Context(), cq)
 	if err != nil {
 		return err
 	}
@@ -570,6 +593,11 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller
 		out[i] = api.Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
 			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail}
 	}
-	writeJSON(w, http.StatusOK, api.AuditLog{Changes: out})
+	res := api.AuditLog{Changes: out}
+	// A full page may have older matches; a short one is the last.
+	if len(changes) == cq.Limit {
+		res.NextBefore = changes[len(changes)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }

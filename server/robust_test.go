@@ -504,13 +504,13 @@ type startGate struct {
 	open chan struct{}
 }
 
-func (g *startGate) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
+func (g *startGate) RecentChanges(ctx context.Context, q store.ChangeQuery) ([]store.Change, error) {
 	select {
 	case <-g.open:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return g.Store.RecentChanges(ctx, limit)
+	return g.Store.RecentChanges(ctx, q)
 }
 
 // TestRobustTokenChangesWhileStarting: a token minted or revoked (with the

@@ -38,6 +38,9 @@ type Options struct {
 	// Registry receives the metrics; nil means a new one. Metrics() serves
 	// it at /metrics.
 	Registry *prometheus.Registry
+	// Web serves every path outside /v1/ that is not an API route: the
+	// web page (package web). Nil answers them 404.
+	Web http.Handler
 }
 
 // Server is the HTTP API. Create it with New, start its metrics follower
@@ -51,6 +54,7 @@ type Server struct {
 	tokens  *apitoken.Authenticator
 	metrics *metrics
 	routes  map[string]route
+	web     http.Handler
 	handler http.Handler
 }
 
@@ -59,7 +63,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Pairing == nil || opts.Store == nil || opts.Tokens == nil {
 		return nil, errors.New("server: Pairing, Store and Tokens are required")
 	}
-	s := &Server{pairing: opts.Pairing, devices: opts.Devices, st: opts.Store, tokens: opts.Tokens, log: opts.Logger, now: opts.Now}
+	s := &Server{pairing: opts.Pairing, devices: opts.Devices, st: opts.Store, tokens: opts.Tokens, log: opts.Logger, now: opts.Now, web: opts.Web}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

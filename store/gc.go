@@ -38,5 +38,5 @@ func RunGC(ctx context.Context, st interface {
 // Full reports whether a GarbageCollect call deleted a whole batch of some
 // kind, so that there may be more of it to collect.
 func (r GCResult) Full() bool {
-	return max(r.Requests, r.Approvals, r.Lockouts, r.Notices, r.Failures, r.Declines, r.SetupTokens, r.DeviceRequests, r.Changes) >= GCBatch
+	return max(r.Requests, r.Approvals, r.Lockouts, r.Notices, r.Failures, r.Declines, r.SetupTokens, r.DeviceRequests, r.WebSessions, r.Changes) >= GCBatch
 }

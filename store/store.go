@@ -170,6 +170,19 @@ const (
 	KindDeviceRemoved   ChangeKind = "device.removed"
 )
 
+// ChangeKinds returns every change kind, in the order declared above: for
+// checking a kind named from outside (the audit API's filter) and telling
+// the caller which ones there are. A test checks it against the
+// declarations, so a new kind cannot be left out.
+func ChangeKinds() []ChangeKind {
+	return []ChangeKind{
+		KindRequested, KindApproved, KindAllowed, KindRejected, KindRevoked, KindExpired, KindCleared,
+		KindApproveFailed, KindLockedOut, KindUnlocked, KindTokenCreated, KindTokenRevoked,
+		KindSetupIssued, KindKeyRotated, KindDeviceRequested, KindDeviceApproved, KindDeviceRejected,
+		KindDevicePaired, KindDeviceRotated, KindDeviceRevoked, KindDeviceRemoved,
+	}
+}
+
 // SigningKey is one setup-token key by its number. The key itself is
 // derived from the pairing secret and the number; the store keeps which
 // number signs and since when.
@@ -296,7 +309,7 @@ func Head(ctx context.Context, st ChangeLog, o FollowOptions) (int64, error) {
 		o.Retry = time.Second
 	}
 	for {
-		recent, err := st.RecentChanges(ctx, 1)
+		recent, err := st.RecentChanges(ctx, ChangeQuery{Limit: 1})
 		switch {
 		case err == nil && len(recent) == 1:
 			return recent[0].Seq, nil
@@ -534,6 +547,7 @@ type GCResult struct {
 	Declines       int
 	SetupTokens    int
 	DeviceRequests int
+	WebSessions    int // web sessions and sign-in links that expired
 	Changes        int // changes pruned from the log
 }
 
@@ -551,6 +565,7 @@ type Store interface {
 	PairingStore
 	TokenStore
 	DeviceStore
+	WebSessionStore
 	ChangeLog
 
 	// AcquireLease takes or renews the lease name for holder until
@@ -702,6 +717,54 @@ type TokenStore interface {
 	RevokeToken(ctx context.Context, id string, actor Actor, now time.Time) (APIToken, error)
 }
 
+// WebSessionKind tells a signed-in browser from a sign-in link.
+type WebSessionKind string
+
+const (
+	// WebSessionBrowser is a browser signed in to the web page.
+	WebSessionBrowser WebSessionKind = "session"
+	// WebSessionLink is a single-use sign-in link (pairgate web-link) not
+	// used yet.
+	WebSessionLink WebSessionKind = "link"
+)
+
+// WebSession is a browser signed in to the web page, or a sign-in link not
+// used yet. Only the SHA-256 of its secret (the cookie or the link's token)
+// is kept.
+type WebSession struct {
+	Hash []byte // SHA-256 of the secret; unique
+	Kind WebSessionKind
+	// TokenHash is the SHA-256 of the API token (or admin token) the
+	// browser signed in with, so revoking that token ends the session; nil
+	// for a sign-in link and a session made from one (its authority is
+	// whoever could run pairgate web-link on the store).
+	TokenHash []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Remote    string // the address that signed in or asked for the link, for the log
+}
+
+// WebSessionStore keeps the web page's sessions, so signing out ends a
+// session on every replica.
+type WebSessionStore interface {
+	// CreateWebSession stores s (of either kind); its Hash is unique.
+	CreateWebSession(ctx context.Context, s WebSession) error
+
+	// WebSession returns the session of kind WebSessionBrowser with that
+	// hash that has not expired at now; ErrNotFound otherwise.
+	WebSession(ctx context.Context, hash []byte, now time.Time) (WebSession, error)
+
+	// DeleteWebSession deletes the session or link with that hash (signing
+	// out); deleting one that is gone is not an error.
+	DeleteWebSession(ctx context.Context, hash []byte) error
+
+	// RedeemWebLink, in one transaction, deletes the unexpired sign-in
+	// link with hash link and stores session: of several callers with one
+	// link exactly one succeeds; the others, and a link that expired or
+	// never existed, get ErrNotFound and store nothing.
+	RedeemWebLink(ctx context.Context, link []byte, session WebSession, now time.Time) error
+}
+
 // DeviceStore is the part of the store device pairing needs: setup-token
 // keys, setup tokens, device requests and devices.
 type DeviceStore interface {
@@ -773,6 +836,15 @@ type DeviceStore interface {
 	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
 }
 
+// ChangeQuery selects changes for the audit view, newest first.
+type ChangeQuery struct {
+	Limit   int        // at most this many (required, > 0)
+	Before  int64      // only Seq < Before; 0 means from the newest
+	Kind    ChangeKind // only this kind; "" means any
+	Channel string     // only changes of this channel; "" means any
+	Actor   string     // only changes whose Actor.Name is this; "" means any
+}
+
 // ChangeLog is the ordered log of every change (the outbox and the audit
 // log) and the positions of its consumers.
 type ChangeLog interface {
@@ -782,9 +854,11 @@ type ChangeLog interface {
 	// After retention pruned past after, it returns ErrCompacted.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
 
-	// RecentChanges returns the newest limit changes, newest first: the
-	// audit view.
-	RecentChanges(ctx context.Context, limit int) ([]Change, error)
+	// RecentChanges returns the newest changes that q selects, at most
+	// q.Limit of them, newest first: the audit view. To read the next page,
+	// pass the Seq of the last change returned as q.Before. A q.Limit below
+	// 1 or a negative q.Before is an error.
+	RecentChanges(ctx context.Context, q ChangeQuery) ([]Change, error)
 
 	// Changed returns a channel that is closed when changes may have been
 	// appended after the call: by this store at once, by other processes or

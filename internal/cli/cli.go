@@ -186,7 +186,7 @@ pairing code; you approve it and they join the allowlist.`,
 	// --version is the root's own flag rather than cobra's (which adds -v
 	// and prints a fixed template), so that --json applies to it.
 	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
-	root.AddCommand(a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
+	root.AddCommand(a.webLinkCmd(), a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
 		a.backupCmd(), a.versionCmd(), a.configCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(a.helpCmd(root))
@@ -528,7 +528,7 @@ func (a *app) secretPath(home string) string {
 func (a *app) loadSecret(ctx context.Context) error {
 	path := a.secretPath(a.homeDir)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		recent, err := a.st.RecentChanges(ctx, 1)
+		recent, err := a.st.RecentChanges(ctx, store.ChangeQuery{Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
+	"github.com/pairgate/pairgate/web"
 )
 
 // HTTP server limits: a client that dribbles its headers or body, or holds
@@ -117,7 +118,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.tokens, err = apitoken.New(apitoken.Options{Store: o.Store, Logger: d.log}).Authenticator(ctx, admin); err != nil {
 		return nil, err
 	}
-	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log})
+	page, err := web.New(web.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log, Web: page})
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +242,8 @@ func (d *Daemon) runGC(ctx context.Context) {
 		}
 		if r != (store.GCResult{}) {
 			d.log.Debug("garbage collected", "requests", r.Requests, "notices", r.Notices, "failures", r.Failures, "declines", r.Declines,
-				"approvals", r.Approvals, "lockouts", r.Lockouts, "setup_tokens", r.SetupTokens, "device_requests", r.DeviceRequests, "changes", r.Changes)
+				"approvals", r.Approvals, "lockouts", r.Lockouts, "setup_tokens", r.SetupTokens, "device_requests", r.DeviceRequests,
+				"web_sessions", r.WebSessions, "changes", r.Changes)
 		}
 	})
 }

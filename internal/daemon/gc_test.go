@@ -37,7 +37,7 @@ func TestServeCollectsGarbage(t *testing.T) {
 			t.Fatalf("no garbage collection counted 5 s after start:\n%s", grep(body, "pairgate_gc_"))
 		}
 	}
-	recent, err := other.RecentChanges(ctx, 1)
+	recent, err := other.RecentChanges(ctx, store.ChangeQuery{Limit: 1})
 	if err != nil || len(recent) != 1 || recent[0].Kind != store.KindExpired || recent[0].RequestID != "req_old" {
 		t.Errorf("the expired request is not recorded as expired: %+v %v", recent, err)
 	}

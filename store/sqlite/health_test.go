@@ -303,8 +303,10 @@ func TestFullDisk(t *testing.T) {
 }
 
 // schemaV7 turns a current database's tables back into those of schema
-// version 7: a change log without the outbox of 0008, no leases (0009).
+// version 7: a change log without the outbox of 0008, no leases (0009), no
+// web sessions (0010).
 var schemaV7 = []string{
+	`DROP TABLE web_sessions`,
 	`DROP TABLE leases`,
 	`DROP TABLE change_log`,
 	`DROP TABLE cursors`,

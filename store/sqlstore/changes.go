@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pairgate/pairgate/store"
@@ -102,9 +103,46 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	return out, s.fail("read change log", err)
 }
 
-// RecentChanges implements store.Store.
-func (s *Store) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
-	return list(ctx, s, "read change log", "", `SELECT `+changeCols+` FROM changes ORDER BY seq DESC LIMIT ?`, scanChange, limit)
+// RecentChanges implements store.Store. The query walks the seq primary
+// key backwards from q.Before, skipping the changes a filter refuses, until
+// q.Limit matched: unfiltered, that reads exactly q.Limit rows. There is no
+// index per filter, on purpose: each would be written on every change
+// appended, for a page an operator reads now and then. A filter that
+// matches often stops early; a rare kind or actor reads the rest of the log
+// once per page, which retention (90 days by default) keeps small. Should
+// that become slow, an index on (kind, seq) is the one to add first.
+func (s *Store) RecentChanges(ctx context.Context, q store.ChangeQuery) ([]store.Change, error) {
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("read change log: limit %d: want at least 1", q.Limit)
+	}
+	if q.Before < 0 {
+		return nil, fmt.Errorf("read change log: before %d: want 0 (the newest) or a sequence number", q.Before)
+	}
+	var conds []string
+	var args []any
+	if q.Before > 0 {
+		conds = append(conds, "seq < ?")
+		args = append(args, q.Before)
+	}
+	if q.Kind != "" {
+		conds = append(conds, "kind = ?")
+		args = append(args, string(q.Kind))
+	}
+	if q.Channel != "" {
+		conds = append(conds, "channel = ?")
+		args = append(args, q.Channel)
+	}
+	if q.Actor != "" {
+		conds = append(conds, "actor = ?")
+		args = append(args, q.Actor)
+	}
+	where := "TRUE"
+	if len(conds) > 0 {
+		where = strings.Join(conds, " AND ")
+	}
+	args = append(args, q.Limit)
+	return list(ctx, s, "read change log", "", `SELECT `+changeCols+` FROM changes WHERE `+where+` ORDER BY seq DESC LIMIT ?`,
+		scanChange, args...)
 }
 
 // Cursor implements store.Store.

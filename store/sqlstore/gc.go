@@ -58,6 +58,9 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, p store.GCPol
 				WHERE (status <> 'pending' AND decided_at <= ?) OR (status = 'pending' AND expires_at <= ?) LIMIT ?)`,
 				before(p.DeviceRequests), before(p.DeviceRequests))
 		}
+		// Web sessions and sign-in links are no use once expired: WebSession
+		// and RedeemWebLink already ignore them.
+		del(&r.WebSessions, `DELETE FROM web_sessions WHERE hash IN (SELECT hash FROM web_sessions WHERE expires_at <= ? LIMIT ?)`, ms(now))
 		if err != nil {
 			return err
 		}

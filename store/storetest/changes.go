@@ -19,8 +19,8 @@ func testChangeLog(t *testing.T, b Backend) {
 	if cs, err := f.s.Changes(f.ctx, 0, 10); err != nil || len(cs) != 0 {
 		t.Errorf("Changes(0, 10) on an empty store = %d changes, %v; want none", len(cs), err)
 	}
-	if cs, err := f.s.RecentChanges(f.ctx, 10); err != nil || len(cs) != 0 {
-		t.Errorf("RecentChanges(10) on an empty store = %d changes, %v; want none", len(cs), err)
+	if cs, err := f.s.RecentChanges(f.ctx, store.ChangeQuery{Limit: 10}); err != nil || len(cs) != 0 {
+		t.Errorf("RecentChanges(Limit 10) on an empty store = %d changes, %v; want none", len(cs), err)
 	}
 
 	// Every state change, each appending exactly its documented records;
@@ -142,16 +142,143 @@ func testChangeLog(t *testing.T, b Backend) {
 		}
 	}
 
-	// RecentChanges: newest first, at most limit.
+	testRecentChanges(t, f, full)
+}
+
+// testRecentChanges checks the audit view over full, the whole log of
+// testChangeLog in order:
+//
+//	 1 requested       telegram/default  gate
+//	 2 requested       telegram/default  gate
+//	 3 approved        telegram/default  alice
+//	 4 rejected        telegram/default  ops
+//	 5 allowed         telegram/default  alice
+//	 6 revoked         telegram/default  ops
+//	 7 requested       telegram/work     gate
+//	 8 expired         telegram/work     (actor not promised)
+//	 9 requested       signal/default    gate
+//	10 cleared         signal/default    alice
+//	11 approve_failed  signal/default    ops
+//	12 approve_failed  signal/default    ops
+//	13 locked_out      signal/default    (actor not promised)
+func testRecentChanges(t *testing.T, f *fixture, full []store.Change) {
+	t.Helper()
+	if len(full) != 13 {
+		t.Fatalf("testRecentChanges expects the 13 changes of testChangeLog, got %d", len(full))
+	}
 	newest := slices.Clone(full)
 	slices.Reverse(newest)
-	for _, limit := range []int{1, 3, len(full), len(full) + 5} {
-		got, err := f.s.RecentChanges(f.ctx, limit)
-		if err != nil {
-			t.Fatalf("RecentChanges(%d): %v", limit, err)
+	// selected is what q selects of the log, newest first, ignoring Limit.
+	selected := func(q store.ChangeQuery) []store.Change {
+		out := []store.Change{}
+		for _, c := range newest {
+			if (q.Before == 0 || c.Seq < q.Before) && (q.Kind == "" || c.Kind == q.Kind) &&
+				(q.Channel == "" || c.Scope.Channel == q.Channel) && (q.Actor == "" || c.Actor.Name == q.Actor) {
+				out = append(out, c)
+			}
 		}
-		if diff := cmp.Diff(newest[:min(limit, len(newest))], got); diff != "" {
-			t.Errorf("RecentChanges(%d) (-want +got):\n%s", limit, diff)
+		return out
+	}
+	recent := func(q store.ChangeQuery) []store.Change {
+		t.Helper()
+		got, err := f.s.RecentChanges(f.ctx, q)
+		if err != nil {
+			t.Fatalf("RecentChanges(%+v): %v", q, err)
+		}
+		if len(got) > q.Limit {
+			t.Errorf("RecentChanges(%+v) returned %d changes, more than the limit", q, len(got))
+		}
+		return got
+	}
+
+	// Each filter alone and combined. n is how many of the log's changes
+	// match, counted by hand from the table above so that the check does
+	// not only agree with selected; -1 where a change whose actor is not
+	// promised could count.
+	cases := []struct {
+		q store.ChangeQuery
+		n int
+	}{
+		{store.ChangeQuery{}, 13},
+		{store.ChangeQuery{Kind: store.KindRequested}, 4},
+		{store.ChangeQuery{Kind: store.KindApproveFailed}, 2},
+		{store.ChangeQuery{Kind: store.KindDevicePaired}, 0},
+		{store.ChangeQuery{Channel: "telegram"}, 8},
+		{store.ChangeQuery{Channel: "signal"}, 5},
+		{store.ChangeQuery{Channel: "whatsapp"}, 0},
+		{store.ChangeQuery{Actor: alice.Name}, 3},
+		{store.ChangeQuery{Actor: gate.Name}, 4},
+		{store.ChangeQuery{Actor: ops.Name}, -1},
+		{store.ChangeQuery{Actor: "cli:nobody"}, 0},
+		{store.ChangeQuery{Kind: store.KindRequested, Channel: "telegram"}, 3},
+		{store.ChangeQuery{Kind: store.KindRequested, Channel: "signal", Actor: gate.Name}, 1},
+		{store.ChangeQuery{Channel: "telegram", Actor: alice.Name}, 2},
+		{store.ChangeQuery{Kind: store.KindApproveFailed, Channel: "signal", Actor: ops.Name}, 2},
+		{store.ChangeQuery{Kind: store.KindApproveFailed, Actor: alice.Name}, 0},
+		{store.ChangeQuery{Kind: store.KindRequested, Channel: "whatsapp"}, 0},
+	}
+	for _, tc := range cases {
+		want := selected(tc.q)
+		if tc.n >= 0 && len(want) != tc.n {
+			t.Errorf("%+v selects %d of the log's changes, want %d: the log is not what testRecentChanges expects", tc.q, len(want), tc.n)
+		}
+		// Limit is honoured: the newest Limit of the matches.
+		for _, limit := range []int{1, 2, 3, len(full), len(full) + 5} {
+			q := tc.q
+			q.Limit = limit
+			if diff := cmp.Diff(want[:min(limit, len(want))], recent(q), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("RecentChanges(%+v) (-want +got):\n%s", q, diff)
+			}
+		}
+		// Pages of 3, each from the Seq of the previous page's last
+		// change, add up to the whole newest-first list.
+		q := tc.q
+		q.Limit = 3
+		var got []store.Change
+		for pages := 0; ; pages++ {
+			if pages > len(full) {
+				t.Fatalf("paging %+v: no end after %d pages", tc.q, pages)
+			}
+			page := recent(q)
+			got = append(got, page...)
+			if len(page) < q.Limit {
+				break
+			}
+			q.Before = page[len(page)-1].Seq
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("paging %+v by 3 with Before (-want +got):\n%s", tc.q, diff)
+		}
+	}
+
+	// Before on its own: only older changes; at or beyond the oldest,
+	// none; past the newest, all of them.
+	for _, tc := range []struct {
+		before int64
+		want   []store.Change
+	}{
+		{full[6].Seq, newest[len(newest)-6:]},
+		{full[1].Seq, newest[len(newest)-1:]},
+		{full[0].Seq, nil},
+		{1, nil},
+		{full[len(full)-1].Seq + 1, newest},
+		{full[len(full)-1].Seq + 1000, newest},
+	} {
+		q := store.ChangeQuery{Limit: 100, Before: tc.before}
+		if diff := cmp.Diff(tc.want, recent(q), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("RecentChanges(%+v) (-want +got):\n%s", q, diff)
+		}
+	}
+	q := store.ChangeQuery{Limit: 100, Before: full[0].Seq, Kind: store.KindRequested}
+	if got := recent(q); len(got) != 0 {
+		t.Errorf("RecentChanges(%+v) = %d changes, want none: nothing is older than the oldest", q, len(got))
+	}
+
+	// A query without a limit, or before a negative position, is a
+	// mistake of the caller's, not a request for everything.
+	for _, q := range []store.ChangeQuery{{}, {Limit: -1}, {Limit: 10, Before: -1}} {
+		if got, err := f.s.RecentChanges(f.ctx, q); err == nil {
+			t.Errorf("RecentChanges(%+v) = %d changes, want an error", q, len(got))
 		}
 	}
 }

@@ -120,17 +120,20 @@ const (
 )
 
 // childJob is what a child does: open the database, say it is ready, wait
-// for the start signal (its stdin closing), then create Requests in order.
+// for the start signal (its stdin closing), then redeem a sign-in link if
+// Redeem is set and create Requests in order.
 type childJob struct {
 	Locator    string
 	MaxPending int
 	Requests   []store.Request
+	Redeem     *redeemJob `json:",omitempty"`
 }
 
-// childOutcome is the result of one CreateRequest in a child.
+// childOutcome is the result of one CreateRequest or RedeemWebLink in a
+// child.
 type childOutcome struct {
 	ID      string
-	Outcome string // created, cap_reached, pending or error
+	Outcome string // created, cap_reached, pending, redeemed, not_found or error
 	Error   string `json:",omitempty"`
 }
 
@@ -164,7 +167,10 @@ func runChild(b Backend, raw string) int {
 		fmt.Fprintf(os.Stderr, "storetest child: waiting for start: %v\n", err)
 		return 4
 	}
-	out := make([]childOutcome, 0, len(job.Requests))
+	out := make([]childOutcome, 0, len(job.Requests)+1)
+	if job.Redeem != nil {
+		out = append(out, job.Redeem.run(ctx, s))
+	}
 	for _, r := range job.Requests {
 		_, err := s.CreateRequest(ctx, store.CreateRequestParams{Request: r, MaxPending: job.MaxPending, Actor: gate})
 		o := childOutcome{ID: r.ID, Outcome: "created"}

@@ -45,6 +45,7 @@ func (f *fixture) gcPass(now time.Time, p store.GCPolicy) (store.GCResult, int) 
 		sum.Declines += r.Declines
 		sum.SetupTokens += r.SetupTokens
 		sum.DeviceRequests += r.DeviceRequests
+		sum.WebSessions += r.WebSessions
 		sum.Changes += r.Changes
 	}
 }

@@ -18,13 +18,17 @@ type call struct {
 }
 
 // lifecycleFixture makes a store holding a live request of sender "1" and
-// an active allow entry of sender "9", both in tg, and returns the calls.
+// an active allow entry of sender "9", both in tg, a web session and a
+// sign-in link, and returns the calls.
 func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call) {
 	f := newFixture(t, b)
 	r := f.mustCreate(tg, "1", at(0))
 	f.allow(tg, "9", alice, at(0))
 	issued := f.issue("lifecycle", at(0))
 	fresh := f.request(tg, "2", at(minute))
+	web, link := lifecycleWeb()
+	f.createWeb(web)
+	f.createWeb(link)
 	calls := []call{
 		{"CreateRequest", func(ctx context.Context, s store.Store) error {
 			_, err := s.CreateRequest(ctx, store.CreateRequestParams{Request: fresh, MaxPending: 10, Actor: gate})
@@ -103,7 +107,7 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			return err
 		}},
 		{"RecentChanges", func(ctx context.Context, s store.Store) error {
-			_, err := s.RecentChanges(ctx, 10)
+			_, err := s.RecentChanges(ctx, store.ChangeQuery{Limit: 10})
 			return err
 		}},
 		{"CreateToken", func(ctx context.Context, s store.Store) error {
@@ -152,8 +156,27 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 		{"TouchDevice", func(ctx context.Context, s store.Store) error {
 			return s.TouchDevice(ctx, "x", at(0))
 		}},
+		{"CreateWebSession", func(ctx context.Context, s store.Store) error {
+			return s.CreateWebSession(ctx, webSession("lifecycle-new", store.WebSessionBrowser, at(minute), hour))
+		}},
+		{"WebSession", func(ctx context.Context, s store.Store) error {
+			_, err := s.WebSession(ctx, web.Hash, at(minute))
+			return err
+		}},
+		{"DeleteWebSession", func(ctx context.Context, s store.Store) error {
+			return s.DeleteWebSession(ctx, web.Hash)
+		}},
+		{"RedeemWebLink", func(ctx context.Context, s store.Store) error {
+			return s.RedeemWebLink(ctx, link.Hash, fromLink("lifecycle-redeemed", at(minute), hour), at(minute))
+		}},
 	}
 	return f, r, calls
+}
+
+// lifecycleWeb is the web session and the sign-in link lifecycleFixture
+// stores.
+func lifecycleWeb() (web, link store.WebSession) {
+	return webSession("lifecycle", store.WebSessionBrowser, at(0), hour), webSession("lifecycle-link", store.WebSessionLink, at(0), hour)
 }
 
 // safely runs c, turning a panic into an error.
@@ -180,6 +203,14 @@ func checkUnchanged(f *fixture, r store.Request, seq int64) {
 	}
 	if ok, err := f.s.MarkRequestSent(f.ctx, r.ID, at(window), at(window)); err != nil || !ok {
 		f.t.Errorf("MarkRequestSent after a refused MarkRequestSent = %v, %v; want true (nothing recorded before)", ok, err)
+	}
+	web, link := lifecycleWeb()
+	f.checkWeb("the web session after a refused DeleteWebSession", storedWeb(web), at(minute))
+	f.checkNoWeb("the web session of a refused CreateWebSession", webSession("lifecycle-new", store.WebSessionBrowser, at(minute), hour).Hash, at(minute))
+	redeemed := fromLink("lifecycle-redeemed", at(minute), hour)
+	f.checkNoWeb("the web session of a refused RedeemWebLink", redeemed.Hash, at(minute))
+	if err := f.s.RedeemWebLink(f.ctx, link.Hash, redeemed, at(minute)); err != nil {
+		f.t.Errorf("RedeemWebLink after a refused RedeemWebLink: %v; want the link kept", err)
 	}
 }
 

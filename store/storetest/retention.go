@@ -22,8 +22,8 @@ type headSpy struct {
 	read chan struct{}
 }
 
-func (s *headSpy) RecentChanges(ctx context.Context, limit int) ([]store.Change, error) {
-	cs, err := s.Store.RecentChanges(ctx, limit)
+func (s *headSpy) RecentChanges(ctx context.Context, q store.ChangeQuery) ([]store.Change, error) {
+	cs, err := s.Store.RecentChanges(ctx, q)
 	s.once.Do(func() { close(s.read) })
 	return cs, err
 }
@@ -68,7 +68,7 @@ func testRetention(t *testing.T, b Backend) {
 		if n := int64(len(cs)); n != last-mark {
 			t.Errorf("Changes(%d) returned %d changes, want %d (%d to %d)", mark, n, last-mark, mark+1, last)
 		}
-		if recent, err := f.s.RecentChanges(f.ctx, 100); err != nil || int64(len(recent)) != last-mark {
+		if recent, err := f.s.RecentChanges(f.ctx, store.ChangeQuery{Limit: 100}); err != nil || int64(len(recent)) != last-mark {
 			t.Errorf("RecentChanges = %d changes, %v; want the %d left", len(recent), err, last-mark)
 		}
 	}

@@ -105,6 +105,7 @@ func Run(t *testing.T, b Backend) {
 		{"RetentionPrunedAll", testRetentionPrunedAll},
 		{"RetentionSkew", testRetentionSkew},
 		{"Leases", testLeases},
+		{"WebSessions", testWebSessions},
 		{"GCRows", testGCRows},
 		{"GCZero", testGCZero},
 		{"GCNotices", testGCNotices},
@@ -293,7 +294,7 @@ func (f *fixture) allow(scope store.Scope, sender string, actor store.Actor, now
 // lastSeq is the Seq of the newest change, or 0 for an empty log.
 func (f *fixture) lastSeq() int64 {
 	f.t.Helper()
-	cs, err := f.s.RecentChanges(f.ctx, 1)
+	cs, err := f.s.RecentChanges(f.ctx, store.ChangeQuery{Limit: 1})
 	if err != nil {
 		f.t.Fatalf("RecentChanges(1): %v", err)
 	}
