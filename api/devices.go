@@ -27,6 +27,7 @@ type DeviceRequest struct {
 	Role      string    `json:"role"`
 	Label     string    `json:"label"` // the setup code's
 	CheckCode string    `json:"check_code"`
+	Remote    string    `json:"remote"` // the address the device connected from
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

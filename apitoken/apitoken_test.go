@@ -117,8 +117,8 @@ func TestAuthenticate(t *testing.T) {
 		want  apitoken.Caller
 		ok    bool
 	}{
-		{admin, apitoken.Caller{Name: "admin", Scope: store.ScopeAdmin}, true},
-		{gw.Token, apitoken.Caller{Name: "token:late", Scope: store.ScopeGateway}, true},
+		{admin, apitoken.Caller{Name: "admin", Scope: store.ScopeAdmin, Hash: sha256.Sum256([]byte(admin))}, true},
+		{gw.Token, apitoken.Caller{Name: "token:late", Scope: store.ScopeGateway, Hash: sha256.Sum256([]byte(gw.Token))}, true},
 		{"pgt_made-up", apitoken.Caller{}, false},
 		{"", apitoken.Caller{}, false},
 	} {
@@ -126,5 +126,42 @@ func TestAuthenticate(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("Authenticate(%.8q): %+v, %v; want %+v, %v", tt.token, got, ok, tt.want, tt.ok)
 		}
+		// What a web session keeps, the hash, names the same caller for
+		// as long as the token is valid.
+		if ok {
+			if again, ok := auth.AuthenticateHash(t.Context(), got.Hash); !ok || again != got {
+				t.Errorf("AuthenticateHash(Hash of %.8q) = %+v, %v; want %+v", tt.token, again, ok, got)
+			}
+		}
 	}
+	if _, ok := auth.AuthenticateHash(t.Context(), sha256.Sum256([]byte("pgt_made-up"))); ok {
+		t.Error("AuthenticateHash accepted the hash of a made-up token")
+	}
+	if _, err := svc.Revoke(t.Context(), mustID(t, svc, "late"), store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// The authenticator learns of the revocation from the change log (Run),
+	// or on a miss; a reload here stands in for Run.
+	fresh, err := svc.Authenticator(t.Context(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fresh.AuthenticateHash(t.Context(), sha256.Sum256([]byte(gw.Token))); ok {
+		t.Error("AuthenticateHash accepted the hash of a revoked token")
+	}
+}
+
+func mustID(t *testing.T, svc *apitoken.Service, name string) string {
+	t.Helper()
+	list, err := svc.List(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range list {
+		if tk.Name == name {
+			return tk.ID
+		}
+	}
+	t.Fatalf("no token named %s", name)
+	return ""
 }

@@ -218,7 +218,7 @@ func (s *Service) session(ctx context.Context, c *websocket.Conn, addr string, a
 	}
 	switch m.Type {
 	case "pair":
-		return s.pair(ctx, c, nonce, audiences, m)
+		return s.pair(ctx, c, nonce, audiences, m, addr)
 	case "resume":
 		return s.resume(ctx, c, nonce, m)
 	}
@@ -248,7 +248,7 @@ func verify(pub []byte, msg, sig string) error {
 	return nil
 }
 
-func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, audiences []string, m inbound) error {
+func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, audiences []string, m inbound, addr string) error {
 	if m.Device == nil || m.Token == "" {
 		return perr(CodeBadRequest, `pair needs "token" and "device"`)
 	}
@@ -272,7 +272,7 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 		ID: newID("dreq_", 10), DeviceID: deviceID, PublicKey: pub,
 		Name: termtext.Clean(m.Device.Name, MaxNameLen), Platform: termtext.Clean(m.Device.Platform, MaxPlatformLen),
 		Role: row.Role, Scopes: row.Scopes, Label: row.Label, CheckCode: CheckCode(nonce, deviceID),
-		CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
+		Remote: addr, CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
 	}
 	err = s.st.CreateDeviceRequest(ctx, req, row.ID, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"})
 	switch {

@@ -305,7 +305,7 @@ func newDeviceToken() (token string, hash []byte) {
 
 func requestViewOf(r store.DeviceRequest) api.DeviceRequest {
 	return api.DeviceRequest{RequestID: r.ID, DeviceID: r.DeviceID, Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
-		CheckCode: r.CheckCode, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+		CheckCode: r.CheckCode, Remote: r.Remote, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
 }
 
 func viewOf(d store.Device) api.Device {

@@ -232,6 +232,8 @@ type DeviceRequest struct {
 	Scopes    []string
 	Label     string
 	CheckCode string
+	// Remote is the address (host) the device connected from.
+	Remote    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	Status    DeviceStatus

@@ -127,6 +127,7 @@ type devRequest struct {
 	Role      string    `json:"role"`
 	Label     string    `json:"label"`
 	CheckCode string    `json:"check_code"`
+	Remote    string    `json:"remote"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
@@ -368,6 +369,9 @@ func TestDevicePairingEndToEnd(t *testing.T) {
 	if req.DeviceID != deviceID || announced != deviceID || req.Name != "E2E Phone" || req.Platform != runtime.GOOS || req.Role != "node" ||
 		!strings.HasPrefix(req.RequestID, "dreq_") {
 		t.Errorf("pending request %+v: want device %s (announced %s), name E2E Phone, platform %s, role node", req, deviceID, announced, runtime.GOOS)
+	}
+	if req.Remote != "127.0.0.1" {
+		t.Errorf("pending request from %q, want the companion's address 127.0.0.1", req.Remote)
 	}
 	if exp := req.ExpiresAt.Sub(req.CreatedAt); exp < 9*time.Minute || exp > 11*time.Minute {
 		t.Errorf("pending request lives %v, want 10 min", exp)

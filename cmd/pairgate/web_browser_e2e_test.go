@@ -231,6 +231,9 @@ func TestWebPageInBrowser(t *testing.T) {
 	if pageCheck != check {
 		t.Fatalf("the page shows check code %q, the companion printed %q", pageCheck, check)
 	}
+	if meta := read(t, ctx, "device request", chromedp.TextContent(chromedp.CSS(`#device-requests li.device .meta`))); !strings.Contains(meta, "from 127.0.0.1") {
+		t.Errorf("the device request does not say where it came from: %q", meta)
+	}
 	shoot(t, ctx, shots, "device-request")
 	within(t, ctx, 5*time.Second, "approve the device",
 		chromedp.Click(chromedp.CSS(`#device-requests li.device form[action="/do/device/approve"] button`)),
@@ -244,6 +247,15 @@ func TestWebPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#paired li[data-device]`)),
 	)
 	shoot(t, ctx, shots, "devices")
+	// Rotate its token, through the confirmation: the new one is shown once.
+	within(t, ctx, 5*time.Second, "rotate the device token",
+		chromedp.Click(chromedp.CSS(`#paired li[data-device] details.confirm summary`)),
+		chromedp.Click(chromedp.CSS(`#paired li[data-device] form[action="/do/device/rotate"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#device-token`)),
+	)
+	if tok := read(t, ctx, "new device token", chromedp.TextContent(chromedp.CSS(`#device-token`))); len(tok) < 40 {
+		t.Errorf("the rotated token shown is %q", tok)
+	}
 	within(t, ctx, 5*time.Second, "audit trail",
 		chromedp.Navigate(d.url+"/audit"),
 		chromedp.WaitVisible(chromedp.CSS(`table.audit`)),
@@ -303,4 +315,35 @@ func TestWebPageInBrowser(t *testing.T) {
 		t.Errorf("the link used a second time: %q", body)
 	}
 	noSecretsIn(t, d.stderr.String(), "the daemon's log", []string{d.adminToken(), setupCode, ana.Code, strings.TrimPrefix(link.URL, d.url+"/signin/link?t=")})
+}
+
+// TestWebLinkAddress: without --url the link is on the public URL's host
+// (wss:// read as https://), else on the listen address, and it says which.
+func TestWebLinkAddress(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, config, want, source string
+	}{
+		{"listen", "", "http://127.0.0.1:7420/signin/link?t=", "listen"},
+		{"public url", "pairing:\n  public_url: wss://gateway.example.com/pair\n", "https://gateway.example.com/signin/link?t=", "config"},
+		{"cleartext public url", "pairing:\n  public_url: ws://127.0.0.1:9000/pair\n", "http://127.0.0.1:9000/signin/link?t=", "config"},
+		{"listen on every address", "server:\n  listen: 0.0.0.0:8080\n", "http://127.0.0.1:8080/signin/link?t=", "listen"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			if tt.config != "" {
+				if err := os.WriteFile(filepath.Join(home, "pairgate.yaml"), []byte(tt.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var link api.WebLink
+			devRunJSON(t, home, nil, &link, "web-link")
+			if !strings.HasPrefix(link.URL, tt.want) || len(link.URL) < len(tt.want)+40 || link.URLSource != tt.source {
+				t.Errorf("web-link: %+v; want %s… from %s", link, tt.want, tt.source)
+			}
+			if left := time.Until(link.ExpiresAt); left < 4*time.Minute || left > 5*time.Minute {
+				t.Errorf("the link expires in %v, want 5 min", left)
+			}
+		})
+	}
 }

@@ -26,12 +26,18 @@ func (a *app) webLinkCmd() *cobra.Command {
   pairgate web-link --url https://gateway.example.com`,
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
+			// A wrong --url is a usage error, told before anything is opened.
+			page, source, err := flagPageURL(base)
+			if err != nil {
+				return err
+			}
 			if _, err := a.open(c.Context()); err != nil {
 				return err
 			}
-			page, source, err := a.pageURL(base)
-			if err != nil {
-				return err
+			if page == "" {
+				if page, source, err = a.pageURL(); err != nil {
+					return err
+				}
 			}
 			token, expires, err := web.NewLink(c.Context(), a.st, time.Now(), "cli")
 			if err != nil {
@@ -54,17 +60,23 @@ func (a *app) webLinkCmd() *cobra.Command {
 	return c
 }
 
-// pageURL is where a browser finds the web page: --url; else the public
-// URL of setup codes with wss:// read as https:// (the same host serves
-// /pair and the page); else the daemon's listen address.
-func (a *app) pageURL(flag string) (string, string, error) {
-	if flag != "" {
-		u, err := url.Parse(flag)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return "", "", usageError{fmt.Errorf("--url %q: want http(s)://host[:port] with no query, e.g. https://gateway.example.com", flag)}
-		}
-		return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), "flag", nil
+// flagPageURL reads --url: http(s)://host[:port][/path], nothing else. It
+// returns "" when the flag is not set.
+func flagPageURL(flag string) (string, string, error) {
+	if flag == "" {
+		return "", "", nil
 	}
+	u, err := url.Parse(flag)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", usageError{fmt.Errorf("--url %q: want http(s)://host[:port] with no query, e.g. https://gateway.example.com", flag)}
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), "flag", nil
+}
+
+// pageURL is where a browser finds the web page without --url: the public
+// URL of setup codes with wss:// read as https:// (the same host serves
+// /pair and the page), else the daemon's listen address.
+func (a *app) pageURL() (string, string, error) {
 	pub, source, err := device.ResolveURL(a.urlInputs(""))
 	switch {
 	case err == nil:

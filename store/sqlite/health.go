@@ -25,7 +25,7 @@ const applicationID = 0x50475431
 // marked with applicationID is recognised by them.
 var pairgateTables = []string{
 	"allowed", "api_tokens", "approvals", "change_log", "changes", "cursors", "declines", "device_requests", "devices",
-	"failures", "health", "leases", "lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis",
+	"failures", "health", "leases", "lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis", "web_sessions",
 }
 
 // Health timings.

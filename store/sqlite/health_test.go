@@ -304,8 +304,9 @@ func TestFullDisk(t *testing.T) {
 
 // schemaV7 turns a current database's tables back into those of schema
 // version 7: a change log without the outbox of 0008, no leases (0009), no
-// web sessions (0010).
+// web sessions (0010), no remote address on device requests (0011).
 var schemaV7 = []string{
+	`ALTER TABLE device_requests DROP COLUMN remote`,
 	`DROP TABLE web_sessions`,
 	`DROP TABLE leases`,
 	`DROP TABLE change_log`,

@@ -91,7 +91,7 @@ func (s *Store) GetSetupToken(ctx context.Context, id string) (store.SetupToken,
 }
 
 const deviceRequestCols = `id, device_id, public_key, name, platform, role, scopes, label, check_code,
-	created_at, expires_at, status, decided_at, decided_by, delivered`
+	created_at, expires_at, status, decided_at, decided_by, delivered, remote`
 
 func scanDeviceRequest(row scanner) (store.DeviceRequest, error) {
 	var r store.DeviceRequest
@@ -99,7 +99,7 @@ func scanDeviceRequest(row scanner) (store.DeviceRequest, error) {
 	var created, expires int64
 	var decided sql.NullInt64
 	err := row.Scan(&r.ID, &r.DeviceID, &r.PublicKey, &r.Name, &r.Platform, &r.Role, &scopes, &r.Label, &r.CheckCode,
-		&created, &expires, &status, &decided, &r.DecidedBy, &r.Delivered)
+		&created, &expires, &status, &decided, &r.DecidedBy, &r.Delivered, &r.Remote)
 	if err != nil {
 		return r, err
 	}
@@ -133,9 +133,9 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 			return unusableToken(ctx, tx, tokenID)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_requests (`+deviceRequestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '', 0)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '', 0, ?)`,
 			r.ID, r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), r.Label, r.CheckCode,
-			ms(r.CreatedAt), ms(r.ExpiresAt)); err != nil {
+			ms(r.CreatedAt), ms(r.ExpiresAt), r.Remote); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,

@@ -22,7 +22,7 @@ func deviceRequest(n string, created time.Time) store.DeviceRequest {
 	id := sha256.Sum256(pub[:])
 	return store.DeviceRequest{
 		ID: "dreq_" + n, DeviceID: hex.EncodeToString(id[:]), PublicKey: pub[:], Name: "Pixel " + n, Platform: "android",
-		Role: "node", Scopes: []string{"chat", "files"}, Label: "kitchen", CheckCode: "012345",
+		Role: "node", Scopes: []string{"chat", "files"}, Label: "kitchen", CheckCode: "012345", Remote: "192.0.2." + n,
 		CreatedAt: created, ExpiresAt: created.Add(10 * minute), Status: store.DevicePending,
 	}
 }
