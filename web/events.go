@@ -53,10 +53,14 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, s session) erro
 	follow.After = after
 
 	rc := http.NewResponseController(w)
-	// The server's write timeout is for requests; this one lasts as long
-	// as the page is open.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	// The server's read and write timeouts are for requests; this one
+	// lasts as long as the page is open (an expired write deadline fails
+	// the next event; the read one is lifted too, so that no deadline of
+	// the server's ends the stream).
+	for _, set := range []func(time.Time) error{rc.SetReadDeadline, rc.SetWriteDeadline} {
+		if err := set(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")

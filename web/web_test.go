@@ -43,12 +43,13 @@ func (c *clock) Advance(d time.Duration) {
 // env is the page as the daemon serves it: behind the API's router, on a
 // real SQLite file, with the followers running.
 type env struct {
-	t      *testing.T
-	url    string
-	st     *sqlite.Store
-	svc    *pairing.Service
-	tokens *apitoken.Service
-	clock  *clock
+	t       *testing.T
+	url     string
+	handler http.Handler
+	st      *sqlite.Store
+	svc     *pairing.Service
+	tokens  *apitoken.Service
+	clock   *clock
 }
 
 func newEnv(t *testing.T) *env {
@@ -91,7 +92,7 @@ func newEnv(t *testing.T) *env {
 	wg.Go(func() { auth.Run(runCtx) })
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); cancel(); wg.Wait() })
-	return &env{t: t, url: hs.URL, st: st, svc: svc, tokens: toks, clock: clk}
+	return &env{t: t, url: hs.URL, handler: srv.Handler(), st: st, svc: svc, tokens: toks, clock: clk}
 }
 
 // browser is a client with a cookie jar that does not follow redirects, so
@@ -457,4 +458,94 @@ func TestEventsNeedASession(t *testing.T) {
 	e := newEnv(t)
 	a := e.browser().get("/events")
 	wantStatus(t, "/events signed out", a, http.StatusUnauthorized)
+}
+
+func TestLockedScopeAndUnlock(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: "1"})
+	for range 5 {
+		if _, err := e.svc.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: "AAAA-AAAA"}, false, store.Actor{Name: "test"}); err == nil {
+			t.Fatal("a wrong code approved")
+		}
+	}
+	b := e.browser()
+	b.signIn(adminToken)
+	page := b.get("/").body
+	if !strings.Contains(page, "Approvals are locked until") || !strings.Contains(page, `action="/do/unlock"`) {
+		t.Fatalf("the locked scope is not shown with its unlock button:\n%s", page)
+	}
+	a := b.post("/do/unlock", url.Values{"channel": {"telegram"}, "account": {"default"}, "back": {"/"}})
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/?done=unlocked" {
+		t.Fatalf("unlock: %d %q\n%s", a.status, a.header.Get("Location"), a.body)
+	}
+	if strings.Contains(b.get("/").body, "Approvals are locked") {
+		t.Error("still shown as locked after unlocking")
+	}
+}
+
+func TestAllowlistShowsConfigEntriesAndSearches(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.Pairing.Channels = map[string]config.Channel{"telegram": {AllowFrom: []string{"424242"}}}
+	if err := e.svc.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AllowNamed(ctx, "telegram", "", []pairing.NamedSender{{Sender: "1001", Name: "Ana"}, {Sender: "1002", Name: "Bo"}}, store.ViaManual, store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Revoke(ctx, "telegram", "", "1002", store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn(adminToken)
+	page := b.get("/allowlist").body
+	if !strings.Contains(page, "from the config (pairing.channels.telegram.allow_from)") {
+		t.Errorf("the allow_from entry is not shown as the config's")
+	}
+	if strings.Count(page, `action="/do/revoke"`) != 1 {
+		t.Errorf("want exactly one revoke form (Ana's; none for the config's entry):\n%s", page)
+	}
+	if strings.Contains(page, "1002") {
+		t.Error("a revoked sender is listed without Show revoked")
+	}
+	if got := b.get("/allowlist?revoked=1").body; !strings.Contains(got, "1002") || !strings.Contains(got, "revoked just now") {
+		t.Error("Show revoked does not list the revoked sender")
+	}
+	if got := b.get("/allowlist?q=ana").body; !strings.Contains(got, "1001") || strings.Contains(got, "424242") {
+		t.Error("searching for ana does not narrow the list to Ana")
+	}
+}
+
+// TestEventsOutliveServerTimeouts: the daemon's http.Server cuts requests
+// off after its read and write timeouts; the event stream lifts them for
+// itself and keeps delivering.
+func TestEventsOutliveServerTimeouts(t *testing.T) {
+	e := newEnv(t)
+	short := httptest.NewUnstartedServer(e.handler)
+	short.Config.ReadTimeout, short.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	short.Start()
+	t.Cleanup(func() { short.CloseClientConnections(); short.Close() })
+	b := e.browser()
+	b.e = &env{t: t, url: short.URL}
+	b.signIn(adminToken)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", short.URL+"/events", nil)
+	res, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	time.Sleep(600 * time.Millisecond) // three times the timeouts
+	e.svc.Admit(context.Background(), pairing.Inbound{Channel: "telegram", Sender: "1"})
+	lines := bufio.NewScanner(res.Body)
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "id: ") {
+			return
+		}
+	}
+	t.Fatalf("the stream ended before the change arrived: %v", lines.Err())
 }

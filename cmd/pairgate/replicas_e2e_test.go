@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -181,4 +182,74 @@ func TestReplicasRaceChallengesAndApprovals(t *testing.T) {
 	if approved != 1 || already != 7 {
 		t.Errorf("8 racing approvals across replicas: %d approved, %d already; want 1 and 7", approved, already)
 	}
+}
+
+// TestReplicasShareWebSessions: a browser signed in on one replica is
+// signed in on all (sessions are rows in the database), and signing out on
+// one, or revoking the token it signed in with, ends it on every replica.
+func TestReplicasShareWebSessions(t *testing.T) {
+	rs := startReplicas(t, 3, "")
+	noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(i int, method, path, cookie string, form url.Values) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, rs.procs[i].url+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	signIn := func(i int, token string) string {
+		t.Helper()
+		res := send(i, "POST", "/signin", "", url.Values{"token": {token}})
+		if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) != 1 {
+			t.Fatalf("sign in on replica %d: %d, cookies %v", i, res.StatusCode, res.Cookies())
+		}
+		c := res.Cookies()[0]
+		return c.Name + "=" + c.Value
+	}
+	signedIn := func(i int, cookie string) bool {
+		t.Helper()
+		return send(i, "GET", "/", cookie, nil).StatusCode == http.StatusOK
+	}
+
+	cookie := signIn(0, rs.admin)
+	for i := range 3 {
+		if !signedIn(i, cookie) {
+			t.Fatalf("a session made on replica 0 is not signed in on replica %d", i)
+		}
+	}
+	if res := send(2, "POST", "/signout", cookie, url.Values{}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out on replica 2: %d", res.StatusCode)
+	}
+	for i := range 3 {
+		if signedIn(i, cookie) {
+			t.Errorf("replica %d still takes the session signed out on replica 2", i)
+		}
+	}
+
+	var tok api.NewToken
+	runJSON(t, rs.home, &tok, "tokens", "create", "--scope", "admin", "--name", "ops")
+	cookie = signIn(1, tok.Token)
+	if !signedIn(0, cookie) {
+		t.Fatal("a session made with an API token on replica 1 is not signed in on replica 0")
+	}
+	if r := run(t, rs.home, "tokens", "revoke", tok.ID); r.code != 0 {
+		t.Fatalf("tokens revoke: exit %d\n%s", r.code, r.stderr)
+	}
+	start := time.Now()
+	for i := range 3 {
+		for signedIn(i, cookie) {
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("replica %d still takes a session of a token revoked %v ago", i, time.Since(start))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("every replica refused the session of a revoked token %v after the revoke", time.Since(start).Round(time.Millisecond))
 }

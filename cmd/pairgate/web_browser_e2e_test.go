@@ -175,6 +175,14 @@ func TestWebPageInBrowser(t *testing.T) {
 	}
 	shoot(t, ctx, shots, "requests")
 
+	// A decision made elsewhere (the CLI) leaves the open page by itself.
+	if r := run(t, home, "pairing", "reject", "telegram", mallory.RequestID); r.code != 0 {
+		t.Fatalf("pairing reject: exit %d\n%s", r.code, r.stderr)
+	}
+	took = within(t, ctx, 2*time.Second, "a request rejected by the CLI leaving the page",
+		chromedp.WaitNotPresent(chromedp.CSS(`li[data-request="`+mallory.RequestID+`"]`)))
+	t.Logf("a request rejected by pairgate pairing reject left the open page after %v", took.Round(time.Millisecond))
+
 	// Approve Ana, notifying her (the toggle is on by default).
 	within(t, ctx, 5*time.Second, "approve",
 		chromedp.Click(chromedp.CSS(`li[data-request="`+ana.RequestID+`"] form[action="/do/approve"] button`)),
