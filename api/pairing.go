@@ -252,6 +252,17 @@ type AuditLog struct {
 	NextBefore int64 `json:"next_before,omitempty"`
 }
 
+// AuditQuery selects a page of GET /v1/audit: at most Limit changes (the
+// daemon's default, 100, when 0), older than Before (0: from the newest),
+// of that Kind, Channel and Actor where set.
+type AuditQuery struct {
+	Limit   int
+	Before  int64
+	Kind    string
+	Channel string
+	Actor   string
+}
+
 // Health is the answer of GET /healthz and GET /readyz.
 type Health struct {
 	Status string `json:"status"` // StatusOK, StatusReady or StatusUnavailable

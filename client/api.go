@@ -101,16 +101,25 @@ func (c *Client) Revoke(ctx context.Context, channel, account, sender string) (a
 	return out.Revoked, nil
 }
 
-// Audit returns the latest changes, newest first: at most limit of them, or
-// the daemon's default number when limit <= 0.
-func (c *Client) Audit(ctx context.Context, limit int) ([]api.Change, error) {
-	var q url.Values
-	if limit > 0 {
-		q = url.Values{"limit": {strconv.Itoa(limit)}}
+// Audit returns a page of the audit trail, newest first, as q selects; for
+// the next, older page pass the answer's NextBefore as q.Before (it is 0
+// after the last page).
+func (c *Client) Audit(ctx context.Context, q api.AuditQuery) (api.AuditLog, error) {
+	v := url.Values{}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	for key, val := range map[string]string{"kind": q.Kind, "channel": q.Channel, "actor": q.Actor} {
+		if val != "" {
+			v.Set(key, val)
+		}
 	}
 	var out api.AuditLog
-	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/audit", query: q, out: &out, limit: c.maxList})
-	return out.Changes, err
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/audit", query: v, out: &out, limit: c.maxList})
+	return out, err
 }
 
 // Healthz checks that the daemon answers (GET /healthz, {"status":"ok"}).

@@ -231,7 +231,10 @@ func TestMethods(t *testing.T) {
 		},
 		{
 			name: "audit with limit",
-			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Audit(ctx, 50) },
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				l, err := c.Audit(ctx, api.AuditQuery{Limit: 50})
+				return l.Changes, err
+			},
 			resp: `{"changes":[{"seq":7,"at":"2026-03-01T13:00:00.123456789Z","kind":"pairing.approved","channel":"telegram",` +
 				`"account":"default","sender":"123456789","request_id":"req_abc","actor":"token:admin",` +
 				`"source":"api 127.0.0.1:5123","detail":"via code"},{"seq":6,"at":` + t0JSON + `,"kind":"pairing.requested",` +
@@ -247,10 +250,23 @@ func TestMethods(t *testing.T) {
 		},
 		{
 			name: "audit, default limit",
-			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Audit(ctx, 0) },
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				l, err := c.Audit(ctx, api.AuditQuery{})
+				return l.Changes, err
+			},
 			resp: `{"changes":[]}`,
 			want: []api.Change{},
 			req:  seen{Method: "GET", Path: "/v1/audit", Auth: "Bearer " + testToken, UserAgent: ua},
+		},
+		{
+			name: "audit, filtered, next page",
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				return c.Audit(ctx, api.AuditQuery{Limit: 1, Before: 9, Kind: "pairing.approved", Channel: "telegram", Actor: "cli:ana b"})
+			},
+			resp: `{"changes":[],"next_before":5}`,
+			want: api.AuditLog{Changes: []api.Change{}, NextBefore: 5},
+			req: seen{Method: "GET", Path: "/v1/audit", Query: "actor=cli%3Aana+b&before=9&channel=telegram&kind=pairing.approved&limit=1",
+				Auth: "Bearer " + testToken, UserAgent: ua},
 		},
 		{
 			name: "healthz sends no token",

@@ -216,9 +216,25 @@ func TestRoundTrip(t *testing.T) {
 	mustEqual("Allowed", allowed(false), list)
 
 	// Audit: the latest changes, newest first, as the store recorded them.
-	changes, err := d.admin.Audit(ctx, 3)
+	page, err := d.admin.Audit(ctx, api.AuditQuery{Limit: 3})
 	if err != nil {
 		t.Fatal(err)
+	}
+	changes := page.Changes
+	if page.NextBefore != changes[len(changes)-1].Seq {
+		t.Errorf("Audit: a full page has next_before %d, want the oldest seq %d", page.NextBefore, changes[len(changes)-1].Seq)
+	}
+	older, err := d.admin.Audit(ctx, api.AuditQuery{Limit: 3, Before: page.NextBefore, Kind: string(store.KindRequested)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(older.Changes) == 0 {
+		t.Error("Audit found no pairing.requested change before the newest page")
+	}
+	for _, c := range older.Changes {
+		if c.Seq >= page.NextBefore || c.Kind != string(store.KindRequested) {
+			t.Errorf("Audit of older pairing.requested changes returned %+v", c)
+		}
 	}
 	recent, err := d.st.RecentChanges(ctx, store.ChangeQuery{Limit: 3})
 	if err != nil {
