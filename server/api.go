@@ -204,6 +204,7 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/revoke":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.revoke},
 		"/v1/pairing/unlock":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.unlock},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
+		"/v1/events":           {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.events, session: true},
 
 		"/pair":                             {method: http.MethodGet, handle: s.pair, session: true},
 		"/v1/setup-codes":                   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.setupCode},
@@ -590,8 +591,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller
 	}
 	out := make([]api.Change, len(changes))
 	for i, c := range changes {
-		out[i] = api.Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
-			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail}
+		out[i] = ChangeView(c)
 	}
 	res := api.AuditLog{Changes: out}
 	// A full page may have older matches; a short one is the last.

@@ -35,7 +35,7 @@ func (h *Handler) actionError(w http.ResponseWriter, r *http.Request, s session,
 		status = http.StatusBadRequest
 	case code == api.CodeNotFound:
 		status = http.StatusNotFound
-	case code == api.CodeInvalidInput:
+	case code == api.CodeInvalidInput, code == api.CodeBadRequest:
 		status = http.StatusBadRequest
 	case code == api.CodeLockedOut:
 		status = http.StatusTooManyRequests

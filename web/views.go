@@ -16,6 +16,7 @@ import (
 	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -313,8 +314,7 @@ func (h *Handler) auditView(w http.ResponseWriter, r *http.Request, s session) e
 		return err
 	}
 	for _, c := range changes {
-		p.Changes = append(p.Changes, api.Change{Seq: c.Seq, At: c.At, Kind: string(c.Kind), Channel: c.Scope.Channel, Account: c.Scope.Account,
-			Sender: c.Sender, RequestID: c.RequestID, Actor: c.Actor.Name, Source: c.Actor.Source, Detail: c.Detail})
+		p.Changes = append(p.Changes, server.ChangeView(c))
 	}
 	if len(changes) == auditPage {
 		older := q
