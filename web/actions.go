@@ -45,7 +45,7 @@ func (h *Handler) actionError(w http.ResponseWriter, r *http.Request, s session,
 		h.fail(w, r, err)
 		return
 	}
-	p := h.signedPage(s, "Not done", "")
+	p := signedPage(s, "Not done", "")
 	p.Error = err.Error()
 	h.render(w, r, status, "error", p)
 }
@@ -162,7 +162,7 @@ func (h *Handler) setupCode(w http.ResponseWriter, r *http.Request, s session) e
 	if err != nil {
 		return err
 	}
-	p := h.signedPage(s, "Pair a device", "devices")
+	p := signedPage(s, "Pair a device", "devices")
 	p.Refresh = "/devices"
 	p.Setup = &setupView{Code: code.SetupCode, URL: code.URL, ExpiresAt: code.ExpiresAt, QR: qrDataURI(png)}
 	if err := h.fillDevices(r, &p); err != nil {
@@ -204,7 +204,7 @@ func (h *Handler) rotateDevice(w http.ResponseWriter, r *http.Request, s session
 	if err != nil {
 		return err
 	}
-	p := h.signedPage(s, "New device token", "devices")
+	p := signedPage(s, "New device token", "devices")
 	p.NewToken = &tok
 	h.render(w, r, http.StatusOK, "rotated", p)
 	return nil

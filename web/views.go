@@ -35,26 +35,23 @@ type page struct {
 	Now       time.Time
 	LinkToken string
 
-	Groups          []requestGroup
-	Locked          []api.Lockout
-	DevicesOn       bool
-	DeviceRequests  []api.DeviceRequest
-	Devices         []api.Device
-	Allowed         []api.AllowedSender
-	AllowedTotal    int
-	Query           string
-	ShowRevoked     bool
-	Channels        []string
-	Changes         []api.Change
-	Audit           auditFilter
-	Kinds           []string
-	Older           string
-	Setup           *setupView
-	NewToken        *api.DeviceToken
-	NewTokenDevice  string
-	RevokedDevices  int
-	DefaultAccount  string
-	PendingAnywhere int
+	Groups         []requestGroup
+	DevicesOn      bool
+	DeviceRequests []api.DeviceRequest
+	Devices        []api.Device
+	Allowed        []api.AllowedSender
+	AllowedTotal   int
+	Query          string
+	ShowRevoked    bool
+	Channels       []string
+	Changes        []api.Change
+	Audit          auditFilter
+	Kinds          []string
+	Older          string
+	Setup          *setupView
+	NewToken       *api.DeviceToken
+	RevokedDevices int
+	DefaultAccount string
 }
 
 // requestGroup is the pending requests of one channel and account.
@@ -179,12 +176,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Write(buf.Bytes())
 }
 
-func (h *Handler) signedPage(s session, title, nav string) page {
-	return page{Title: title, Nav: nav, Signed: true, Actor: s.actor.Name, Refresh: "", DefaultAccount: channel.DefaultAccount}
+func signedPage(s session, title, nav string) page {
+	return page{Title: title, Nav: nav, Signed: true, Actor: s.actor.Name, DefaultAccount: channel.DefaultAccount}
 }
 
 func (h *Handler) requestsView(w http.ResponseWriter, r *http.Request, s session) error {
-	p := h.signedPage(s, "Requests", "requests")
+	p := signedPage(s, "Requests", "requests")
 	p.Refresh = "/"
 	if err := h.fillRequests(r, &p); err != nil {
 		return err
@@ -229,7 +226,6 @@ func (h *Handler) fillRequests(r *http.Request, p *page) error {
 	slices.SortFunc(p.Groups, func(a, b requestGroup) int {
 		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account))
 	})
-	p.Locked, p.PendingAnywhere = locked, len(pending)
 	return nil
 }
 
@@ -253,7 +249,7 @@ func (h *Handler) fillDevices(r *http.Request, p *page) error {
 }
 
 func (h *Handler) allowlistView(w http.ResponseWriter, r *http.Request, s session) error {
-	p := h.signedPage(s, "Allowlist", "allowlist")
+	p := signedPage(s, "Allowlist", "allowlist")
 	q := r.URL.Query()
 	p.Query, p.ShowRevoked = strings.TrimSpace(q.Get("q")), q.Get("revoked") == "1"
 	p.Refresh = r.URL.RequestURI()
@@ -275,7 +271,7 @@ func (h *Handler) allowlistView(w http.ResponseWriter, r *http.Request, s sessio
 }
 
 func (h *Handler) devicesView(w http.ResponseWriter, r *http.Request, s session) error {
-	p := h.signedPage(s, "Devices", "devices")
+	p := signedPage(s, "Devices", "devices")
 	p.Refresh = "/devices"
 	if err := h.fillDevices(r, &p); err != nil {
 		return err
@@ -288,7 +284,7 @@ func (h *Handler) devicesView(w http.ResponseWriter, r *http.Request, s session)
 const auditPage = 50
 
 func (h *Handler) auditView(w http.ResponseWriter, r *http.Request, s session) error {
-	p := h.signedPage(s, "Audit trail", "audit")
+	p := signedPage(s, "Audit trail", "audit")
 	q := r.URL.Query()
 	p.Audit = auditFilter{Kind: q.Get("kind"), Channel: strings.TrimSpace(q.Get("channel")), Actor: strings.TrimSpace(q.Get("actor"))}
 	for _, k := range store.ChangeKinds() {
