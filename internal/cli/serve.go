@@ -12,6 +12,7 @@ import (
 
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/daemon"
+	"github.com/pairgate/pairgate/natsbus"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -73,6 +74,9 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
 				a.homeDir, a.storeName(), adminPath)
+			if a.cfg.NATS.URL != "" {
+				fmt.Fprintf(a.stdout, "  nats:        %s (%s)\n", natsbus.Redact(a.cfg.NATS.URL), natsbus.AdmitSubject)
+			}
 			if exposed {
 				fmt.Fprintln(a.stdout, tlsWarning(listen))
 				a.log.Warn("listening beyond this machine without TLS", "listen", listen)

@@ -1,8 +1,9 @@
 // Package daemon is the composition root of `pairgate serve`. Given the
 // configuration, an open store and the pairing secret, it builds the
-// pairing service, the device service, the API tokens and the HTTP server,
-// and runs the HTTP listener, every follower of the change log, the config
-// reload and any further jobs under one errgroup: whichever of them fails,
+// pairing service, the device service, the API tokens, the HTTP server and,
+// when nats.url is set, the NATS service (natsbus), and runs the HTTP
+// listener, every follower of the change log, the config reload, the NATS
+// service and any further jobs under one errgroup: whichever of them fails,
 // or a signal, stops them all the same way. In-flight requests are drained
 // first (up to 10 s), then the followers and jobs stop, then Run returns
 // and the caller closes the store.
@@ -24,6 +25,7 @@ import (
 	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/device"
+	"github.com/pairgate/pairgate/natsbus"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/server"
@@ -66,9 +68,10 @@ type Options struct {
 	LoadConfig func() (cfg *config.Config, file string, err error)
 	// Jobs run beside the followers of the change log, each with a context
 	// that ends once the HTTP server has drained: periodic work (a ticker
-	// calling the store's garbage collection) and integrations (NATS)
-	// plug in here. A job that returns an error stops the daemon; one that
-	// returns nil is done.
+	// calling the store's garbage collection) and integrations that need
+	// none of the services New builds plug in here; the NATS service,
+	// which needs the gate, is built by New itself. A job that returns an
+	// error stops the daemon; one that returns nil is done.
 	Jobs   []func(context.Context) error
 	Logger *slog.Logger // nil means discard
 }
@@ -82,6 +85,9 @@ type Daemon struct {
 	devices *device.Service
 	tokens  *apitoken.Authenticator
 	server  *server.Server
+	// jobs are the daemon's own jobs, built with the services they use
+	// (the NATS service needs the gate), run beside Options.Jobs.
+	jobs []func(context.Context) error
 }
 
 // New builds the services and the HTTP server over o.Store. The allowlist
@@ -126,6 +132,16 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if url := o.Config.NATS.URL; url != "" {
+		// Every replica serves pairgate.admit: the endpoint is in a queue
+		// group, so the requests are shared, not repeated. It is a job
+		// like any other: NATS being down never stops the daemon.
+		bus, err := natsbus.New(natsbus.Options{URL: url, Pairing: d.pairing, Logger: d.log, Name: "pairgate " + d.holder})
+		if err != nil {
+			return nil, err
+		}
+		d.jobs = append(d.jobs, bus.Run)
+	}
 	return d, nil
 }
 
@@ -161,6 +177,7 @@ func (d *Daemon) followers() []func(context.Context) error {
 	if d.opts.Reload != nil {
 		runs = append(runs, d.reloadOnSignal)
 	}
+	runs = append(runs, d.jobs...)
 	return append(runs, d.opts.Jobs...)
 }
 
