@@ -40,7 +40,8 @@ type page struct {
 	DeviceRequests []api.DeviceRequest
 	Devices        []api.Device
 	Allowed        []api.AllowedSender
-	AllowedTotal   int
+	AllowedTotal   int // entries in the list
+	AllowedMatches int // entries the search matched, of which Allowed is the first maxAllowedShown
 	Query          string
 	ShowRevoked    bool
 	Channels       []string
@@ -248,6 +249,11 @@ func (h *Handler) fillDevices(r *http.Request, p *page) error {
 	return nil
 }
 
+// maxAllowedShown bounds the allowlist view: with tens of thousands of
+// senders the whole list would be megabytes of HTML, fetched again on
+// every change while the view is open. A search narrows it.
+const maxAllowedShown = 200
+
 func (h *Handler) allowlistView(w http.ResponseWriter, r *http.Request, s session) error {
 	p := signedPage(s, "Allowlist", "allowlist")
 	q := r.URL.Query()
@@ -262,7 +268,9 @@ func (h *Handler) allowlistView(w http.ResponseWriter, r *http.Request, s sessio
 	for _, a := range list {
 		if needle == "" || strings.Contains(strings.ToLower(a.Sender), needle) || strings.Contains(strings.ToLower(a.Name), needle) ||
 			strings.Contains(a.Channel, needle) {
-			p.Allowed = append(p.Allowed, a)
+			if p.AllowedMatches++; len(p.Allowed) < maxAllowedShown {
+				p.Allowed = append(p.Allowed, a)
+			}
 		}
 	}
 	p.Channels = channel.Names()

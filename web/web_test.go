@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -548,4 +549,34 @@ func TestEventsOutliveServerTimeouts(t *testing.T) {
 		}
 	}
 	t.Fatalf("the stream ended before the change arrived: %v", lines.Err())
+}
+
+// TestAllowlistViewIsBounded: with thousands of senders the view shows the
+// first 200 matches and says so, and a search still finds anyone.
+func TestAllowlistViewIsBounded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	senders := make([]string, 5000)
+	for i := range senders {
+		senders[i] = strconv.Itoa(100000 + i)
+	}
+	if _, err := e.svc.Allow(ctx, "telegram", "", senders, store.ViaManual, store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn(adminToken)
+	start := time.Now()
+	a := b.get("/allowlist")
+	took := time.Since(start)
+	wantStatus(t, "allowlist", a, http.StatusOK)
+	if n := strings.Count(a.body, `data-sender="telegram/default/`); n != 200 {
+		t.Errorf("the view lists %d senders, want the first 200", n)
+	}
+	if !strings.Contains(a.body, "The first 200 of 5000 matches shown") {
+		t.Error("the view does not say it shows only part of the list")
+	}
+	t.Logf("allowlist view of 5,000 senders: %d bytes in %v", len(a.body), took.Round(time.Millisecond))
+	if got := b.get("/allowlist?q=104999").body; !strings.Contains(got, `data-sender="telegram/default/104999"`) {
+		t.Error("a search does not find a sender beyond the first 200")
+	}
 }
