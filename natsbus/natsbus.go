@@ -89,6 +89,10 @@ type Options struct {
 	Name string
 	// RetryWait is the pause between connection attempts; 0 means 2 s.
 	RetryWait time.Duration
+	// OnDecision, when set, is told of every decision the endpoint
+	// answers, as the HTTP API counts its own (server.CountDecision), so
+	// the gate's metrics cover both routes.
+	OnDecision func(channel string, d api.Decision)
 }
 
 // Bus is the gate's presence on NATS: build it with New, then Run it.
@@ -348,6 +352,9 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 	defer cancel()
 	d := b.opts.Pairing.Admit(ctx, pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
 		SenderName: in.SenderName, Chat: in.Chat})
+	if b.opts.OnDecision != nil {
+		b.opts.OnDecision(in.Channel, d)
+	}
 	if err := req.RespondJSON(d); err != nil {
 		// The pending request stands: the sender gets the code again
 		// from the next message, after the rate window.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/apitoken"
 	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/pairing"
@@ -106,6 +107,10 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	return nil
 }
+
+// CountDecision counts a decision of the gate answered on another route
+// than POST /v1/admit (the NATS service), as that handler counts its own.
+func (s *Server) CountDecision(channel string, d api.Decision) { s.metrics.decision(channel, d) }
 
 // CountGC counts a garbage collection run in the metrics.
 func (s *Server) CountGC(r store.GCResult, err error) { s.metrics.gc(r, err) }

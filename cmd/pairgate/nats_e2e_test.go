@@ -105,6 +105,20 @@ func TestServeNATS(t *testing.T) {
 		t.Errorf("the NATS sender again: %+v %v %v", again, err, err2)
 	}
 
+	// Decisions over NATS are counted with those over HTTP: two
+	// challenges (one each), one pending (the NATS sender again).
+	_, metrics, err := d.do(client, "GET", "/metrics", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := promSamples(t, string(metrics))
+	for labels, want := range map[[2]string]float64{{"challenge", "challenged"}: 2, {"drop", "pending"}: 1} {
+		key := promKey("pairgate_gate_decisions_total", map[string]string{"verdict": labels[0], "reason": labels[1]})
+		if got := samples[key]; got != want {
+			t.Errorf("%s = %v, want %v (NATS and HTTP decisions together)", key, got, want)
+		}
+	}
+
 	var list api.PendingList
 	runJSON(t, home, &list, "pairing", "list")
 	got := map[string]string{}

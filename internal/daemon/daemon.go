@@ -136,7 +136,8 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		// Every replica serves pairgate.admit: the endpoint is in a queue
 		// group, so the requests are shared, not repeated. It is a job
 		// like any other: NATS being down never stops the daemon.
-		bus, err := natsbus.New(natsbus.Options{URL: url, Pairing: d.pairing, Logger: d.log, Name: "pairgate " + d.holder})
+		bus, err := natsbus.New(natsbus.Options{URL: url, Pairing: d.pairing, Logger: d.log, Name: "pairgate " + d.holder,
+			OnDecision: d.server.CountDecision})
 		if err != nil {
 			return nil, err
 		}
