@@ -33,6 +33,7 @@ import (
 	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/store"
 )
 
 // The service as NATS clients see it.
@@ -93,6 +94,11 @@ type Options struct {
 	// answers, as the HTTP API counts its own (server.CountDecision), so
 	// the gate's metrics cover both routes.
 	OnDecision func(channel string, d api.Decision)
+	// Store, when set, is followed for the change log's events, published
+	// on pairgate.events.<kind> by one replica at a time: the holder of
+	// the lease EventsLease, named Holder (unique per process).
+	Store  store.Store
+	Holder string
 }
 
 // Bus is the gate's presence on NATS: build it with New, then Run it.
@@ -272,12 +278,29 @@ func (b *Bus) serve(ctx context.Context, nc *nats.Conn, closed <-chan struct{}) 
 		subjects = append(subjects, e.subject)
 	}
 	b.log.Info("NATS: serving", "service", ServiceName, "version", b.version, "subjects", strings.Join(subjects, ","), "queue_group", micro.DefaultQueueGroup)
+	// The events publisher runs on this connection, on one replica at a
+	// time, and stops before the connection is drained.
+	pubCtx, stopPub := context.WithCancel(ctx)
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		if b.opts.Store == nil {
+			return
+		}
+		store.RunLeased(pubCtx, b.opts.Store, store.LeaseOptions{Name: EventsLease, Holder: b.opts.Holder,
+			OnError: func(err error) { b.log.Warn("NATS: the events lease cannot be renewed", "err", err) }},
+			func(ctx context.Context) { b.publishEvents(ctx, nc) })
+	}()
 	select {
 	case <-closed:
+		stopPub()
+		<-pubDone
 		svc.Stop()
 		return nil
 	case <-ctx.Done():
 	}
+	stopPub()
+	<-pubDone
 	// Stop unsubscribes the endpoints (requests received are still
 	// answered); Drain then waits for those answers to be sent before it
 	// closes the connection, so the store outlives every decision.

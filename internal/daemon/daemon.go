@@ -137,7 +137,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		// group, so the requests are shared, not repeated. It is a job
 		// like any other: NATS being down never stops the daemon.
 		bus, err := natsbus.New(natsbus.Options{URL: url, Pairing: d.pairing, Logger: d.log, Name: "pairgate " + d.holder,
-			OnDecision: d.server.CountDecision})
+			OnDecision: d.server.CountDecision, Store: o.Store, Holder: d.holder})
 		if err != nil {
 			return nil, err
 		}
