@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -23,7 +24,14 @@ import (
 
 func startJetStream(t *testing.T) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
+	return startJetStreamAt(t, -1, t.TempDir())
+}
+
+// startJetStreamAt starts a JetStream server on port keeping its streams in
+// dir, so a server started again on both has the streams of the last.
+func startJetStreamAt(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, JetStream: true, StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,5 +226,56 @@ func TestEventsOnCoreNATSFromOneReplica(t *testing.T) {
 	}
 	if a, b := bytes.Contains([]byte(logsA.String()), []byte("NATS: publishing events")), bytes.Contains([]byte(logsB.String()), []byte("NATS: publishing events")); a == b {
 		t.Errorf("publishing on replica a: %v, b: %v; want exactly one", a, b)
+	}
+}
+
+// TestEventsAcrossNATSRestart: changes made while the NATS server is down
+// are published once it is back, each once, after the ones before.
+func TestEventsAcrossNATSRestart(t *testing.T) {
+	dir := t.TempDir()
+	ns := startJetStreamAt(t, -1, dir)
+	port := ns.Addr().(*net.TCPAddr).Port
+	url := ns.ClientURL()
+	gate, st := gateOn(t, filepath.Join(t.TempDir(), "pairgate.db"))
+	logs, _ := eventsBus(t, url, gate, st, "a")
+	logs.waitLog(t, "NATS: publishing events")
+	admitN(t, gate, 0, 2)
+	msgs := func() uint64 {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			return 0
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		s, err := js.Stream(context.Background(), EventsStream)
+		if err != nil {
+			return 0
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return 0
+		}
+		return info.State.Msgs
+	}
+	waitFor := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for msgs() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the stream holds %d events after 15 s, want %d; log:\n%s", msgs(), n, logs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor(2)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	logs.waitLog(t, "NATS: disconnected; reconnecting")
+	admitN(t, gate, 2, 2) // while NATS is down: the publisher retries
+	startJetStreamAt(t, port, dir)
+	waitFor(4)
+	time.Sleep(300 * time.Millisecond)
+	if n := msgs(); n != 4 {
+		t.Errorf("after the restart the stream holds %d events, want 4 (each change once)", n)
 	}
 }
