@@ -63,14 +63,15 @@ const (
 	// of a daemon whose NATS is down for hours.
 	logEvery = 5 * time.Second
 	// requestTimeout bounds one decision. A requester has long given up
-	// by then (NATS clients default to a few seconds), and requests are
-	// handled one at a time per instance, so a stuck store must not hold
-	// the queue for longer.
+	// by then (NATS clients default to a few seconds), and a stuck store
+	// must not hold a decision slot (maxDeciding) for longer.
 	requestTimeout = 5 * time.Second
 	// drainTimeout bounds the drain at shutdown: requests already
 	// received are answered first, but the daemon's exit is not held up
 	// by a server that stopped answering.
 	drainTimeout = 10 * time.Second
+	// maxDeciding bounds the decisions one instance makes at once.
+	maxDeciding = 64
 	// pingInterval makes a connection that died silently (no reset, a
 	// dropped route) noticed within about a minute instead of nats.go's
 	// default of several.
@@ -109,6 +110,13 @@ type Bus struct {
 	secrets []string // the credentials in opts.URL, scrubbed from logged errors
 	version string
 	meta    map[string]string
+	// deciding holds a slot per decision in progress: micro hands an
+	// endpoint's requests over one at a time, so decisions run aside, or
+	// an allowed sender (answered from memory) would wait behind another
+	// sender's challenge (a durable write). A full set of slots holds
+	// the next request back, so a flood queues in NATS, not in memory.
+	deciding chan struct{}
+	decided  sync.WaitGroup
 }
 
 // New checks o and builds a Bus. Nothing connects until Run.
@@ -125,7 +133,7 @@ func New(o Options) (*Bus, error) {
 	if o.RetryWait <= 0 {
 		o.RetryWait = defaultRetryWait
 	}
-	b := &Bus{opts: o, log: o.Logger, servers: Redact(o.URL), secrets: credentials(o.URL)}
+	b := &Bus{opts: o, log: o.Logger, servers: Redact(o.URL), secrets: credentials(o.URL), deciding: make(chan struct{}, maxDeciding)}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -296,6 +304,7 @@ func (b *Bus) serve(ctx context.Context, nc *nats.Conn, closed <-chan struct{}) 
 		stopPub()
 		<-pubDone
 		svc.Stop()
+		b.decided.Wait()
 		return nil
 	case <-ctx.Done():
 	}
@@ -307,6 +316,7 @@ func (b *Bus) serve(ctx context.Context, nc *nats.Conn, closed <-chan struct{}) 
 	if err := svc.Stop(); err != nil {
 		b.log.Debug("NATS: stopping the service", "err", b.scrub(err))
 	}
+	b.decided.Wait() // each bounded by requestTimeout
 	if err := nc.Drain(); err != nil {
 		nc.Close() // not connected: nothing to drain
 	}
@@ -371,18 +381,25 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	d := b.opts.Pairing.Admit(ctx, pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
-		SenderName: in.SenderName, Chat: in.Chat})
-	if b.opts.OnDecision != nil {
-		b.opts.OnDecision(in.Channel, d)
-	}
-	if err := req.RespondJSON(d); err != nil {
-		// The pending request stands: the sender gets the code again
-		// from the next message, after the rate window.
-		b.log.Warn("NATS: the admit reply could not be sent", "err", b.scrub(err))
-	}
+	// A refused body is answered above, in the handler, where micro
+	// counts it as an error; the decision runs aside (see deciding).
+	b.deciding <- struct{}{}
+	b.decided.Add(1)
+	go func() {
+		defer func() { <-b.deciding; b.decided.Done() }()
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		d := b.opts.Pairing.Admit(ctx, pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
+			SenderName: in.SenderName, Chat: in.Chat})
+		if b.opts.OnDecision != nil {
+			b.opts.OnDecision(in.Channel, d)
+		}
+		if err := req.RespondJSON(d); err != nil {
+			// The pending request stands: the sender gets the code
+			// again from the next message, after the rate window.
+			b.log.Warn("NATS: the admit reply could not be sent", "err", b.scrub(err))
+		}
+	}()
 }
 
 // requestError is a refused request: Status is the micro error code (the
