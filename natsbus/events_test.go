@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -67,30 +66,7 @@ func gateOn(t *testing.T, path string) (*pairing.Service, *sqlite.Store) {
 // eventsBus runs a Bus that publishes events; stop ends it and waits.
 func eventsBus(t *testing.T, url string, gate *pairing.Service, st *sqlite.Store, holder string) (logs *logBuf, stop func()) {
 	t.Helper()
-	logs = &logBuf{}
-	b, err := New(Options{URL: url, Pairing: gate, Store: st, Holder: holder, RetryWait: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- b.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-ran:
-		case <-time.After(15 * time.Second):
-			t.Errorf("Run still running 15 s after its context ended; log:\n%s", logs)
-		}
-	}
-	t.Cleanup(stop)
-	return logs, stop
+	return startBus(t, Options{URL: url, Pairing: gate, Store: st, Holder: holder})
 }
 
 func admitN(t *testing.T, gate *pairing.Service, from, n int) {

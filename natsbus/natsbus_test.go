@@ -21,12 +21,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pairgate/pairgate/api"
-	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
-	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
-	"github.com/pairgate/pairgate/store/sqlite"
 )
 
 // startNATS runs an embedded NATS server on 127.0.0.1:port (-1: any free
@@ -70,21 +67,8 @@ func freePort(t *testing.T) int {
 // the gate through it, as in the daemon).
 func newGate(t *testing.T) *pairing.Service {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "pairgate.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, _ := secret.FromBytes(bytes.Repeat([]byte{9}, secret.Size))
-	svc, err := pairing.New(pairing.Options{Store: st, Secret: sec, Config: config.Default()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { svc.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	return svc
+	gate, _ := gateOn(t, filepath.Join(t.TempDir(), "pairgate.db"))
+	return gate
 }
 
 // logBuf collects a Bus's log, safe to read while it writes.
@@ -119,16 +103,25 @@ func (b *logBuf) waitLog(t *testing.T, want string) {
 // returns nil promptly.
 func runBus(t *testing.T, url string, gate *pairing.Service) *logBuf {
 	t.Helper()
-	logs := &logBuf{}
-	b, err := New(Options{URL: url, Pairing: gate, RetryWait: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	logs, _ := startBus(t, Options{URL: url, Pairing: gate})
+	return logs
+}
+
+// startBus runs a Bus with o (retrying every 50 ms, logging at debug) until
+// stop, which the test's cleanup also calls; Run must return nil then.
+func startBus(t *testing.T, o Options) (logs *logBuf, stop func()) {
+	t.Helper()
+	logs = &logBuf{}
+	o.RetryWait = 50 * time.Millisecond
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- b.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-ran:
@@ -139,7 +132,8 @@ func runBus(t *testing.T, url string, gate *pairing.Service) *logBuf {
 			t.Errorf("Run still running 15 s after its context ended; log:\n%s", logs)
 		}
 	})
-	return logs
+	t.Cleanup(stop)
+	return logs, stop
 }
 
 // client connects the test to url, reconnecting for as long as it lives.
