@@ -34,6 +34,12 @@ func startNATS(t *testing.T, port int, auth ...string) *server.Server {
 	if len(auth) == 2 {
 		opts.Username, opts.Password = auth[0], auth[1]
 	}
+	return startServer(t, opts)
+}
+
+// startServer starts an embedded NATS server, shut down with the test.
+func startServer(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
