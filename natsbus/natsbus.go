@@ -15,14 +15,13 @@
 package natsbus
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +32,7 @@ import (
 	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
+	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -51,10 +51,6 @@ const (
 
 const (
 	description = "pairgate: the DM pairing gate for AI-agent gateways"
-	// maxBodyBytes bounds a request body as POST /v1/admit bounds its own
-	// (server.MaxBodyBytes), so one body is accepted by both routes or by
-	// neither.
-	maxBodyBytes = 64 << 10
 	// defaultRetryWait is the pause between attempts to reach a server,
 	// at start and after a connection is lost.
 	defaultRetryWait = 2 * time.Second
@@ -372,11 +368,14 @@ func (b *Bus) addService(ctx context.Context, nc *nats.Conn) (micro.Service, err
 // HTTP API sends. Neither the body nor the decision is logged: a decision
 // carries the pairing code.
 func (b *Bus) admit(ctx context.Context, req micro.Request) {
-	in, bad := decodeAdmit(req.Data())
-	if bad != nil {
-		b.log.Debug("NATS: bad admit request", "code", bad.code, "message", bad.msg)
-		body, _ := json.Marshal(api.ErrorBody{Error: api.ErrorDetail{Code: bad.code, Message: bad.msg}})
-		if err := req.Error(bad.status, bad.msg, body); err != nil {
+	// The body is read by the HTTP API's rules (server.ReadAdmit), so a
+	// body is refused on both routes or on neither, with the same error.
+	in, err := server.ReadAdmit(req.Data())
+	if err != nil {
+		status, refusal := server.Refusal(err, time.Now())
+		b.log.Debug("NATS: bad admit request", "code", refusal.Error.Code, "message", refusal.Error.Message)
+		body, _ := json.Marshal(refusal)
+		if err := req.Error(strconv.Itoa(status), refusal.Error.Message, body); err != nil {
 			b.log.Warn("NATS: the error reply could not be sent", "err", b.scrub(err))
 		}
 		return
@@ -400,64 +399,6 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 			b.log.Warn("NATS: the admit reply could not be sent", "err", b.scrub(err))
 		}
 	}()
-}
-
-// requestError is a refused request: Status is the micro error code (the
-// HTTP status POST /v1/admit answers with), Code and msg the error body's.
-type requestError struct {
-	status, code, msg string
-}
-
-func badRequest(code, format string, args ...any) *requestError {
-	return &requestError{status: "400", code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// decodeAdmit reads an admit body with the rules and messages of the HTTP
-// API (server/api.go decode and admit): one JSON object of at most
-// maxBodyBytes, no unknown fields, no trailing data, channel and sender
-// set, chat "", "dm" or "group".
-func decodeAdmit(data []byte) (api.AdmitRequest, *requestError) {
-	var in api.AdmitRequest
-	if len(data) > maxBodyBytes {
-		return in, &requestError{status: "413", code: api.CodeTooLarge, msg: fmt.Sprintf("the body is over %d bytes", maxBodyBytes)}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&in)
-	if err == nil {
-		// More() alone misses a stray "}" or "]".
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data after the JSON object")
-		}
-	}
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		return in, badRequest(api.CodeBadRequest, "the body is empty; send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return in, badRequest(api.CodeBadRequest, "the JSON body ends early")
-	case errors.As(err, &syntax):
-		return in, badRequest(api.CodeBadRequest, "malformed JSON at byte %d: %v", syntax.Offset, err)
-	case errors.As(err, &typ) && typ.Field == "":
-		return in, badRequest(api.CodeBadRequest, "the body must be a JSON object, not a JSON %s", typ.Value)
-	case errors.As(err, &typ):
-		return in, badRequest(api.CodeBadRequest, "field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return in, badRequest(api.CodeBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	default:
-		return in, badRequest(api.CodeBadRequest, "%v", err)
-	}
-	switch in.Chat {
-	case "", api.ChatDM, api.ChatGroup:
-	default:
-		return in, badRequest(api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
-	}
-	if in.Channel == "" || in.Sender == "" {
-		return in, badRequest(api.CodeInvalidInput, `fields "channel" and "sender" are required`)
-	}
-	return in, nil
 }
 
 // semVer is semver.org's suggested pattern, the one micro checks with.

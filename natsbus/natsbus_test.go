@@ -23,6 +23,7 @@ import (
 	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/internal/buildinfo"
 	"github.com/pairgate/pairgate/pairing"
+	pgserver "github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -272,8 +273,8 @@ func TestBadRequests(t *testing.T) {
 		{"missing sender", `{"channel":"telegram"}`, "400", api.CodeInvalidInput, `fields "channel" and "sender" are required`},
 		{"missing channel", `{"sender":"1"}`, "400", api.CodeInvalidInput, `fields "channel" and "sender" are required`},
 		{"bad chat", `{"channel":"telegram","sender":"1","chat":"channel"}`, "400", api.CodeInvalidInput, `field "chat": want "dm" or "group", got "channel"`},
-		{"too large", `{"channel":"telegram","sender":"1","sender_name":"` + strings.Repeat("a", maxBodyBytes) + `"}`, "413", api.CodeTooLarge,
-			fmt.Sprintf("the body is over %d bytes", maxBodyBytes)},
+		{"too large", `{"channel":"telegram","sender":"1","sender_name":"` + strings.Repeat("a", pgserver.MaxBodyBytes) + `"}`, "413", api.CodeTooLarge,
+			fmt.Sprintf("the body is over %d bytes", pgserver.MaxBodyBytes)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

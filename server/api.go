@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		// would then send a body only to have it cut off.
 		return tooLarge()
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	return decodeFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes), v)
+}
+
+// decodeFrom is decode's reading of body, whatever carries it (an HTTP
+// body cut off at MaxBodyBytes, a NATS message).
+func decodeFrom(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
@@ -170,6 +177,43 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+}
+
+// ReadAdmit reads an admit body as POST /v1/admit does, for another route
+// to the gate (the NATS service): the same limit, the same strict decoding
+// and the same checks, so a body is refused by both routes or by neither,
+// with the same error. An error is answered with Refusal.
+func ReadAdmit(data []byte) (api.AdmitRequest, error) {
+	var in api.AdmitRequest
+	if len(data) > MaxBodyBytes {
+		return in, tooLarge()
+	}
+	if err := decodeFrom(bytes.NewReader(data), &in); err != nil {
+		return in, err
+	}
+	return in, checkAdmit(in)
+}
+
+// Refusal is the HTTP status and the error body the API answers err with
+// (as it would answer it on its own routes).
+func Refusal(err error, now time.Time) (int, api.ErrorBody) {
+	e := toAPIError(err, now)
+	return e.status, api.ErrorBody{Error: api.ErrorDetail{Code: e.code, Message: e.msg}}
+}
+
+// checkAdmit refuses an admit body the gate cannot decide: a chat other
+// than dm or group, or no channel or sender. Everything else is the gate's
+// to answer with a decision.
+func checkAdmit(in api.AdmitRequest) error {
+	switch in.Chat {
+	case "", api.ChatDM, api.ChatGroup:
+	default:
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
+	}
+	if in.Channel == "" || in.Sender == "" {
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `fields "channel" and "sender" are required`)
+	}
+	return nil
 }
 
 func tooLarge() *apiError {
@@ -341,13 +385,8 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	switch in.Chat {
-	case "", api.ChatDM, api.ChatGroup:
-	default:
-		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
-	}
-	if in.Channel == "" || in.Sender == "" {
-		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `fields "channel" and "sender" are required`)
+	if err := checkAdmit(in); err != nil {
+		return err
 	}
 	d := s.pairing.Admit(r.Context(), pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
 		SenderName: in.SenderName, Chat: in.Chat})
