@@ -45,6 +45,15 @@ func (c *Config) Canonical() (*Config, error) {
 	if c.Owner.Account != "" {
 		out.Owner.Account, _ = channel.NormalizeAccount(c.Owner.Account)
 	}
+	if c.Owner.Sender != "" {
+		out.Owner.Sender = canonicalSenders(adapter(reg, c.Owner.Channel), []string{c.Owner.Sender})[0]
+	}
+	if c.Owner.Senders != nil {
+		out.Owner.Senders = make(map[string][]string, len(c.Owner.Senders))
+		for ch, list := range c.Owner.Senders {
+			out.Owner.Senders[ch] = slices.Compact(slices.Sorted(slices.Values(canonicalSenders(adapter(reg, ch), list))))
+		}
+	}
 	return &out, nil
 }
 

@@ -10,6 +10,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,14 +132,72 @@ type Notify struct {
 	WebhookURL string `yaml:"webhook_url"`
 }
 
-// Owner is the operator's own chat, where notices about new requests go.
-// All three fields empty means no notices by chat.
+// Owner says who the owner is in chat: who may run owner commands
+// (/pair, /approve, ...) and where notices of new requests go.
 type Owner struct {
+	// Senders lists, per channel, the senders whose "/" messages are owner
+	// commands. pairgate owner add|remove edits it.
+	Senders map[string][]string `yaml:"senders"`
+	// Channel, Account and Sender name the one chat notices of new
+	// requests go to. Unset, notices go to every sender in Senders on its
+	// channel's default account. A sender named here is an owner too.
 	Channel string `yaml:"channel"`
 	// Account is the bot account to send from; empty means "default".
 	// Parse folds it like the keys of Channel.Accounts.
 	Account string `yaml:"account"`
 	Sender  string `yaml:"sender"`
+}
+
+// Chat is one owner's chat: a sender on a channel's account.
+type Chat struct {
+	Channel, Account, Sender string
+}
+
+// Owners returns who may run owner commands: every entry of Senders and
+// the notice chat, each once, sorted by channel and sender. Call it on a
+// canonical configuration, whose senders are normalised.
+func (o Owner) Owners() []Chat {
+	var out []Chat
+	for _, ch := range sortedKeys(o.Senders) {
+		for _, s := range o.Senders[ch] {
+			out = append(out, Chat{Channel: ch, Account: DefaultAccount, Sender: s})
+		}
+	}
+	if o.Channel != "" && o.Sender != "" {
+		acct := o.Account
+		if acct == "" {
+			acct = DefaultAccount
+		}
+		out = append(out, Chat{Channel: o.Channel, Account: acct, Sender: o.Sender})
+	}
+	slices.SortFunc(out, func(a, b Chat) int {
+		if c := strings.Compare(a.Channel, b.Channel); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Sender, b.Sender)
+	})
+	return slices.CompactFunc(out, func(a, b Chat) bool { return a.Channel == b.Channel && a.Sender == b.Sender })
+}
+
+// IsOwner reports whether sender on channel may run owner commands.
+func (o Owner) IsOwner(channel, sender string) bool {
+	if o.Channel == channel && o.Sender == sender && sender != "" {
+		return true
+	}
+	return slices.Contains(o.Senders[channel], sender)
+}
+
+// NoticeChats returns where notices of new requests go: the notice chat
+// when one is named, else every owner on its channel's default account.
+func (o Owner) NoticeChats() []Chat {
+	if o.Channel != "" && o.Sender != "" {
+		acct := o.Account
+		if acct == "" {
+			acct = DefaultAccount
+		}
+		return []Chat{{Channel: o.Channel, Account: acct, Sender: o.Sender}}
+	}
+	return o.Owners()
 }
 
 // Policy is a DM policy. The empty Policy means "inherit from the enclosing

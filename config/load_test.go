@@ -234,7 +234,7 @@ pairing:
       allow_from: [+5491155556666]
       accounts:
         0123: {allow_from: [+5491155556667]}
-owner: {channel: telegram, sender: !!str 0123}
+owner: {channel: telegram, sender: 123456789, senders: {telegram: [987654321]}}
 `)
 	want := Default()
 	want.Pairing.WSCleartextAllow = []string{"10.0", "0123", "0x1F", "1_000", "12345", "1e3", "true", ".inf"}
@@ -244,7 +244,7 @@ owner: {channel: telegram, sender: !!str 0123}
 			Accounts:  map[string]Account{"0123": {AllowFrom: []string{"+5491155556667"}}},
 		},
 	}
-	want.Owner = Owner{Channel: "telegram", Sender: "0123"}
+	want.Owner = Owner{Channel: "telegram", Sender: "123456789", Senders: map[string][]string{"telegram": {"987654321"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
 	}

@@ -174,12 +174,21 @@ func (n *Notify) validate(ps *problems) {
 }
 
 func (o *Owner) validate(ps *problems) {
-	if *o == (Owner{}) {
+	reg := channel.NewRegistry()
+	for _, ch := range sortedKeys(o.Senders) {
+		path := []string{"owner", "senders", ch}
+		if !slices.Contains(channels, ch) {
+			ps.add(path, "unknown channel %q (valid: %s)", ch, strings.Join(channels, ", "))
+			continue
+		}
+		checkAllowFrom(ps, path, adapter(reg, ch), o.Senders[ch])
+	}
+	if o.Channel == "" && o.Account == "" && o.Sender == "" {
 		return
 	}
 	switch {
 	case o.Channel == "":
-		ps.add([]string{"owner", "channel"}, "required when owner is set (valid: %s)", strings.Join(channels, ", "))
+		ps.add([]string{"owner", "channel"}, "required when owner.sender or owner.account is set (valid: %s)", strings.Join(channels, ", "))
 	case !slices.Contains(channels, o.Channel):
 		ps.add([]string{"owner", "channel"}, "unknown channel %q (valid: %s)", o.Channel, strings.Join(channels, ", "))
 	}
@@ -187,9 +196,13 @@ func (o *Owner) validate(ps *problems) {
 		checkAccount(ps, []string{"owner", "account"}, o.Account)
 	}
 	if o.Sender == "" {
-		ps.add([]string{"owner", "sender"}, "required when owner is set: the operator's own id on owner.channel")
+		ps.add([]string{"owner", "sender"}, "required when owner.channel is set: the operator's own id on owner.channel")
 	} else if len(o.Sender) > maxSenderLen {
 		ps.add([]string{"owner", "sender"}, "longer than %d bytes", maxSenderLen)
+	} else if ad := adapter(reg, o.Channel); ad != nil {
+		if _, err := ad.Normalize(o.Sender); err != nil {
+			ps.add([]string{"owner", "sender"}, "%v", err)
+		}
 	}
 }
 

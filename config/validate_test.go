@@ -254,13 +254,13 @@ pairing.channels.telegram.accounts."a.b": account "a.b": '.' is not allowed; wan
 		{
 			"owner without channel",
 			func(c *Config) { c.Owner.Sender = "123" },
-			"owner.channel: required when owner is set (valid: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email)",
+			"owner.channel: required when owner.sender or owner.account is set (valid: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email)",
 		},
 		{
 			"owner unknown channel and no sender",
 			func(c *Config) { c.Owner.Channel = "irc" },
 			`owner.channel: unknown channel "irc" (valid: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email)
-owner.sender: required when owner is set: the operator's own id on owner.channel`,
+owner.sender: required when owner.channel is set: the operator's own id on owner.channel`,
 		},
 		{
 			"owner account that is not an account name",
@@ -270,6 +270,21 @@ owner.sender: required when owner is set: the operator's own id on owner.channel
 		{
 			"owner account in upper case",
 			func(c *Config) { c.Owner = Owner{Channel: "signal", Account: "Main", Sender: "+15555550100"} },
+			"",
+		},
+		{
+			"owner senders on an unknown channel and a sender the channel refuses",
+			func(c *Config) {
+				c.Owner.Senders = map[string][]string{"irc": {"me"}, "telegram": {"123", "@name"}}
+			},
+			`owner.senders.irc: unknown channel "irc" (valid: telegram, whatsapp, signal, discord, slack, imessage, feishu, matrix, email)
+owner.senders.telegram[1]: telegram sender "@name": a username, which can change hands; want a numeric Telegram user id such as 123456789: invalid sender`,
+		},
+		{
+			"owner senders only",
+			func(c *Config) {
+				c.Owner.Senders = map[string][]string{"telegram": {"123"}, "signal": {"+15555550100"}}
+			},
 			"",
 		},
 		{
