@@ -455,9 +455,20 @@ type ChangeData struct {
 	Label string `json:"label,omitempty"`
 	// KID: the setup-token key's number (key.rotated, setup_token.issued).
 	KID int `json:"kid,omitempty"`
-	// Name and Platform: what a device says it is (device.requested).
+	// Name: the sender's display name (pairing.requested) or what a device
+	// calls itself (device.requested); Platform: what a device says it runs
+	// on (device.requested).
 	Name     string `json:"name,omitempty"`
 	Platform string `json:"platform,omitempty"`
+	// Remote and CheckCode: the address a device connected from and the
+	// check code the operator compares with the device's screen
+	// (device.requested). A check code is no secret: it proves nothing
+	// without the device's key.
+	Remote    string `json:"remote,omitempty"`
+	CheckCode string `json:"check_code,omitempty"`
+	// Expires: when the request expires, unix milliseconds
+	// (pairing.requested, device.requested).
+	Expires int64 `json:"expires,omitempty"`
 	// Scope: an API token's scope (token.created, token.revoked).
 	TokenScope TokenScope `json:"token_scope,omitempty"`
 }

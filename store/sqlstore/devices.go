@@ -140,7 +140,8 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 		}
 		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,
 			DeviceID: r.DeviceID, Actor: actor, Detail: r.Name + " (" + r.Platform + "), role " + r.Role,
-			Data: store.ChangeData{Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label}})
+			Data: store.ChangeData{Name: r.Name, Platform: r.Platform, Role: r.Role, Label: r.Label,
+				Remote: r.Remote, CheckCode: r.CheckCode, Expires: ms(r.ExpiresAt)}})
 	})
 }
 

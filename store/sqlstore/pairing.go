@@ -106,7 +106,8 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindRequested, Scope: r.Scope,
-			Sender: r.Sender, RequestID: r.ID, Actor: p.Actor})
+			Sender: r.Sender, RequestID: r.ID, Actor: p.Actor,
+			Data: store.ChangeData{Name: r.Name, Expires: ms(r.ExpiresAt)}})
 	})
 	if errors.Is(err, store.ErrPending) {
 		return existing, err

@@ -606,6 +606,9 @@ func testPayloads(t *testing.T, b Backend) {
 	}
 	var want []kd
 	add := func(k store.ChangeKind, d store.ChangeData) { want = append(want, kd{k, d}) }
+	requested := func(r store.Request) store.ChangeData {
+		return store.ChangeData{Version: v, Name: r.Name, Expires: r.ExpiresAt.UnixMilli()}
+	}
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -614,25 +617,25 @@ func testPayloads(t *testing.T, b Backend) {
 	}
 
 	r1 := f.mustCreate(tg, "1", at(0))
-	add(store.KindRequested, store.ChangeData{})
+	add(store.KindRequested, requested(r1))
 	p := by(store.ViaCode, r1, alice, at(minute))
 	p.Notify = true
 	f.approve(p)
 	add(store.KindApproved, store.ChangeData{Version: v, Via: store.ViaCode, Notify: true})
 	r2 := f.mustCreate(tg, "2", at(0))
-	add(store.KindRequested, store.ChangeData{})
+	add(store.KindRequested, requested(r2))
 	f.approve(by(store.ViaRequest, r2, alice, at(minute)))
 	add(store.KindApproved, store.ChangeData{Version: v, Via: store.ViaRequest})
 	r3 := f.mustCreate(tg, "3", at(0))
-	add(store.KindRequested, store.ChangeData{})
+	add(store.KindRequested, requested(r3))
 	_, err := f.s.Reject(f.ctx, by(store.ViaCode, r3, alice, at(minute)))
 	must("Reject", err)
 	add(store.KindRejected, store.ChangeData{})
 
 	f.allow(tg, "4", alice, at(2*minute))
 	add(store.KindAllowed, store.ChangeData{Version: v, Via: store.ViaManual})
-	f.mustCreate(tg, "5", at(2*minute))
-	add(store.KindRequested, store.ChangeData{})
+	rq1 := f.mustCreate(tg, "5", at(2*minute))
+	add(store.KindRequested, requested(rq1))
 	_, err = f.s.Allow(f.ctx, store.AllowParams{Scope: tg, Senders: []store.AllowSender{{Sender: "5", Name: "Zoë \"5\"\n\\"}}, Via: store.ViaImport, Actor: alice, Now: at(3 * minute)})
 	must("Allow of a pending sender", err)
 	add(store.KindCleared, store.ChangeData{})
@@ -640,13 +643,13 @@ func testPayloads(t *testing.T, b Backend) {
 	_, err = f.s.Revoke(f.ctx, tg, "4", alice, at(4*minute))
 	must("Revoke", err)
 	add(store.KindRevoked, store.ChangeData{})
-	f.mustCreate(tgWork, "6", at(4*minute))
-	add(store.KindRequested, store.ChangeData{})
+	rq2 := f.mustCreate(tgWork, "6", at(4*minute))
+	add(store.KindRequested, requested(rq2))
 	_, err = f.s.ClearRequests(f.ctx, in(tgWork), alice, at(5*minute))
 	must("ClearRequests", err)
 	add(store.KindCleared, store.ChangeData{})
-	f.mustCreate(tgWork, "7", at(5*minute))
-	add(store.KindRequested, store.ChangeData{})
+	rq3 := f.mustCreate(tgWork, "7", at(5*minute))
+	add(store.KindRequested, requested(rq3))
 	_, err = f.s.ExpireRequests(f.ctx, at(5*minute+ttl))
 	must("ExpireRequests", err)
 	add(store.KindExpired, store.ChangeData{})
@@ -685,7 +688,8 @@ func testPayloads(t *testing.T, b Backend) {
 	d := deviceRequest("payload", at(4*hour))
 	d.Name, d.Platform, d.Role, d.Label = "Pixel 9 \"Pro\" ✓", "android\t14", "operator", labelled.Label
 	must("CreateDeviceRequest", f.s.CreateDeviceRequest(f.ctx, d, labelled.ID, gate))
-	add(store.KindDeviceRequested, store.ChangeData{Version: v, Name: d.Name, Platform: d.Platform, Role: "operator", Label: labelled.Label})
+	add(store.KindDeviceRequested, store.ChangeData{Version: v, Name: d.Name, Platform: d.Platform, Role: "operator", Label: labelled.Label,
+		Remote: d.Remote, CheckCode: d.CheckCode, Expires: d.ExpiresAt.UnixMilli()})
 	_, err = f.s.DecideDeviceRequest(f.ctx, d.ID, true, alice, at(4*hour))
 	must("DecideDeviceRequest", err)
 	add(store.KindDeviceApproved, store.ChangeData{})
@@ -702,7 +706,8 @@ func testPayloads(t *testing.T, b Backend) {
 	add(store.KindDeviceRemoved, store.ChangeData{})
 	d2 := deviceRequest("rejected", at(4*hour))
 	must("CreateDeviceRequest", f.s.CreateDeviceRequest(f.ctx, d2, plain.ID, gate))
-	add(store.KindDeviceRequested, store.ChangeData{Version: v, Name: d2.Name, Platform: d2.Platform, Role: "node", Label: d2.Label})
+	add(store.KindDeviceRequested, store.ChangeData{Version: v, Name: d2.Name, Platform: d2.Platform, Role: "node", Label: d2.Label,
+		Remote: d2.Remote, CheckCode: d2.CheckCode, Expires: d2.ExpiresAt.UnixMilli()})
 	_, err = f.s.DecideDeviceRequest(f.ctx, d2.ID, false, alice, at(4*hour))
 	must("DecideDeviceRequest", err)
 	add(store.KindDeviceRejected, store.ChangeData{})
