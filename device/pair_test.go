@@ -481,9 +481,9 @@ func (s *countingReads) GetSetupToken(ctx context.Context, id string) (store.Set
 	return s.Store.GetSetupToken(ctx, id)
 }
 
-func (s *countingReads) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor) error {
+func (s *countingReads) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor, out ...store.OutboundMessage) error {
 	s.n.Add(1)
-	return s.Store.CreateDeviceRequest(ctx, r, tokenID, actor)
+	return s.Store.CreateDeviceRequest(ctx, r, tokenID, actor, out...)
 }
 
 func (s *countingReads) GetDeviceRequest(ctx context.Context, id string) (store.DeviceRequest, error) {

@@ -938,18 +938,18 @@ func (f *flakyStore) CreateRequest(ctx context.Context, p store.CreateRequestPar
 	return f.Store.CreateRequest(ctx, p)
 }
 
-func (f *flakyStore) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error) {
+func (f *flakyStore) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time, out ...store.OutboundMessage) (bool, error) {
 	if f.down.Load() {
 		return false, f.fail("MarkRequestSent")
 	}
-	return f.Store.MarkRequestSent(ctx, id, notAfter, now)
+	return f.Store.MarkRequestSent(ctx, id, notAfter, now, out...)
 }
 
-func (f *flakyStore) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time) (bool, error) {
+func (f *flakyStore) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time, out ...store.OutboundMessage) (bool, error) {
 	if f.down.Load() {
 		return false, f.fail("MarkNotice")
 	}
-	return f.Store.MarkNotice(ctx, scope, sender, kind, notAfter, now)
+	return f.Store.MarkNotice(ctx, scope, sender, kind, notAfter, now, out...)
 }
 
 func (f *flakyStore) Ping(ctx context.Context) error {

@@ -484,6 +484,9 @@ type CreateRequestParams struct {
 	Request    Request // ID, Scope, Sender, Name, CodeHash, CreatedAt, ExpiresAt
 	MaxPending int
 	Actor      Actor
+	// Outbound is recorded with the request, if it is created: the
+	// challenge, the owner's notices.
+	Outbound []OutboundMessage
 }
 
 // ApproveParams is the input of Approve. Exactly one of CodeHash and
@@ -497,6 +500,9 @@ type ApproveParams struct {
 	// Notify is recorded on the approval's change (Data.Notify): the
 	// sender is to be told.
 	Notify bool
+	// Outbound is recorded with the approval or rejection, if it is
+	// made: the sender's "approved" notice, the reply to the owner.
+	Outbound []OutboundMessage
 }
 
 // AllowParams is the input of Allow.
@@ -537,6 +543,9 @@ type GCPolicy struct {
 	SetupTokens time.Duration
 	// DeviceRequests: how long a decided or expired device request is kept.
 	DeviceRequests time.Duration
+	// Outbound: how long outbound messages are kept after they were
+	// recorded (a gateway away longer misses them).
+	Outbound time.Duration
 	// Retention: how long changes are kept in the log (the audit log).
 	// A change is never pruned before every live cursor has passed it.
 	Retention time.Duration
@@ -561,6 +570,7 @@ type GCResult struct {
 	SetupTokens    int
 	DeviceRequests int
 	WebSessions    int // web sessions and sign-in links that expired
+	Outbound       int // outbound messages past GCPolicy.Outbound
 	Changes        int // changes pruned from the log
 }
 
@@ -580,6 +590,7 @@ type Store interface {
 	DeviceStore
 	WebSessionStore
 	ChangeLog
+	OutboundLog
 
 	// AcquireLease takes or renews the lease name for holder until
 	// now+ttl, if it is free, expired, or already holder's; it reports
@@ -626,8 +637,9 @@ type PairingStore interface {
 
 	// MarkRequestSent sets LastSentAt to now on a live request whose
 	// LastSentAt is at or before notAfter. It reports whether it did, so
-	// exactly one of several concurrent callers resends a code.
-	MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error)
+	// exactly one of several concurrent callers resends a code; out (the
+	// reminder) is recorded only if it did.
+	MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time, out ...OutboundMessage) (bool, error)
 
 	// ListRequests returns the live (unexpired at now) requests, oldest
 	// first.
@@ -672,7 +684,8 @@ type PairingStore interface {
 
 	// Revoke soft-deletes an active allow entry and records KindRevoked.
 	// ErrNotFound if the sender has no active entry.
-	Revoke(ctx context.Context, scope Scope, sender string, actor Actor, now time.Time) (AllowEntry, error)
+	// out is recorded with the revocation.
+	Revoke(ctx context.Context, scope Scope, sender string, actor Actor, now time.Time, out ...OutboundMessage) (AllowEntry, error)
 
 	// ListAllowed returns allow entries matching f, ordered by scope and
 	// sender; revoked entries only when includeRevoked.
@@ -711,8 +724,9 @@ type PairingStore interface {
 	// MarkNotice records that the sender was told something of the given
 	// kind (e.g. "max_pending") at now, if it was last told at or before
 	// notAfter (or never). It reports whether it did, so a notice is sent
-	// at most once per window even with concurrent gateways.
-	MarkNotice(ctx context.Context, scope Scope, sender, kind string, notAfter, now time.Time) (bool, error)
+	// at most once per window even with concurrent gateways; out (the
+	// notice's text) is recorded only if it did.
+	MarkNotice(ctx context.Context, scope Scope, sender, kind string, notAfter, now time.Time, out ...OutboundMessage) (bool, error)
 }
 
 // TokenStore keeps the daemon's API tokens.
@@ -795,7 +809,8 @@ type DeviceStore interface {
 	// CreateSetupToken, in one transaction: deletes setup tokens that
 	// expired at or before purgeBefore, stores t (its ID unique) and records
 	// KindSetupIssued.
-	CreateSetupToken(ctx context.Context, t SetupToken, purgeBefore time.Time, actor Actor) error
+	// out (a setup code sent to the owner's chat) is recorded with it.
+	CreateSetupToken(ctx context.Context, t SetupToken, purgeBefore time.Time, actor Actor, out ...OutboundMessage) error
 
 	// GetSetupToken returns a stored setup token, used or not (ErrNotFound
 	// if none).
@@ -806,7 +821,8 @@ type DeviceStore interface {
 	// records KindDeviceRequested. ErrTokenUsed if the token was consumed
 	// before, also by a concurrent caller: exactly one wins. ErrNotFound if
 	// no such token is stored or it expired at or before r.CreatedAt.
-	CreateDeviceRequest(ctx context.Context, r DeviceRequest, tokenID string, actor Actor) error
+	// out (the owner's notices) is recorded with the request.
+	CreateDeviceRequest(ctx context.Context, r DeviceRequest, tokenID string, actor Actor, out ...OutboundMessage) error
 
 	// GetDeviceRequest returns a request in any state (ErrNotFound if none).
 	GetDeviceRequest(ctx context.Context, id string) (DeviceRequest, error)
@@ -819,7 +835,8 @@ type DeviceStore interface {
 	// not expired at now (else ErrNotFound): of concurrent decisions and
 	// expiry exactly one wins. Records KindDeviceApproved or
 	// KindDeviceRejected.
-	DecideDeviceRequest(ctx context.Context, id string, approve bool, actor Actor, now time.Time) (DeviceRequest, error)
+	// out (the reply to the owner) is recorded with the decision.
+	DecideDeviceRequest(ctx context.Context, id string, approve bool, actor Actor, now time.Time, out ...OutboundMessage) (DeviceRequest, error)
 
 	// DeliverDeviceToken, in one transaction, for an approved request whose
 	// token was not yet delivered (else ErrNotFound): marks it delivered,
@@ -849,6 +866,84 @@ type DeviceStore interface {
 	TouchDevice(ctx context.Context, deviceID string, now time.Time) error
 }
 
+// OutboundKind is what an outbound message holds.
+type OutboundKind string
+
+// Outbound message kinds.
+const (
+	OutboundText  OutboundKind = "text"
+	OutboundImage OutboundKind = "image" // a PNG
+)
+
+// OutboundTemplate says how an outbound message that carries a secret is
+// made when it is read: the store keeps only Ref, never the secret.
+type OutboundTemplate string
+
+// Outbound templates.
+const (
+	// TemplateNone: Text and PNG are the message, as stored.
+	TemplateNone OutboundTemplate = ""
+	// TemplateChallenge: the pairing code of request Ref, in the
+	// channel's challenge text.
+	TemplateChallenge OutboundTemplate = "challenge"
+	// TemplateSetupCode: the setup code of setup token Ref, as text.
+	TemplateSetupCode OutboundTemplate = "setup_code"
+	// TemplateSetupQR: the setup code of setup token Ref, as a QR PNG.
+	TemplateSetupQR OutboundTemplate = "setup_qr"
+)
+
+// OutboundMessage is one message pairgate wants delivered to a sender or
+// the owner: a code sent again, an "approved" notice, an owner's notice of
+// a new request, the reply to an owner command. It is recorded in the
+// transaction of its cause and delivered at least once by every route
+// (NATS, the HTTP long poll, ...), which pass Seq back to read on.
+type OutboundMessage struct {
+	Seq       int64 // set by the store, from 1, no gaps, in commit order
+	At        time.Time
+	Channel   string
+	Account   string
+	To        string // the sender or owner, as the channel's adapter writes ids
+	Kind      OutboundKind
+	Text      string // TemplateNone text messages
+	PNG       []byte // TemplateNone images
+	ParseMode string // "" for plain text
+	Template  OutboundTemplate
+	Ref       string    // the request or setup token a template renders
+	ExpiresAt time.Time // a templated secret is not delivered after this; zero for none
+	// Cause says why it was sent: challenge, reminder, max_pending,
+	// approved, notice, command.
+	Cause string
+}
+
+// OutboundLog is the ordered log of outbound messages and the positions
+// of their publishers. Messages are appended by the transactions that
+// cause them (CreateRequestParams.Outbound, ApproveParams.Outbound and the
+// out arguments of the other methods) or, for a reply that changes
+// nothing else, by AppendOutbound.
+type OutboundLog interface {
+	// AppendOutbound records msgs in one transaction, in order, and
+	// returns them with Seq and At (now) set.
+	AppendOutbound(ctx context.Context, msgs []OutboundMessage, now time.Time) ([]OutboundMessage, error)
+
+	// Outbound returns up to limit messages with Seq > after, in order.
+	// Sequence numbers have no gaps and are committed in order, so a
+	// reader that passes the last Seq it handled never skips one.
+	// Messages older than the retention of GCPolicy.Outbound are gone.
+	Outbound(ctx context.Context, after int64, limit int) ([]OutboundMessage, error)
+
+	// OutboundHead returns the Seq of the newest outbound message (0 if
+	// none was ever recorded).
+	OutboundHead(ctx context.Context) (int64, error)
+
+	// OutboundCursor returns how far publisher name has delivered (found
+	// false if it never recorded a position).
+	OutboundCursor(ctx context.Context, name string) (seq int64, found bool, err error)
+
+	// SetOutboundCursor records that publisher name has delivered every
+	// message up to seq. A cursor never moves back.
+	SetOutboundCursor(ctx context.Context, name string, seq int64, now time.Time) error
+}
+
 // ChangeQuery selects changes for the audit view, newest first.
 type ChangeQuery struct {
 	Limit   int        // at most this many (required, > 0)
@@ -873,10 +968,10 @@ type ChangeLog interface {
 	// 1 or a negative q.Before is an error.
 	RecentChanges(ctx context.Context, q ChangeQuery) ([]Change, error)
 
-	// Changed returns a channel that is closed when changes may have been
-	// appended after the call: by this store at once, by other processes or
-	// replicas within the backend's poll or notify latency (≤ 1 s). Call it
-	// again after each wake-up.
+	// Changed returns a channel that is closed when changes (or outbound
+	// messages) may have been appended after the call: by this store at
+	// once, by other processes or replicas within the backend's poll or
+	// notify latency (≤ 1 s). Call it again after each wake-up.
 	Changed() <-chan struct{}
 
 	// Cursor returns how far consumer name has handled the change log

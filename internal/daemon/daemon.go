@@ -235,6 +235,9 @@ const (
 	// deviceRequestKeep: a device request stays this long after it was
 	// decided or expired, for the operator's listing and a late resume.
 	deviceRequestKeep = 24 * time.Hour
+	// outboundKeep: outbound messages are kept this long for gateways
+	// (GET /v1/outbound?after=) and publishers that were away.
+	outboundKeep = 7 * 24 * time.Hour
 	// staleCursor: a consumer of the change log whose position has not
 	// moved for this long is taken to be gone and no longer holds the
 	// retention back.
@@ -261,7 +264,7 @@ func (d *Daemon) runGC(ctx context.Context) {
 		if r != (store.GCResult{}) {
 			d.log.Debug("garbage collected", "requests", r.Requests, "notices", r.Notices, "failures", r.Failures, "declines", r.Declines,
 				"approvals", r.Approvals, "lockouts", r.Lockouts, "setup_tokens", r.SetupTokens, "device_requests", r.DeviceRequests,
-				"web_sessions", r.WebSessions, "changes", r.Changes)
+				"web_sessions", r.WebSessions, "outbound", r.Outbound, "changes", r.Changes)
 		}
 	})
 }
@@ -275,6 +278,7 @@ func (d *Daemon) gcPolicy() store.GCPolicy {
 		DeclineWindow:  l.DeclineWindow.Std(),
 		SetupTokens:    device.MaxTokenTTL,
 		DeviceRequests: deviceRequestKeep,
+		Outbound:       outboundKeep,
 		Retention:      cfg.Pairing.Storage.Retention.Std(),
 		StaleCursor:    staleCursor,
 	}

@@ -25,7 +25,7 @@ const applicationID = 0x50475431
 // marked with applicationID is recognised by them.
 var pairgateTables = []string{
 	"allowed", "api_tokens", "approvals", "change_log", "changes", "cursors", "declines", "device_requests", "devices",
-	"failures", "health", "leases", "lockouts", "notices", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis", "web_sessions",
+	"failures", "health", "leases", "lockouts", "notices", "outbound", "outbound_cursors", "outbound_log", "requests", "setup_tokens", "signing_keys", "sqlite_sequence", "used_jtis", "web_sessions",
 }
 
 // Health timings.

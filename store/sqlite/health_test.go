@@ -304,8 +304,12 @@ func TestFullDisk(t *testing.T) {
 
 // schemaV7 turns a current database's tables back into those of schema
 // version 7: a change log without the outbox of 0008, no leases (0009), no
-// web sessions (0010), no remote address on device requests (0011).
+// web sessions (0010), no remote address on device requests (0011), no
+// outbound messages (0012).
 var schemaV7 = []string{
+	`DROP TABLE outbound_cursors`,
+	`DROP TABLE outbound_log`,
+	`DROP TABLE outbound`,
 	`ALTER TABLE device_requests DROP COLUMN remote`,
 	`DROP TABLE web_sessions`,
 	`DROP TABLE leases`,

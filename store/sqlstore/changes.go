@@ -147,8 +147,22 @@ func (s *Store) RecentChanges(ctx context.Context, q store.ChangeQuery) ([]store
 
 // Cursor implements store.Store.
 func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
+	return s.cursor(ctx, "cursors", name)
+}
+
+// SetCursor implements store.Store. It appends no change and wakes no
+// follower: a cursor is bookkeeping about the log, not a change to it.
+// Setting the same position again refreshes it: the consumer is alive
+// (StaleCursor).
+func (s *Store) SetCursor(ctx context.Context, name string, seq int64, now time.Time) error {
+	return s.setCursor(ctx, "cursors", name, seq, now)
+}
+
+// cursor and setCursor read and move a consumer's position in table
+// (cursors for the change log, outbound_cursors for outbound messages).
+func (s *Store) cursor(ctx context.Context, table, name string) (int64, bool, error) {
 	var seq int64
-	err := s.queryRow(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&seq)
+	err := s.queryRow(ctx, `SELECT seq FROM `+table+` WHERE name = ?`, name).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -158,15 +172,11 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	return seq, true, nil
 }
 
-// SetCursor implements store.Store. It appends no change and wakes no
-// follower: a cursor is bookkeeping about the log, not a change to it.
-// Setting the same position again refreshes it: the consumer is alive
-// (StaleCursor).
-func (s *Store) SetCursor(ctx context.Context, name string, seq int64, now time.Time) error {
+func (s *Store) setCursor(ctx context.Context, table, name string, seq int64, now time.Time) error {
 	return s.writeQuiet(ctx, "set cursor "+name, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq, updated_at) VALUES (?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (name, seq, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-			WHERE cursors.seq <= excluded.seq`, name, seq, ms(now))
+			WHERE `+table+`.seq <= excluded.seq`, name, seq, ms(now))
 		return err
 	})
 }

@@ -54,7 +54,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey, dropBe
 const setupTokenCols = `id, kid, role, scopes, label, url, created_at, expires_at, used_at`
 
 // CreateSetupToken implements store.Store.
-func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeBefore time.Time, actor store.Actor) error {
+func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeBefore time.Time, actor store.Actor, out ...store.OutboundMessage) error {
 	detail := "role " + t.Role
 	if t.Label != "" {
 		detail += ", label " + t.Label
@@ -65,6 +65,9 @@ func (s *Store) CreateSetupToken(ctx context.Context, t store.SetupToken, purgeB
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO setup_tokens (`+setupTokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
 			t.ID, t.KID, t.Role, scopesJSON(t.Scopes), t.Label, t.URL, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
+			return err
+		}
+		if _, err := appendOutbound(ctx, tx, t.CreatedAt, out); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: t.CreatedAt, Kind: store.KindSetupIssued, Actor: actor, Detail: detail,
@@ -116,7 +119,7 @@ func scopesJSON(scopes []string) string {
 }
 
 // CreateDeviceRequest implements store.Store.
-func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor) error {
+func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, tokenID string, actor store.Actor, out ...store.OutboundMessage) error {
 	return s.write(ctx, "create device request", func(tx *Tx) error {
 		// The conditional UPDATE is the single use: of concurrent callers
 		// (in any process) exactly one finds used_at NULL.
@@ -136,6 +139,9 @@ func (s *Store) CreateDeviceRequest(ctx context.Context, r store.DeviceRequest, 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '', 0, ?)`,
 			r.ID, r.DeviceID, r.PublicKey, r.Name, r.Platform, r.Role, scopesJSON(r.Scopes), r.Label, r.CheckCode,
 			ms(r.CreatedAt), ms(r.ExpiresAt), r.Remote); err != nil {
+			return err
+		}
+		if _, err := appendOutbound(ctx, tx, r.CreatedAt, out); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: r.CreatedAt, Kind: store.KindDeviceRequested, RequestID: r.ID,
@@ -174,7 +180,7 @@ func (s *Store) ListDeviceRequests(ctx context.Context, now time.Time) ([]store.
 }
 
 // DecideDeviceRequest implements store.Store.
-func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool, actor store.Actor, now time.Time) (store.DeviceRequest, error) {
+func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool, actor store.Actor, now time.Time, out ...store.OutboundMessage) (store.DeviceRequest, error) {
 	status, kind := store.DeviceRejected, store.KindDeviceRejected
 	if approve {
 		status, kind = store.DeviceApproved, store.KindDeviceApproved
@@ -189,6 +195,9 @@ func (s *Store) DecideDeviceRequest(ctx context.Context, id string, approve bool
 			return fmt.Errorf("no pending device request %s (it may have expired or been decided): %w", id, store.ErrNotFound)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := appendOutbound(ctx, tx, now, out); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: kind, RequestID: id, DeviceID: r.DeviceID, Actor: actor})

@@ -61,6 +61,11 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time, p store.GCPol
 		// Web sessions and sign-in links are no use once expired: WebSession
 		// and RedeemWebLink already ignore them.
 		del(&r.WebSessions, `DELETE FROM web_sessions WHERE hash IN (SELECT hash FROM web_sessions WHERE expires_at <= ? LIMIT ?)`, ms(now))
+		if p.Outbound > 0 {
+			// The counter row keeps numbering where it was: a message
+			// deleted here is never numbered again.
+			del(&r.Outbound, `DELETE FROM outbound WHERE seq IN (SELECT seq FROM outbound WHERE at <= ? LIMIT ?)`, before(p.Outbound))
+		}
 		if err != nil {
 			return err
 		}

@@ -105,6 +105,9 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 			ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.LastSentAt)); err != nil {
 			return err
 		}
+		if _, err := appendOutbound(ctx, tx, now, p.Outbound); err != nil {
+			return err
+		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindRequested, Scope: r.Scope,
 			Sender: r.Sender, RequestID: r.ID, Actor: p.Actor,
 			Data: store.ChangeData{Name: r.Name, Expires: ms(r.ExpiresAt)}})
@@ -144,7 +147,7 @@ func (s *Store) PendingFor(ctx context.Context, scope store.Scope, sender string
 }
 
 // MarkRequestSent implements store.Store.
-func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time) (bool, error) {
+func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now time.Time, out ...store.OutboundMessage) (bool, error) {
 	var n int64
 	err := s.write(ctx, "mark request sent", func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET last_sent_at = ?
@@ -152,7 +155,10 @@ func (s *Store) MarkRequestSent(ctx context.Context, id string, notAfter, now ti
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		_, err = appendOutbound(ctx, tx, now, out)
 		return err
 	})
 	return n == 1, err
@@ -266,6 +272,9 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 		if p.Notify {
 			detail += ", notify"
 		}
+		if _, err := appendOutbound(ctx, tx, p.Now, p.Outbound); err != nil {
+			return err
+		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
 			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail,
 			Data: store.ChangeData{Via: via, Notify: p.Notify}})
@@ -316,6 +325,9 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 		if _, err := tx.ExecContext(ctx, `INSERT INTO declines (channel, account, sender, declined_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (channel, account, sender) DO UPDATE SET declined_at = excluded.declined_at`,
 			p.Scope.Channel, p.Scope.Account, req.Sender, ms(p.Now)); err != nil {
+			return err
+		}
+		if _, err := appendOutbound(ctx, tx, p.Now, p.Outbound); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRejected, Scope: p.Scope,
@@ -440,7 +452,7 @@ func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSen
 }
 
 // Revoke implements store.Store.
-func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, actor store.Actor, now time.Time) (store.AllowEntry, error) {
+func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, actor store.Actor, now time.Time, out ...store.OutboundMessage) (store.AllowEntry, error) {
 	var entry store.AllowEntry
 	err := s.write(ctx, "revoke", func(tx *Tx) error {
 		var err error
@@ -451,6 +463,9 @@ func (s *Store) Revoke(ctx context.Context, scope store.Scope, sender string, ac
 			return fmt.Errorf("%s is not on the allowlist of %s: %w", sender, scope, store.ErrNotFound)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := appendOutbound(ctx, tx, now, out); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: now, Kind: store.KindRevoked, Scope: scope,
@@ -620,7 +635,7 @@ func (s *Store) Unlock(ctx context.Context, scope store.Scope, actor store.Actor
 }
 
 // MarkNotice implements store.Store.
-func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time) (bool, error) {
+func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind string, notAfter, now time.Time, out ...store.OutboundMessage) (bool, error) {
 	// Most calls come from a sender who was told recently; answer those
 	// from a read so a flood of messages does not take the write lock.
 	var at int64
@@ -640,7 +655,10 @@ func (s *Store) MarkNotice(ctx context.Context, scope store.Scope, sender, kind 
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		_, err = appendOutbound(ctx, tx, now, out)
 		return err
 	})
 	return n == 1, err

@@ -97,7 +97,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when changes may be new
-	lastSeq int64         // highest sequence the poller has signalled
+	lastSeq int64         // the heads the poller has signalled (headsQuery)
 
 	hmu      sync.Mutex
 	wroteAt  time.Time // last write that committed
@@ -123,7 +123,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{w: o.Writer, r: o.Reader, eng: o.Engine, log: o.Logger, name: o.Name,
 		changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&s.lastSeq); err != nil {
+	if err := s.queryRow(ctx, headsQuery).Scan(&s.lastSeq); err != nil {
 		return nil, s.fail("read change log", err)
 	}
 	go s.poll(o.PollInterval, o.Wake)
@@ -252,7 +252,7 @@ func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error, 
 // domainOr passes the store's sentinel errors through and wraps the rest.
 func (s *Store) domainOr(what string, err error) error {
 	for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyApproved, store.ErrTokenUsed, store.ErrKeyInUse, store.ErrAllowed,
-		store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut, store.ErrUnavailable} {
+		store.ErrPending, store.ErrCapReached, store.ErrCodeConflict, store.ErrLockedOut, store.ErrUnavailable, errBadOutbound} {
 		if errors.Is(err, sentinel) {
 			return err
 		}
@@ -327,8 +327,14 @@ func (s *Store) notify() {
 	s.mu.Unlock()
 }
 
-// poll notices changes committed elsewhere. Reading the highest sequence
-// number is a single index descent, cheap at any log size.
+// headsQuery is the sum of the change log's newest seq and the outbound
+// log's: it grows whenever either log does (neither head ever goes back),
+// so one number tells the poller that something was appended. The newest
+// seq is a single index descent, the outbound head one row: cheap at any
+// log size.
+const headsQuery = `SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes) + (SELECT last_seq FROM outbound_log WHERE id = 1)`
+
+// poll notices changes and outbound messages committed elsewhere.
 func (s *Store) poll(every time.Duration, wake <-chan struct{}) {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -345,7 +351,7 @@ func (s *Store) poll(every time.Duration, wake <-chan struct{}) {
 		}
 		s.eng.Tick(ctx)
 		var seq int64
-		err := s.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
+		err := s.queryRow(ctx, headsQuery).Scan(&seq)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn(s.name+": polling the change log failed", "err", s.fail("poll change log", err))

@@ -86,7 +86,8 @@ func testCapGoroutines(t *testing.T, b Backend) {
 				wg.Go(func() {
 					<-start
 					for _, r := range reqs[w] {
-						got, err := s.CreateRequest(f.ctx, store.CreateRequestParams{Request: r, MaxPending: maxPending, Actor: gate})
+						got, err := s.CreateRequest(f.ctx, store.CreateRequestParams{Request: r, MaxPending: maxPending, Actor: gate,
+							Outbound: []store.OutboundMessage{challengeMsg(r)}})
 						mu.Lock()
 						switch {
 						case err == nil:
@@ -105,6 +106,7 @@ func testCapGoroutines(t *testing.T, b Backend) {
 			close(start)
 			wg.Wait()
 			checkWinners(f, tg, maxPending, created, at(minute))
+			checkChallenges(f, created)
 		})
 	}
 }
@@ -172,7 +174,10 @@ func runChild(b Backend, raw string) int {
 		out = append(out, job.Redeem.run(ctx, s))
 	}
 	for _, r := range job.Requests {
-		_, err := s.CreateRequest(ctx, store.CreateRequestParams{Request: r, MaxPending: job.MaxPending, Actor: gate})
+		// Each request brings its challenge: the messages must match the
+		// requests created, one each, numbered without gaps.
+		_, err := s.CreateRequest(ctx, store.CreateRequestParams{Request: r, MaxPending: job.MaxPending, Actor: gate,
+			Outbound: []store.OutboundMessage{challengeMsg(r)}})
 		o := childOutcome{ID: r.ID, Outcome: "created"}
 		switch {
 		case err == nil:
@@ -345,5 +350,26 @@ func capTrial(t *testing.T, b Backend, children, per, maxPending int) {
 		return
 	}
 	checkWinners(f, tg, maxPending, created, at(minute))
+	checkChallenges(f, created)
 	t.Logf("%d children ready after %v, done after %v", len(procs), started.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+}
+
+// checkChallenges checks that the outbound log holds one challenge per
+// request created, and nothing else, numbered from 1 without gaps, after
+// a race of writers.
+func checkChallenges(f *fixture, created map[string]store.Request) {
+	f.t.Helper()
+	refs := map[string]bool{}
+	for i, m := range f.outbound(0) {
+		if m.Seq != int64(i+1) {
+			f.t.Errorf("outbound message %d has seq %d: numbers across writers must have no gaps", i+1, m.Seq)
+		}
+		if _, ok := created[m.Ref]; !ok || refs[m.Ref] {
+			f.t.Errorf("outbound message %d is for %s, which was not created or has a message already", m.Seq, m.Ref)
+		}
+		refs[m.Ref] = true
+	}
+	if len(refs) != len(created) {
+		f.t.Errorf("%d challenges recorded for %d requests created", len(refs), len(created))
+	}
 }

@@ -106,6 +106,7 @@ func Run(t *testing.T, b Backend) {
 		{"RetentionSkew", testRetentionSkew},
 		{"Leases", testLeases},
 		{"WebSessions", testWebSessions},
+		{"Outbound", testOutbound},
 		{"GCRows", testGCRows},
 		{"GCZero", testGCZero},
 		{"GCNotices", testGCNotices},
