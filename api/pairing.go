@@ -50,6 +50,50 @@ type AdmitRequest struct {
 	Sender     string `json:"sender"`            // raw; the gate normalises it
 	SenderName string `json:"sender_name,omitempty"`
 	Chat       Chat   `json:"chat,omitempty"` // "" means ChatDM
+	// ReplyBy says who sends the sender what the gate has to say (the
+	// code, a reminder): "answer" (the default of POST /v1/admit) puts it
+	// in the decision's reply for the caller to send; "outbound" (the
+	// default of NATS pairgate.admit) records it as an outbound message,
+	// delivered through GET /v1/outbound and NATS, and leaves reply out.
+	ReplyBy ReplyBy `json:"reply_by,omitempty"`
+}
+
+// ReplyBy is how the gate's reply reaches the sender.
+type ReplyBy string
+
+// The ways a reply is delivered.
+const (
+	ReplyByAnswer   ReplyBy = "answer"
+	ReplyByOutbound ReplyBy = "outbound"
+)
+
+// Outbound is a message pairgate wants a gateway to deliver: the answer of
+// GET /v1/outbound, and the payload of the NATS outbound subjects. A
+// gateway that delivered up to Seq asks for after=Seq; Seq is also the
+// receiver's idempotency key.
+type Outbound struct {
+	Seq     int64  `json:"seq"`
+	Channel string `json:"channel"`
+	Account string `json:"account"`
+	To      string `json:"to"`   // a sender id as the channel's adapter writes it
+	Kind    string `json:"kind"` // "text" or "image"
+	Text    string `json:"text,omitempty"`
+	// PNG is an image's bytes (base64 in JSON).
+	PNG       []byte `json:"png,omitempty"`
+	ParseMode string `json:"parse_mode,omitempty"`
+	// Cause says why it is sent: challenge, reminder, max_pending,
+	// approved, notice (to the owner, of a new request), command (the
+	// reply to an owner command).
+	Cause string    `json:"cause"`
+	At    time.Time `json:"at"`
+}
+
+// OutboundBatch is the answer of GET /v1/outbound: the messages after the
+// seq asked for, oldest first, and the seq to ask after next (the last
+// message's, or the one asked for when there is none).
+type OutboundBatch struct {
+	Messages []Outbound `json:"messages"`
+	Next     int64      `json:"next"`
 }
 
 // Decision is the gate's answer for one message: the answer of

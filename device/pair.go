@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pairgate/pairgate/internal/termtext"
+	"github.com/pairgate/pairgate/notice"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -274,7 +275,10 @@ func (s *Service) pair(ctx context.Context, c *websocket.Conn, nonce string, aud
 		Role: row.Role, Scopes: row.Scopes, Label: row.Label, CheckCode: CheckCode(nonce, deviceID),
 		Remote: addr, CreatedAt: now, ExpiresAt: now.Add(RequestTTL), Status: store.DevicePending,
 	}
-	err = s.st.CreateDeviceRequest(ctx, req, row.ID, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"})
+	text := notice.DeviceRequest{RequestID: req.ID, Name: req.Name, Platform: req.Platform, Role: req.Role, Label: req.Label,
+		Remote: req.Remote, CheckCode: req.CheckCode}.Text()
+	err = s.st.CreateDeviceRequest(ctx, req, row.ID, store.Actor{Name: "device:" + deviceID[:12], Source: "pair"},
+		notice.Messages(s.owner(), store.Scope{}, text)...)
 	switch {
 	case errors.Is(err, store.ErrTokenUsed):
 		return perr(CodeTokenUsed, msgTokenUsed)

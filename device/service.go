@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/termtext"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/store"
@@ -44,6 +45,10 @@ type Options struct {
 	AttemptsPerMinute int
 	// IdleTimeout closes a client that sends nothing; default 30 s.
 	IdleTimeout time.Duration
+	// Owner returns the owner configuration in effect: a new device
+	// request is announced to its notice chats (package notice). Nil
+	// means no notices.
+	Owner func() config.Owner
 }
 
 // ErrInvalidInput is wrapped by errors about what the caller asked for
@@ -81,6 +86,7 @@ type Service struct {
 	limiter *limiter
 	idle    time.Duration
 	keys    *Keys
+	owner   func() config.Owner
 
 	// waiters holds, per request, the cancel of the socket waiting for its
 	// decision: a resume cancels the older socket, so a half-open
@@ -102,7 +108,10 @@ func New(opts Options) (*Service, error) {
 		return nil, errors.New("device: Store and URL are required")
 	}
 	s := &Service{st: opts.Store, url: opts.URL, now: opts.Now, log: opts.Logger,
-		keys: NewKeys(opts.Secret), waiters: map[string]*waiter{}}
+		keys: NewKeys(opts.Secret), waiters: map[string]*waiter{}, owner: opts.Owner}
+	if s.owner == nil {
+		s.owner = func() config.Owner { return config.Owner{} }
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -218,6 +227,16 @@ type SetupParams struct {
 	Label  string        // cleaned, and cut to MaxLabelLen bytes
 	TTL    time.Duration // default DefaultTokenTTL, at most MaxTokenTTL
 	Scopes []string
+	// SendTo, when set, records the setup code as outbound messages to
+	// that chat in the transaction that issues it: the text, then (with
+	// SendTo.Images) the QR code as a PNG. An owner's /pair.
+	SendTo *Recipient
+}
+
+// Recipient is a chat outbound messages go to.
+type Recipient struct {
+	Channel, Account, To string
+	Images               bool // the channel takes images
 }
 
 // IssueSetupCode signs a single-use setup token for the public URL, stores
@@ -259,7 +278,17 @@ func (s *Service) IssueSetupCode(ctx context.Context, p SetupParams, actor store
 		CreatedAt: now, ExpiresAt: t.ExpiresAt}
 	// Rows of tokens that expired an hour ago are of no use even to a
 	// verifier whose clock lags: the token's own exp refuses them first.
-	if err := s.st.CreateSetupToken(ctx, row, now.Add(-MaxTokenTTL), actor); err != nil {
+	var out []store.OutboundMessage
+	if to := p.SendTo; to != nil {
+		m := store.OutboundMessage{Channel: to.Channel, Account: to.Account, To: to.To, Kind: store.OutboundText,
+			Template: store.TemplateSetupCode, Ref: row.ID, ExpiresAt: row.ExpiresAt, Cause: store.CauseCommand}
+		out = append(out, m)
+		if to.Images {
+			m.Kind, m.Template = store.OutboundImage, store.TemplateSetupQR
+			out = append(out, m)
+		}
+	}
+	if err := s.st.CreateSetupToken(ctx, row, now.Add(-MaxTokenTTL), actor, out...); err != nil {
 		return api.SetupCode{}, err
 	}
 	return api.SetupCode{SetupCode: code, URL: url, URLSource: string(source), ExpiresAt: t.ExpiresAt}, nil
@@ -341,6 +370,12 @@ func (s *Service) List(ctx context.Context) (api.DeviceList, error) {
 // Decide approves or rejects a pending request; "latest" as the id means
 // the newest pending one. Exactly one of approve, reject and expiry wins.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, actor store.Actor) (api.DeviceRequest, error) {
+	return s.DecideWith(ctx, id, approve, nil, actor)
+}
+
+// DecideWith is Decide that records reply(request) in the decision's
+// transaction (an owner command's answer); reply may be nil.
+func (s *Service) DecideWith(ctx context.Context, id string, approve bool, reply func(api.DeviceRequest) []store.OutboundMessage, actor store.Actor) (api.DeviceRequest, error) {
 	if id == "latest" {
 		reqs, err := s.st.ListDeviceRequests(ctx, s.now())
 		if err != nil {
@@ -351,7 +386,17 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, actor sto
 		}
 		id = reqs[len(reqs)-1].ID
 	}
-	r, err := s.st.DecideDeviceRequest(ctx, id, approve, actor, s.now())
+	var out []store.OutboundMessage
+	if reply != nil {
+		// The reply names what is decided; if the decision is not made
+		// (decided elsewhere meanwhile, expired), nothing is recorded.
+		r, err := s.st.GetDeviceRequest(ctx, id)
+		if err != nil {
+			return api.DeviceRequest{}, err
+		}
+		out = reply(requestViewOf(r))
+	}
+	r, err := s.st.DecideDeviceRequest(ctx, id, approve, actor, s.now(), out...)
 	if err != nil {
 		return api.DeviceRequest{}, err
 	}
@@ -471,4 +516,32 @@ func (l *limiter) allow(addr string, now time.Time) bool {
 	}
 	w.n++
 	return w.n <= l.max
+}
+
+// ErrGone is wrapped by RenderSetupCode for a setup token that was used or
+// expired: its code is no use to anyone any more.
+var ErrGone = errors.New("setup code used or expired")
+
+// RenderSetupCode makes again the setup code of stored setup token id, for
+// a store.TemplateSetupCode or TemplateSetupQR message: the token is
+// determined by its key number, expiry and id, so the store never holds
+// it. A token used or expired at now gives ErrGone.
+func (s *Service) RenderSetupCode(ctx context.Context, id string, now time.Time) (string, error) {
+	row, err := s.st.GetSetupToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("setup token %s: %w", id, ErrGone)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !row.UsedAt.IsZero() || !now.Before(row.ExpiresAt) {
+		return "", fmt.Errorf("setup token %s: %w", id, ErrGone)
+	}
+	raw, err := hex.DecodeString(row.ID)
+	if err != nil || len(raw) != tokenIDLen {
+		return "", fmt.Errorf("setup token %s: stored id is not %d bytes of hex", id, tokenIDLen)
+	}
+	t := Token{KID: row.KID, ExpiresAt: row.ExpiresAt.Truncate(time.Second).UTC()}
+	copy(t.ID[:], raw)
+	return EncodeSetupCode(SetupCode{Version: 1, URL: row.URL, Token: s.keys.encode(t), ExpiresAt: t.ExpiresAt})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -81,4 +82,23 @@ func FromChange(c store.Change) (text string, ok bool) {
 			Label: c.Data.Label, Remote: c.Data.Remote, CheckCode: c.Data.CheckCode}.Text(), true
 	}
 	return "", false
+}
+
+// Messages are the outbound messages that tell the owner text: one to
+// each chat of owner.NoticeChats (none without owners). Of a DM request,
+// pass its scope: an owner listed on that channel (owner.senders) is told
+// through the account the request came in on, where the bot can reach
+// them; everyone else through their chat's own account. Of a device
+// request, pass the zero Scope.
+func Messages(owner config.Owner, scope store.Scope, text string) []store.OutboundMessage {
+	var out []store.OutboundMessage
+	for _, c := range owner.NoticeChats() {
+		account := c.Account
+		if owner.Channel == "" && c.Channel == scope.Channel && scope.Account != "" {
+			account = scope.Account
+		}
+		out = append(out, store.OutboundMessage{Channel: c.Channel, Account: account, To: c.Sender, Kind: store.OutboundText,
+			Text: text, Cause: store.CauseNotice})
+	}
+	return out
 }

@@ -3,6 +3,10 @@ package notice
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pairgate/pairgate/config"
+
 	"github.com/pairgate/pairgate/store"
 )
 
@@ -44,5 +48,30 @@ func TestFromChange(t *testing.T) {
 		if text, ok := FromChange(store.Change{Kind: k}); ok {
 			t.Errorf("FromChange(%s) = %q: only new requests call for a notice", k, text)
 		}
+	}
+}
+
+func TestMessages(t *testing.T) {
+	owners := config.Owner{Senders: map[string][]string{"telegram": {"42"}, "signal": {"+15555550100"}}}
+	got := Messages(owners, store.Scope{Channel: "telegram", Account: "work"}, "hi")
+	want := []store.OutboundMessage{
+		{Channel: "signal", Account: "default", To: "+15555550100", Kind: store.OutboundText, Text: "hi", Cause: store.CauseNotice},
+		{Channel: "telegram", Account: "work", To: "42", Kind: store.OutboundText, Text: "hi", Cause: store.CauseNotice},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("a DM request on telegram/work (-want +got):\n%s", diff)
+	}
+	got = Messages(owners, store.Scope{}, "device")
+	if len(got) != 2 || got[1].Account != "default" {
+		t.Errorf("a device request goes to every owner on the default account: %+v", got)
+	}
+	owners.Channel, owners.Account, owners.Sender = "matrix", "home", "@me:example.org"
+	got = Messages(owners, store.Scope{Channel: "matrix", Account: "work"}, "hi")
+	want = []store.OutboundMessage{{Channel: "matrix", Account: "home", To: "@me:example.org", Kind: store.OutboundText, Text: "hi", Cause: store.CauseNotice}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("with a notice chat, only it, on its account (-want +got):\n%s", diff)
+	}
+	if got := Messages(config.Owner{}, store.Scope{Channel: "telegram", Account: "default"}, "hi"); len(got) != 0 {
+		t.Errorf("no owners, no notices: %+v", got)
 	}
 }

@@ -117,11 +117,38 @@ func (s *Service) target(t Target, actor store.Actor) (channel.Adapter, store.Ap
 // saying until when). While locked, every approval in the scope is refused;
 // `Allow` still works, for a sender the operator knows.
 func (s *Service) Approve(ctx context.Context, t Target, notify bool, actor store.Actor) (api.Approval, error) {
+	return s.ApproveWith(ctx, t, ApproveOptions{Notify: notify}, actor)
+}
+
+// ApproveOptions are the choices of ApproveWith.
+type ApproveOptions struct {
+	// Notify: the sender is told they were approved, by an outbound
+	// message recorded with the approval (and the Approval's Notify text).
+	Notify bool
+	// Reply, when set, makes messages recorded in the approval's
+	// transaction, given the request approved: an owner command's answer.
+	Reply func(api.PendingRequest) []store.OutboundMessage
+}
+
+// ApproveWith is Approve with the choices of o.
+func (s *Service) ApproveWith(ctx context.Context, t Target, o ApproveOptions, actor store.Actor) (api.Approval, error) {
+	notify := o.Notify
 	ad, p, err := s.target(t, actor)
 	if err != nil {
 		return api.Approval{}, err
 	}
 	p.Notify = notify
+	p.Outbound = func(r store.Request) []store.OutboundMessage {
+		var out []store.OutboundMessage
+		if notify {
+			out = append(out, store.OutboundMessage{Channel: r.Scope.Channel, Account: r.Scope.Account, To: r.Sender,
+				Kind: store.OutboundText, Text: ad.ApprovedText(), Cause: store.CauseApproved})
+		}
+		if o.Reply != nil {
+			out = append(out, o.Reply(pendingFrom(r))...)
+		}
+		return out
+	}
 	req, entry, err := s.st.Approve(ctx, p)
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,
@@ -252,9 +279,18 @@ func FormatDuration(d time.Duration) string {
 // store.ErrAlreadyApproved says to revoke the sender instead) and is not a
 // failure.
 func (s *Service) Reject(ctx context.Context, t Target, actor store.Actor) (api.PendingRequest, error) {
+	return s.RejectWith(ctx, t, nil, actor)
+}
+
+// RejectWith is Reject that records reply(request) in the rejection's
+// transaction (an owner command's answer); reply may be nil.
+func (s *Service) RejectWith(ctx context.Context, t Target, reply func(api.PendingRequest) []store.OutboundMessage, actor store.Actor) (api.PendingRequest, error) {
 	_, p, err := s.target(t, actor)
 	if err != nil {
 		return api.PendingRequest{}, err
+	}
+	if reply != nil {
+		p.Outbound = func(r store.Request) []store.OutboundMessage { return reply(pendingFrom(r)) }
 	}
 	req, err := s.st.Reject(ctx, p)
 	if errors.Is(err, store.ErrAlreadyApproved) {
@@ -358,6 +394,13 @@ func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []
 // Revoke removes a sender from the allowlist (a soft delete). This Service
 // stops admitting them before Revoke returns; other processes within 1 s.
 func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, actor store.Actor) (api.AllowedSender, error) {
+	return s.RevokeWith(ctx, ch, account, rawSender, nil, actor)
+}
+
+// RevokeWith is Revoke that records reply(scope, sender) in the
+// revocation's transaction (an owner command's answer); reply may be nil.
+func (s *Service) RevokeWith(ctx context.Context, ch, account, rawSender string,
+	reply func(scope store.Scope, sender string) []store.OutboundMessage, actor store.Actor) (api.AllowedSender, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
 		return api.AllowedSender{}, err
@@ -366,7 +409,11 @@ func (s *Service) Revoke(ctx context.Context, ch, account, rawSender string, act
 	if err != nil {
 		return api.AllowedSender{}, err
 	}
-	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now())
+	var out []store.OutboundMessage
+	if reply != nil {
+		out = reply(scope, sender)
+	}
+	e, err := s.st.Revoke(ctx, scope, sender, actor, s.now(), out...)
 	if errors.Is(err, store.ErrNotFound) {
 		if keys := s.pol.Load().configKeys(scope, sender); len(keys) > 0 {
 			return api.AllowedSender{}, &ConfigAllowedError{Scope: scope, Sender: sender, Keys: keys}

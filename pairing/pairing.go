@@ -58,6 +58,10 @@ type Inbound struct {
 	Sender     string // raw; normalised by the channel's adapter
 	SenderName string
 	Chat       api.Chat // "" means api.ChatDM
+	// ReplyBy: api.ReplyByOutbound records what the sender is to be told
+	// as an outbound message instead of putting it in Decision.Reply
+	// ("" means api.ReplyByAnswer).
+	ReplyBy api.ReplyBy
 }
 
 // Options configure a Service.
@@ -329,14 +333,18 @@ func (s *Service) Admit(ctx context.Context, in Inbound) api.Decision {
 	if policy != config.PolicyPairing {
 		return api.Decision{Verdict: api.Drop, Reason: api.ReasonNotAllowed}
 	}
-	d := s.challenge(ctx, pol.lim, r.ad, scope, sender, cleanName(in.SenderName))
+	d := s.challenge(ctx, pol, r.ad, scope, sender, cleanName(in.SenderName), replyBy(in))
 	s.log.Debug("pairing: gate decision", "channel", scope.Channel, "account", scope.Account,
 		"sender", sender, "verdict", d.Verdict, "reason", d.Reason, "request_id", d.RequestID)
 	return d
 }
 
-// challenge applies rule 5 for a sender who is not allowed.
-func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender, name string) api.Decision {
+// challenge applies rule 5 for a sender who is not allowed. The owner's
+// notices are recorded with a new request; what the sender is told goes in
+// the decision's reply or, by api.ReplyByOutbound, is recorded with its
+// cause as an outbound message.
+func (s *Service) challenge(ctx context.Context, pol *policy, ad channel.Adapter, scope store.Scope, sender, name string, by api.ReplyBy) api.Decision {
+	lim := pol.lim
 	now := s.now()
 	unavailable := func(step string, err error) api.Decision { return s.unavailable(scope, step, err) }
 	until, err := s.st.LockedUntil(ctx, scope, now)
@@ -361,9 +369,9 @@ func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter,
 	case err != nil:
 		return unavailable("read pending", err)
 	case found:
-		return s.remind(ctx, lim, ad, scope, existing, now)
+		return s.remind(ctx, lim, ad, scope, existing, now, by)
 	case live >= lim.maxPending:
-		return s.tooMany(ctx, lim, ad, scope, sender, now)
+		return s.tooMany(ctx, lim, ad, scope, sender, now, by)
 	}
 	actor := store.Actor{Name: "gate", Source: "gate"}
 	// A new request id (and so a new code) per attempt: a clash with a live
@@ -371,24 +379,29 @@ func (s *Service) challenge(ctx context.Context, lim limits, ad channel.Adapter,
 	for attempt := 0; attempt < 4; attempt++ {
 		id := newRequestID()
 		code := s.codes.code(id)
+		out := pol.notices(scope, sender, name, id)
+		if by == api.ReplyByOutbound {
+			out = append(out, codeMessage(scope, sender, id, now.Add(lim.codeTTL), store.CauseChallenge))
+		}
 		req, err := s.st.CreateRequest(ctx, store.CreateRequestParams{
 			Request: store.Request{ID: id, Scope: scope, Sender: sender, Name: name, CodeHash: s.codes.hash(code),
 				CreatedAt: now, ExpiresAt: now.Add(lim.codeTTL)},
 			MaxPending: lim.maxPending,
 			Actor:      actor,
+			Outbound:   out,
 		})
 		switch {
 		case err == nil:
-			return s.challengeDecision(ad, scope, req.ID, code, lim.codeTTL)
+			return s.challengeDecision(ad, scope, req.ID, code, lim.codeTTL, by)
 		case errors.Is(err, store.ErrCodeConflict):
 			continue
 		case errors.Is(err, store.ErrAllowed):
 			// Approved elsewhere a moment ago; the view catches up shortly.
 			return api.Decision{Verdict: api.Admit, Reason: api.ReasonAllowed}
 		case errors.Is(err, store.ErrPending):
-			return s.remind(ctx, lim, ad, scope, req, now)
+			return s.remind(ctx, lim, ad, scope, req, now, by)
 		case errors.Is(err, store.ErrCapReached):
-			return s.tooMany(ctx, lim, ad, scope, sender, now)
+			return s.tooMany(ctx, lim, ad, scope, sender, now, by)
 		default:
 			return unavailable("create request", err)
 		}
@@ -405,43 +418,55 @@ func (s *Service) unavailable(scope store.Scope, step string, err error) api.Dec
 // remind answers a sender who already has a live request: the same code
 // again once the rate window has passed since it was last sent (exactly one
 // of several gateways sends it), otherwise silence.
-func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time) api.Decision {
+func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, req store.Request, now time.Time, by api.ReplyBy) api.Decision {
 	notAfter := now.Add(-lim.rateWindow)
 	if req.LastSentAt.After(notAfter) {
 		return api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}
 	}
-	sent, err := s.st.MarkRequestSent(ctx, req.ID, notAfter, now)
+	var out []store.OutboundMessage
+	if by == api.ReplyByOutbound {
+		out = append(out, codeMessage(scope, req.Sender, req.ID, req.ExpiresAt, store.CauseReminder))
+	}
+	sent, err := s.st.MarkRequestSent(ctx, req.ID, notAfter, now, out...)
 	if err != nil {
 		return s.unavailable(scope, "mark request sent", err)
 	}
 	if !sent {
 		return api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}
 	}
-	return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now))
+	return s.challengeDecision(ad, scope, req.ID, s.codes.code(req.ID), req.ExpiresAt.Sub(now), by)
 }
 
 // tooMany answers a sender arriving at a full scope, telling them once per
 // rate window.
-func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time) api.Decision {
-	told, err := s.st.MarkNotice(ctx, scope, sender, string(api.ReasonMaxPending), now.Add(-lim.rateWindow), now)
+func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time, by api.ReplyBy) api.Decision {
+	var out []store.OutboundMessage
+	if by == api.ReplyByOutbound {
+		out = append(out, store.OutboundMessage{Channel: scope.Channel, Account: scope.Account, To: sender,
+			Kind: store.OutboundText, Text: ad.TooManyText(), Cause: store.CauseMaxPending})
+	}
+	told, err := s.st.MarkNotice(ctx, scope, sender, string(api.ReasonMaxPending), now.Add(-lim.rateWindow), now, out...)
 	if err != nil {
 		return s.unavailable(scope, "mark notice", err)
 	}
 	d := api.Decision{Verdict: api.Drop, Reason: api.ReasonMaxPending}
-	if told {
+	if told && by != api.ReplyByOutbound {
 		d.Reply = ad.TooManyText()
 	}
 	return d
 }
 
-func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration) api.Decision {
-	return api.Decision{
+func (s *Service) challengeDecision(ad channel.Adapter, scope store.Scope, id, code string, ttl time.Duration, by api.ReplyBy) api.Decision {
+	d := api.Decision{
 		Verdict:   api.Challenge,
 		Reason:    api.ReasonChallenged,
 		Code:      code,
 		RequestID: id,
-		Reply:     ad.ChallengeText(channel.Challenge{Channel: scope.Channel, Account: scope.Account, Code: code, TTL: ttl}),
 	}
+	if by != api.ReplyByOutbound {
+		d.Reply = ad.ChallengeText(channel.Challenge{Channel: scope.Channel, Account: scope.Account, Code: code, TTL: ttl})
+	}
+	return d
 }
 
 // accountName returns the canonical account for what a caller passed: ""

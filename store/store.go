@@ -500,9 +500,12 @@ type ApproveParams struct {
 	// Notify is recorded on the approval's change (Data.Notify): the
 	// sender is to be told.
 	Notify bool
-	// Outbound is recorded with the approval or rejection, if it is
-	// made: the sender's "approved" notice, the reply to the owner.
-	Outbound []OutboundMessage
+	// Outbound, when set, is called inside the transaction with the
+	// request taken, and what it returns is recorded with the approval or
+	// rejection (the sender's "approved" notice, the reply to the owner),
+	// so messages can name a request found by its code. It is not called
+	// when nothing is approved or rejected. It must not block.
+	Outbound func(Request) []OutboundMessage
 }
 
 // AllowParams is the input of Allow.
@@ -910,10 +913,19 @@ type OutboundMessage struct {
 	Template  OutboundTemplate
 	Ref       string    // the request or setup token a template renders
 	ExpiresAt time.Time // a templated secret is not delivered after this; zero for none
-	// Cause says why it was sent: challenge, reminder, max_pending,
-	// approved, notice, command.
+	// Cause says why it was sent: one of the Cause constants.
 	Cause string
 }
+
+// Causes of outbound messages (OutboundMessage.Cause).
+const (
+	CauseChallenge  = "challenge"   // a new request's code, to its sender
+	CauseReminder   = "reminder"    // the code again, after the rate window
+	CauseMaxPending = "max_pending" // the sender is told the queue is full
+	CauseApproved   = "approved"    // the sender is told they were approved
+	CauseNotice     = "notice"      // the owner is told of a new request
+	CauseCommand    = "command"     // the answer to an owner command
+)
 
 // OutboundLog is the ordered log of outbound messages and the positions
 // of their publishers. Messages are appended by the transactions that

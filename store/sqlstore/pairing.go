@@ -272,7 +272,7 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 		if p.Notify {
 			detail += ", notify"
 		}
-		if _, err := appendOutbound(ctx, tx, p.Now, p.Outbound); err != nil {
+		if err := appendFor(ctx, tx, p, req); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
@@ -314,6 +314,15 @@ func lockedErr(ctx context.Context, tx *Tx, scope store.Scope, now time.Time) er
 	return &store.LockoutError{Scope: scope, Until: fromMS(until), Failures: failures}
 }
 
+// appendFor records the messages p.Outbound makes for req.
+func appendFor(ctx context.Context, tx *Tx, p store.ApproveParams, req store.Request) error {
+	if p.Outbound == nil {
+		return nil
+	}
+	_, err := appendOutbound(ctx, tx, p.Now, p.Outbound(req))
+	return err
+}
+
 // Reject implements store.Store.
 func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Request, error) {
 	var req store.Request
@@ -327,7 +336,7 @@ func (s *Store) Reject(ctx context.Context, p store.ApproveParams) (store.Reques
 			p.Scope.Channel, p.Scope.Account, req.Sender, ms(p.Now)); err != nil {
 			return err
 		}
-		if _, err := appendOutbound(ctx, tx, p.Now, p.Outbound); err != nil {
+		if err := appendFor(ctx, tx, p, req); err != nil {
 			return err
 		}
 		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRejected, Scope: p.Scope,

@@ -184,7 +184,11 @@ func testOutbound(t *testing.T, b Backend) {
 		approved := msg(tg, "1", "approved", "approved")
 		reply := msg(tg, "owner", "done", "command")
 		p := by(store.ViaRequest, r, alice, at(hour/2))
-		p.Outbound = []store.OutboundMessage{approved, reply}
+		var took []store.Request
+		p.Outbound = func(r store.Request) []store.OutboundMessage {
+			took = append(took, r)
+			return []store.OutboundMessage{approved, reply}
+		}
 		f.approve(p)
 		if _, _, err := f.s.Approve(f.ctx, p); !errors.Is(err, store.ErrAlreadyApproved) {
 			t.Fatalf("second Approve: %v", err)
@@ -192,16 +196,25 @@ func testOutbound(t *testing.T, b Backend) {
 		if _, err := f.s.Reject(f.ctx, p); !errors.Is(err, store.ErrAlreadyApproved) {
 			t.Fatalf("Reject of an approved request: %v", err)
 		}
+		if len(took) != 1 || took[0].ID != r.ID || took[0].Sender != r.Sender {
+			t.Errorf("Outbound was called with %+v; want once, with the request approved", took)
+		}
 		want = append(want, numbered(4, at(hour/2), approved, reply)...)
 		f.checkOutbound("Approve", 0, want)
 
 		rejected := f.mustCreate(tgWork, "5", at(hour/2))
 		rp := by(store.ViaCode, rejected, alice, at(hour/2))
-		rp.Outbound = []store.OutboundMessage{msg(tgWork, "owner", "rejected", "command")}
+		rejectReply := msg(tgWork, "owner", "rejected", "command")
+		rp.Outbound = func(r store.Request) []store.OutboundMessage {
+			m := rejectReply
+			m.Text += " " + r.Sender
+			return []store.OutboundMessage{m}
+		}
 		if _, err := f.s.Reject(f.ctx, rp); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, numbered(6, at(hour/2), rp.Outbound...)...)
+		rejectReply.Text = "rejected 5"
+		want = append(want, numbered(6, at(hour/2), rejectReply)...)
 		revoked := msg(tg, "owner", "revoked", "command")
 		if _, err := f.s.Revoke(f.ctx, tg, "1", alice, at(hour), revoked); err != nil {
 			t.Fatal(err)
