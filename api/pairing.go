@@ -318,3 +318,25 @@ const (
 	StatusReady       = "ready"       // /readyz: the store can be read and written
 	StatusUnavailable = "unavailable" // /readyz, with 503: it cannot
 )
+
+// CommandRequest is the body of POST /v1/command and of NATS
+// pairgate.command: a message that starts with "/", as the gateway got it.
+type CommandRequest struct {
+	Channel    string `json:"channel"`
+	Account    string `json:"account,omitempty"` // "" means the default account
+	Sender     string `json:"sender"`            // raw; normalised by the channel's adapter
+	SenderName string `json:"sender_name,omitempty"`
+	Chat       Chat   `json:"chat,omitempty"` // "" means ChatDM
+	Text       string `json:"text"`
+}
+
+// CommandResult is the answer to a CommandRequest. Handled is false for a
+// message that is no pairgate command (the gateway passes it on as any
+// other message); when true, the gateway drops the message: what pairgate
+// answers is Messages outbound messages to the sender, delivered like any
+// other (GET /v1/outbound, NATS).
+type CommandResult struct {
+	Handled  bool   `json:"handled"`
+	Command  string `json:"command,omitempty"` // "approve", "pair", ...
+	Messages int    `json:"messages"`
+}

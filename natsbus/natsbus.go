@@ -388,8 +388,7 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 		defer func() { <-b.deciding; b.decided.Done() }()
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		d := b.opts.Pairing.Admit(ctx, pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
-			SenderName: in.SenderName, Chat: in.Chat})
+		d := b.opts.Pairing.Admit(ctx, server.Inbound(in, api.ReplyByOutbound))
 		if b.opts.OnDecision != nil {
 			b.opts.OnDecision(in.Channel, d)
 		}

@@ -202,15 +202,20 @@ func TestAdmit(t *testing.T) {
 
 	alice := api.AdmitRequest{Channel: "telegram", Sender: "tg:123456789", SenderName: "Alice"}
 	d := admit(t, nc, alice)
+	// On the bus the reply goes out as an outbound message
+	// (plugin.outbound.telegram), not in the answer.
 	if d.Verdict != api.Challenge || d.Reason != api.ReasonChallenged || len(d.Code) != 8 || !strings.HasPrefix(d.RequestID, "req_") ||
-		!strings.Contains(d.Reply, d.Code) {
-		t.Fatalf("an unknown sender: %+v, want a challenge with a code", d)
+		d.Reply != "" {
+		t.Fatalf("an unknown sender: %+v, want a challenge with a code and no reply", d)
+	}
+	if bob := admit(t, nc, api.AdmitRequest{Channel: "telegram", Account: "other", Sender: "7", ReplyBy: api.ReplyByAnswer}); !strings.Contains(bob.Reply, bob.Code) {
+		t.Errorf("reply_by answer on the bus: %+v, want the reply in the answer", bob)
 	}
 	code := d.Code
 	if got := admit(t, nc, alice); got != (api.Decision{Verdict: api.Drop, Reason: api.ReasonPending}) {
 		t.Errorf("the same sender again: %+v, want drop/pending", got)
 	}
-	pending, err := gate.ListPending(t.Context(), pairing.Filter{})
+	pending, err := gate.ListPending(t.Context(), pairing.Filter{Channel: "telegram", Account: "default"})
 	if err != nil || len(pending) != 1 || pending[0].Sender != "123456789" || pending[0].Name != "Alice" || pending[0].RequestID != d.RequestID {
 		t.Fatalf("pending after the challenge: %+v %v", pending, err)
 	}

@@ -580,3 +580,42 @@ func (s *Service) sync(ctx context.Context) {
 		s.log.Warn("pairing: allowlist view behind the store; will retry", "err", err)
 	}
 }
+
+// FindPending finds the request that codeOrID names on any channel and
+// account, live or approved within its lifetime: a request id, or a code
+// (as Target.CodeOrID takes it). found is false when none does; a code that cannot be a code is ErrInvalidInput.
+// An owner command names a request without its scope; the approval itself
+// then runs on the scope found, with its lockout.
+func (s *Service) FindPending(ctx context.Context, codeOrID string) (r api.PendingRequest, found bool, err error) {
+	in := strings.TrimSpace(codeOrID)
+	var id string
+	var hash []byte
+	if strings.HasPrefix(strings.ToLower(in), RequestIDPrefix) {
+		id = strings.ToLower(in)
+	} else {
+		code, err := NormalizeCode(in)
+		if err != nil {
+			return api.PendingRequest{}, false, err
+		}
+		hash = s.codes.hash(code)
+	}
+	reqs, err := s.st.ListRequests(ctx, store.RequestFilter{}, s.now())
+	if err != nil {
+		return api.PendingRequest{}, false, err
+	}
+	for _, req := range reqs {
+		if (id != "" && req.ID == id) || (hash != nil && hmac.Equal(req.CodeHash, hash)) {
+			return pendingFrom(req), true, nil
+		}
+	}
+	// Approved a moment ago: its scope, where approving again answers
+	// "approved already" and is no wrong code.
+	req, err := s.st.FindApproved(ctx, hash, id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return api.PendingRequest{}, false, nil
+	}
+	if err != nil {
+		return api.PendingRequest{}, false, err
+	}
+	return pendingFrom(req), true, nil
+}

@@ -201,14 +201,31 @@ func Refusal(err error, now time.Time) (int, api.ErrorBody) {
 	return e.status, api.ErrorBody{Error: api.ErrorDetail{Code: e.code, Message: e.msg}}
 }
 
+// Inbound is the gate's view of an admit body; by is how the reply goes
+// out when the body does not say (the HTTP API answers it, NATS records
+// it as outbound).
+func Inbound(in api.AdmitRequest, by api.ReplyBy) pairing.Inbound {
+	if in.ReplyBy != "" {
+		by = in.ReplyBy
+	}
+	return pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender, SenderName: in.SenderName,
+		Chat: in.Chat, ReplyBy: by}
+}
+
 // checkAdmit refuses an admit body the gate cannot decide: a chat other
-// than dm or group, or no channel or sender. Everything else is the gate's
+// than dm or group, a reply_by other than answer or outbound, or no
+// channel or sender. Everything else is the gate's
 // to answer with a decision.
 func checkAdmit(in api.AdmitRequest) error {
 	switch in.Chat {
 	case "", api.ChatDM, api.ChatGroup:
 	default:
 		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "chat": want "dm" or "group", got %q`, in.Chat)
+	}
+	switch in.ReplyBy {
+	case "", api.ReplyByAnswer, api.ReplyByOutbound:
+	default:
+		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `field "reply_by": want "answer" or "outbound", got %q`, in.ReplyBy)
 	}
 	if in.Channel == "" || in.Sender == "" {
 		return errorf(http.StatusBadRequest, api.CodeInvalidInput, `fields "channel" and "sender" are required`)
@@ -249,6 +266,8 @@ func (s *Server) routeTable(reg *prometheus.Registry) map[string]route {
 		"/v1/pairing/unlock":   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.unlock},
 		"/v1/audit":            {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.audit},
 		"/v1/events":           {method: http.MethodGet, scope: store.ScopeAdmin, handle: s.events, session: true},
+		"/v1/outbound":         {method: http.MethodGet, scope: store.ScopeGateway, handle: s.outbound, session: true},
+		"/v1/command":          {method: http.MethodPost, scope: store.ScopeGateway, handle: s.command},
 
 		"/pair":                             {method: http.MethodGet, handle: s.pair, session: true},
 		"/v1/setup-codes":                   {method: http.MethodPost, scope: store.ScopeAdmin, handle: s.setupCode},
@@ -388,8 +407,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, _ apitoken.Caller
 	if err := checkAdmit(in); err != nil {
 		return err
 	}
-	d := s.pairing.Admit(r.Context(), pairing.Inbound{Channel: in.Channel, Account: in.Account, Sender: in.Sender,
-		SenderName: in.SenderName, Chat: in.Chat})
+	d := s.pairing.Admit(r.Context(), Inbound(in, api.ReplyByAnswer))
 	s.metrics.decision(in.Channel, d)
 	writeJSON(w, http.StatusOK, d)
 	return nil

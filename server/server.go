@@ -15,7 +15,9 @@ import (
 
 	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/apitoken"
+	"github.com/pairgate/pairgate/command"
 	"github.com/pairgate/pairgate/device"
+	"github.com/pairgate/pairgate/outbound"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/store"
 )
@@ -42,6 +44,12 @@ type Options struct {
 	// Web serves every path outside /v1/ that is not an API route: the
 	// web page (package web). Nil answers them 404.
 	Web http.Handler
+	// Outbound reads the outbound messages GET /v1/outbound answers
+	// with; nil means one over Store, Pairing and Devices.
+	Outbound *outbound.Reader
+	// Commands runs POST /v1/command; nil means one over Pairing,
+	// Devices and Store.
+	Commands *command.Service
 }
 
 // Server is the HTTP API. Create it with New, start its metrics follower
@@ -50,13 +58,16 @@ type Server struct {
 	pairing *pairing.Service
 	devices *device.Service
 	st      store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	tokens  *apitoken.Authenticator
-	metrics *metrics
-	routes  map[string]route
-	web     http.Handler
-	handler http.Handler
+	// outboundReader answers GET /v1/outbound.
+	outboundReader *outbound.Reader
+	commands       *command.Service
+	log            *slog.Logger
+	now            func() time.Time
+	tokens         *apitoken.Authenticator
+	metrics        *metrics
+	routes         map[string]route
+	web            http.Handler
+	handler        http.Handler
 }
 
 // New makes a Server.
@@ -74,6 +85,23 @@ func New(opts Options) (*Server, error) {
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
+	}
+	s.outboundReader = opts.Outbound
+	if s.outboundReader == nil {
+		var err error
+		s.outboundReader, err = outbound.New(outbound.Options{Store: opts.Store, Pairing: opts.Pairing, Devices: opts.Devices,
+			Now: s.now, Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.commands = opts.Commands
+	if s.commands == nil {
+		var err error
+		s.commands, err = command.New(command.Options{Pairing: opts.Pairing, Devices: opts.Devices, Store: opts.Store, Now: s.now, Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
 	}
 	s.metrics = newMetrics(reg, opts.Store, s.now)
 	s.routes = s.routeTable(reg)

@@ -668,6 +668,13 @@ type PairingStore interface {
 	// else is ErrNotFound. Lockout does not apply.
 	Reject(ctx context.Context, p ApproveParams) (Request, error)
 
+	// FindApproved returns the request approved within its lifetime (not
+	// past its ExpiresAt at now) whose code hash is codeHash or, with
+	// codeHash nil, whose id is id, on any scope; ErrNotFound if none. An
+	// owner command that names a request without its scope finds where
+	// it was approved with it.
+	FindApproved(ctx context.Context, codeHash []byte, id string, now time.Time) (Request, error)
+
 	// ClearRequests deletes the pending requests matching f, recording
 	// KindCleared for each, and returns how many it deleted.
 	ClearRequests(ctx context.Context, f RequestFilter, actor Actor, now time.Time) (int, error)

@@ -117,7 +117,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	urls := o.PublicURL
 	d.devices, err = device.New(device.Options{Store: o.Store, Secret: o.Secret, Logger: d.log,
-		URL: func() (string, device.URLSource, error) { return device.ResolveURL(urls) }})
+		URL: func() (string, device.URLSource, error) { return device.ResolveURL(urls) },
+		// The owner as the config in effect says (SIGHUP reloads it).
+		Owner: func() config.Owner { return d.pairing.Config().Owner }})
 	if err != nil {
 		return nil, err
 	}

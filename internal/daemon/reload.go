@@ -25,7 +25,6 @@ func restartKeys() []restartKey {
 		{"server.listen", func(c *config.Config) any { return c.Server.Listen }},
 		{"nats", func(c *config.Config) any { return c.NATS }},
 		{"notify", func(c *config.Config) any { return c.Notify }},
-		{"owner", func(c *config.Config) any { return c.Owner }},
 	}
 }
 

@@ -207,6 +207,23 @@ func approvedRequest(ctx context.Context, tx *Tx, p store.ApproveParams) (store.
 	return r, err
 }
 
+// FindApproved implements store.Store.
+func (s *Store) FindApproved(ctx context.Context, codeHash []byte, id string, now time.Time) (store.Request, error) {
+	match, key := "id = ?", any(id)
+	if codeHash != nil {
+		match, key = "code_hash = ?", any(codeHash)
+	}
+	r, err := scanRequest(s.queryRow(ctx, `SELECT `+requestCols+` FROM approvals
+		WHERE `+match+` AND expires_at > ? ORDER BY approved_at DESC LIMIT 1`, key, ms(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Request{}, fmt.Errorf("no request approved within its lifetime matches: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Request{}, s.fail("find approved request", err)
+	}
+	return r, nil
+}
+
 // takeOrApproved is takeRequest, except that a request approved within its
 // lifetime is returned with ErrAlreadyApproved.
 func takeOrApproved(ctx context.Context, tx *Tx, p store.ApproveParams) (store.Request, error) {

@@ -38,6 +38,31 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 		f.checkChanges("Approve and Reject of an approved request", seq)
 	})
 
+	t.Run("FindApproved", func(t *testing.T) {
+		f := newFixture(t, b)
+		r := f.mustCreate(tgWork, "1", at(0))
+		live := f.mustCreate(sig, "2", at(0))
+		if _, err := f.s.FindApproved(f.ctx, r.CodeHash, "", at(minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("FindApproved of a pending request: %v, want ErrNotFound", err)
+		}
+		f.approve(by(store.ViaCode, r, alice, at(minute)))
+		for _, key := range []struct {
+			hash []byte
+			id   string
+		}{{r.CodeHash, ""}, {nil, r.ID}} {
+			got, err := f.s.FindApproved(f.ctx, key.hash, key.id, at(2*minute))
+			if err != nil || got.ID != r.ID || got.Scope != tgWork || got.Sender != "1" {
+				t.Errorf("FindApproved(%x, %q) = %+v, %v; want %s on %s", key.hash, key.id, got, err, r.ID, tgWork)
+			}
+			if _, err := f.s.FindApproved(f.ctx, key.hash, key.id, r.ExpiresAt); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("FindApproved once the code expired: %v, want ErrNotFound", err)
+			}
+		}
+		if _, err := f.s.FindApproved(f.ctx, live.CodeHash, "", at(2*minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("FindApproved of another, pending request: %v", err)
+		}
+	})
+
 	// Account isolation holds for approved requests too: another scope
 	// does not learn that a code was approved.
 	t.Run("OtherScopes", func(t *testing.T) {
