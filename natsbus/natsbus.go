@@ -9,9 +9,10 @@
 // replica of the daemon may run it: the endpoint subscribes in micro's
 // default queue group, so the server hands each request to one of them.
 //
-// Only the admit endpoint exists so far; pairgate.command and the outbound
-// publishers (issue 12) plug in as further endpoints and jobs on the same
-// connection.
+// Beside admit, the service answers owner commands on pairgate.command,
+// and publishes from the store on the same connection: the change log's
+// events (pairgate.events.<kind>) and the outbound messages
+// (plugin.outbound.<channel>[.<account>]), each on one replica at a time.
 package natsbus
 
 import (
@@ -30,7 +31,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/command"
 	"github.com/pairgate/pairgate/internal/buildinfo"
+	"github.com/pairgate/pairgate/outbound"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
@@ -43,6 +46,9 @@ const (
 	ServiceName = "pairgate"
 	// AdmitSubject takes an api.AdmitRequest and answers an api.Decision.
 	AdmitSubject = "pairgate.admit"
+	// CommandSubject takes an api.CommandRequest and answers an
+	// api.CommandResult.
+	CommandSubject = "pairgate.command"
 	// DevVersion is the service's version when the build's own is not
 	// SemVer (a source build says "(devel)"): micro wants SemVer, and a
 	// prerelease of 0.0.0 sorts below every release.
@@ -96,6 +102,11 @@ type Options struct {
 	// the lease EventsLease, named Holder (unique per process).
 	Store  store.Store
 	Holder string
+	// Commands, when set, answers pairgate.command.
+	Commands *command.Service
+	// Outbound, when set with Store, is published on the outbound
+	// subjects (OutboundSubject) by the holder of OutboundLease.
+	Outbound *outbound.Reader
 }
 
 // Bus is the gate's presence on NATS: build it with New, then Run it.
@@ -236,6 +247,10 @@ func (b *Bus) natsOptions(closed chan struct{}) []nats.Option {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(b.opts.RetryWait),
 		nats.PingInterval(pingInterval),
+		// No buffer of publishes while reconnecting: a publish then fails
+		// and is retried from the store once connected, rather than
+		// buffered and sent again beside the retry.
+		nats.ReconnectBufSize(-1),
 		nats.DrainTimeout(drainTimeout),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
@@ -282,18 +297,23 @@ func (b *Bus) serve(ctx context.Context, nc *nats.Conn, closed <-chan struct{}) 
 		subjects = append(subjects, e.subject)
 	}
 	b.log.Info("NATS: serving", "service", ServiceName, "version", b.version, "subjects", strings.Join(subjects, ","), "queue_group", micro.DefaultQueueGroup)
-	// The events publisher runs on this connection, on one replica at a
-	// time, and stops before the connection is drained.
+	// The publishers run on this connection, each on one replica at a
+	// time, and stop before the connection is drained.
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
-		if b.opts.Store == nil {
-			return
+		var wg sync.WaitGroup
+		for _, p := range b.publishers() {
+			wg.Go(func() {
+				store.RunLeased(pubCtx, b.opts.Store, store.LeaseOptions{Name: p.lease, Holder: b.opts.Holder,
+					OnError: func(err error) {
+						b.log.Warn("NATS: a publisher's lease cannot be renewed", "lease", p.lease, "err", err)
+					}},
+					func(ctx context.Context) { p.run(ctx, nc) })
+			})
 		}
-		store.RunLeased(pubCtx, b.opts.Store, store.LeaseOptions{Name: EventsLease, Holder: b.opts.Holder,
-			OnError: func(err error) { b.log.Warn("NATS: the events lease cannot be renewed", "err", err) }},
-			func(ctx context.Context) { b.publishEvents(ctx, nc) })
+		wg.Wait()
 	}()
 	select {
 	case <-closed:
@@ -331,9 +351,57 @@ type endpoint struct {
 	handle        func(ctx context.Context, req micro.Request)
 }
 
-// endpoints are the service's endpoints: pairgate.command joins here.
+// endpoints are the service's endpoints.
 func (b *Bus) endpoints() []endpoint {
-	return []endpoint{{name: "admit", subject: AdmitSubject, handle: b.admit}}
+	e := []endpoint{{name: "admit", subject: AdmitSubject, handle: b.admit}}
+	if b.opts.Commands != nil {
+		e = append(e, endpoint{name: "command", subject: CommandSubject, handle: b.command})
+	}
+	return e
+}
+
+// publisher is a job run on the connection under a lease.
+type publisher struct {
+	lease string
+	run   func(ctx context.Context, nc *nats.Conn)
+}
+
+// publishers are the jobs that publish from the store: the change log's
+// events, and the outbound messages.
+func (b *Bus) publishers() []publisher {
+	if b.opts.Store == nil {
+		return nil
+	}
+	p := []publisher{{lease: EventsLease, run: b.publishEvents}}
+	if b.opts.Outbound != nil {
+		p = append(p, publisher{lease: OutboundLease, run: b.publishOutbound})
+	}
+	return p
+}
+
+// command answers one pairgate.command request as POST /v1/command
+// would. Commands are few and answered by a write: they run in the
+// handler, one at a time per instance.
+func (b *Bus) command(ctx context.Context, req micro.Request) {
+	in, err := server.ReadCommand(req.Data())
+	var res api.CommandResult
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		res, err = b.opts.Commands.Handle(ctx, in)
+		cancel()
+	}
+	if err != nil {
+		status, refusal := server.Refusal(err, time.Now())
+		b.log.Debug("NATS: command refused", "code", refusal.Error.Code, "message", refusal.Error.Message)
+		body, _ := json.Marshal(refusal)
+		if err := req.Error(strconv.Itoa(status), refusal.Error.Message, body); err != nil {
+			b.log.Warn("NATS: the error reply could not be sent", "err", b.scrub(err))
+		}
+		return
+	}
+	if err := req.RespondJSON(res); err != nil {
+		b.log.Warn("NATS: the command reply could not be sent", "err", b.scrub(err))
+	}
 }
 
 func (b *Bus) addService(ctx context.Context, nc *nats.Conn) (micro.Service, error) {

@@ -194,6 +194,17 @@ func ReadAdmit(data []byte) (api.AdmitRequest, error) {
 	return in, checkAdmit(in)
 }
 
+// ReadCommand reads a command body (POST /v1/command, NATS
+// pairgate.command) by the API's rules: at most MaxBodyBytes, unknown
+// fields refused.
+func ReadCommand(data []byte) (api.CommandRequest, error) {
+	var in api.CommandRequest
+	if len(data) > MaxBodyBytes {
+		return in, tooLarge()
+	}
+	return in, decodeFrom(bytes.NewReader(data), &in)
+}
+
 // Refusal is the HTTP status and the error body the API answers err with
 // (as it would answer it on its own routes).
 func Refusal(err error, now time.Time) (int, api.ErrorBody) {

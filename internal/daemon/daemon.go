@@ -23,9 +23,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pairgate/pairgate/apitoken"
+	"github.com/pairgate/pairgate/command"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/device"
 	"github.com/pairgate/pairgate/natsbus"
+	"github.com/pairgate/pairgate/outbound"
 	"github.com/pairgate/pairgate/pairing"
 	"github.com/pairgate/pairgate/secret"
 	"github.com/pairgate/pairgate/server"
@@ -130,7 +132,18 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log, Web: page})
+	// One reader of outbound messages and one runner of owner commands
+	// serve both routes, HTTP and NATS.
+	out, err := outbound.New(outbound.Options{Store: o.Store, Pairing: d.pairing, Devices: d.devices, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := command.New(command.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log, Web: page,
+		Outbound: out, Commands: cmds})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +152,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		// group, so the requests are shared, not repeated. It is a job
 		// like any other: NATS being down never stops the daemon.
 		bus, err := natsbus.New(natsbus.Options{URL: url, Pairing: d.pairing, Logger: d.log, Name: "pairgate " + d.holder,
-			OnDecision: d.server.CountDecision, Store: o.Store, Holder: d.holder})
+			OnDecision: d.server.CountDecision, Store: o.Store, Holder: d.holder, Commands: cmds, Outbound: out})
 		if err != nil {
 			return nil, err
 		}
