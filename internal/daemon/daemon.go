@@ -1,7 +1,8 @@
 // Package daemon is the composition root of `pairgate serve`. Given the
 // configuration, an open store and the pairing secret, it builds the
-// pairing service, the device service, the API tokens, the HTTP server and,
-// when nats.url is set, the NATS service (natsbus), and runs the HTTP
+// pairing service, the device service, the API tokens, the HTTP server,
+// when nats.url is set the NATS service (natsbus) and when
+// notify.webhook_url is set the webhook publisher, and runs the HTTP
 // listener, every follower of the change log, the config reload, the NATS
 // service and any further jobs under one errgroup: whichever of them fails,
 // or a signal, stops them all the same way. In-flight requests are drained
@@ -33,6 +34,7 @@ import (
 	"github.com/pairgate/pairgate/server"
 	"github.com/pairgate/pairgate/store"
 	"github.com/pairgate/pairgate/web"
+	"github.com/pairgate/pairgate/webhook"
 )
 
 // HTTP server limits: a client that dribbles its headers or body, or holds
@@ -157,6 +159,18 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.jobs = append(d.jobs, bus.Run)
+	}
+	if url := o.Config.Notify.WebhookURL; url != "" {
+		pub, err := webhook.New(webhook.Options{Store: o.Store, URL: url, Key: webhook.Key(o.Secret), Logger: d.log})
+		if err != nil {
+			return nil, err
+		}
+		// One replica at a time posts: the holder of the webhook lease.
+		d.jobs = append(d.jobs, func(ctx context.Context) error {
+			store.RunLeased(ctx, o.Store, store.LeaseOptions{Name: webhook.LeaseName, Holder: d.holder,
+				OnError: func(err error) { d.log.Warn("the webhook lease cannot be renewed", "err", err) }}, pub.Run)
+			return nil
+		})
 	}
 	return d, nil
 }
