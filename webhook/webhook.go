@@ -190,7 +190,7 @@ func (p *Publisher) Run(ctx context.Context) {
 				done = c.Seq
 				continue
 			}
-			if err := p.deliver(ctx, n); err != nil {
+			if err := p.deliver(ctx, n, c.At); err != nil {
 				return err
 			}
 			done = c.Seq
@@ -215,14 +215,16 @@ func (p *Publisher) setCursor(ctx context.Context, seq int64) error {
 	return nil
 }
 
-// deliver posts n until it succeeds or its retry budget is spent (it logs
-// either). It returns an error only when ctx ended.
-func (p *Publisher) deliver(ctx context.Context, n Notice) error {
+// deliver posts n until it succeeds or its retry budget, counted from
+// since (the change's time, so a new lease holder does not start the
+// budget again), is spent; it logs either. It returns an error only when
+// ctx ended.
+func (p *Publisher) deliver(ctx context.Context, n Notice, since time.Time) error {
 	body, err := json.Marshal(n)
 	if err != nil {
 		return fmt.Errorf("webhook notice %d: %w", n.Seq, err)
 	}
-	first := p.opts.Now()
+	first := since
 	for attempt := 1; ; attempt++ {
 		status, err := p.post(ctx, n.Seq, body)
 		if err == nil {
