@@ -187,7 +187,7 @@ pairing code; you approve it and they join the allowlist.`,
 	// and prints a fixed template), so that --json applies to it.
 	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
 	root.AddCommand(a.webLinkCmd(), a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
-		a.backupCmd(), a.versionCmd(), a.configCmd())
+		a.backupCmd(), a.versionCmd(), a.configCmd(), a.ownerCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(a.helpCmd(root))
 	a.strictTree(root)
@@ -544,11 +544,17 @@ func (a *app) loadSecret(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) loadConfig(home string) (*config.Config, error) {
-	path, explicit := a.configPath, true
-	if path == "" {
-		path, explicit = filepath.Join(home, "pairgate.yaml"), false
+// configFile is the config file to read: --config, or else pairgate.yaml
+// in home; explicit says --config named it.
+func (a *app) configFile(home string) (path string, explicit bool) {
+	if a.configPath != "" {
+		return a.configPath, true
 	}
+	return filepath.Join(home, "pairgate.yaml"), false
+}
+
+func (a *app) loadConfig(home string) (*config.Config, error) {
+	path, explicit := a.configFile(home)
 	cfg, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return config.Default(), nil

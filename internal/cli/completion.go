@@ -180,3 +180,12 @@ func (a *app) apiTokens(ctx context.Context, st store.Store, _ *cobra.Command, _
 	}
 	return out, err
 }
+
+// ownerSenders completes the owners listed on a channel in the config
+// file.
+func (a *app) ownerSenders(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if err := a.locate(); err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return matching(toComplete, a.cfg.Owner.Senders[args[0]]...), cobra.ShellCompDirectiveNoFileComp
+}

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/pairgate/pairgate/pairing"
 )
@@ -14,10 +13,8 @@ func (a *app) configName() string {
 	if a.cfgFile != "" {
 		return a.cfgFile
 	}
-	if a.configPath != "" {
-		return a.configPath
-	}
-	return filepath.Join(a.homeDir, "pairgate.yaml")
+	path, _ := a.configFile(a.homeDir)
+	return path
 }
 
 // explainConfig adds the file to the refusal to revoke a sender whom
