@@ -14,7 +14,7 @@ import (
 	"github.com/pairgate/pairgate/config"
 )
 
-const restartHint = "A running pairgate serve takes the change on restart (systemctl restart pairgate);\na reload (kill -HUP, systemctl reload pairgate) keeps the owners it started with.\n"
+const reloadHint = "A running pairgate serve takes the change when it reloads its config (kill -HUP <pid>, systemctl reload pairgate).\n"
 
 // ownerJSON is owner list --json, decoded strictly.
 type ownerJSON struct {
@@ -48,7 +48,7 @@ func TestOwnerAddCreatesTheConfig(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
 	path := filepath.Join(home, "pairgate.yaml")
 	r := devRun(t, home, quietEnv(), "owner", "add", "telegram", "tg:42")
-	if want := "owner telegram 42 added to " + path + " (a new file, mode 0600)\n" + restartHint; r.code != 0 || r.stdout != want || r.stderr != "" {
+	if want := "owner telegram 42 added to " + path + " (a new file, mode 0600)\n" + reloadHint; r.code != 0 || r.stdout != want || r.stderr != "" {
 		t.Fatalf("owner add: exit %d, stderr %q\n%s", r.code, r.stderr, cmp.Diff(want, r.stdout))
 	}
 	text, mode := readFile(t, path)
@@ -98,7 +98,7 @@ notify:
 	}
 
 	r := devRun(t, home, quietEnv(), "owner", "add", "whatsapp", "5491155556666@s.whatsapp.net")
-	if want := "owner whatsapp +5491155556666 added to " + path + "\n" + restartHint; r.code != 0 || r.stdout != want {
+	if want := "owner whatsapp +5491155556666 added to " + path + "\n" + reloadHint; r.code != 0 || r.stdout != want {
 		t.Fatalf("owner add whatsapp: exit %d, stderr %q\n%s", r.code, r.stderr, cmp.Diff(want, r.stdout))
 	}
 	want := strings.Replace(original, "    telegram: [\"7\"]   # Ana\n", "    telegram: [\"7\"]   # Ana\n    whatsapp:\n      - \"+5491155556666\"\n", 1)
@@ -132,7 +132,7 @@ notify:
 	}
 
 	r = devRun(t, home, quietEnv(), "owner", "remove", "telegram", "tg:42")
-	if want := "owner telegram 42 removed from " + path + "\n" + restartHint; r.code != 0 || r.stdout != want {
+	if want := "owner telegram 42 removed from " + path + "\n" + reloadHint; r.code != 0 || r.stdout != want {
 		t.Fatalf("owner remove telegram tg:42: exit %d, stderr %q\n%s", r.code, r.stderr, cmp.Diff(want, r.stdout))
 	}
 	if r := devRun(t, home, quietEnv(), "owner", "remove", "whatsapp", "+5491155556666"); r.code != 0 {

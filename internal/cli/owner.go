@@ -20,11 +20,10 @@ import (
 	"github.com/pairgate/pairgate/store"
 )
 
-// reloadHint says when a running daemon sees a change of owners. The
-// daemon reads owner only at start: a reload (SIGHUP) logs that the key
-// needs a restart and keeps the owners it started with
+// reloadHint says when a running daemon sees a change of owners: on its
+// next reload (SIGHUP), which puts owner into effect with the policies
 // (internal/daemon/reload.go).
-const reloadHint = "A running pairgate serve takes the change on restart (systemctl restart pairgate);\na reload (kill -HUP, systemctl reload pairgate) keeps the owners it started with."
+const reloadHint = "A running pairgate serve takes the change when it reloads its config (kill -HUP <pid>, systemctl reload pairgate)."
 
 // ownerList is owner list --json.
 type ownerList struct {

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pairgate/pairgate/api"
 	"github.com/pairgate/pairgate/apitoken"
+	"github.com/pairgate/pairgate/command"
 	"github.com/pairgate/pairgate/config"
 	"github.com/pairgate/pairgate/internal/daemon"
 	"github.com/pairgate/pairgate/secret"
@@ -351,6 +354,44 @@ func TestReload(t *testing.T) {
 	for start := time.Now(); !strings.Contains(admit(), `"reason":"disabled"`); time.Sleep(10 * time.Millisecond) {
 		if time.Since(start) > 2*time.Second {
 			t.Fatal("the reloaded policy is not in effect 2 s after SIGHUP")
+		}
+	}
+
+	// Owners take effect on a reload too: the owner check of a command
+	// reads the configuration in effect.
+	lastReply := func() string {
+		t.Helper()
+		post := func(method, path, body string, out any) {
+			req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+gw.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var res api.CommandResult
+		post(http.MethodPost, "/v1/command", `{"channel":"telegram","sender":"42","text":"/pending"}`, &res)
+		var b api.OutboundBatch
+		post(http.MethodGet, "/v1/outbound", "", &b)
+		if len(b.Messages) == 0 {
+			t.Fatalf("/pending was not answered: %+v", res)
+		}
+		return b.Messages[len(b.Messages)-1].Text
+	}
+	if got := lastReply(); got != command.Refusal {
+		t.Fatalf("/pending from 42 before 42 is an owner: %q", got)
+	}
+	owned := disabled
+	owned.Owner.Senders = map[string][]string{"telegram": {"42"}}
+	next.Store(&owned)
+	reload <- syscall.SIGHUP
+	for start := time.Now(); lastReply() == command.Refusal; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("the reloaded owner is not in effect 2 s after SIGHUP")
 		}
 	}
 }

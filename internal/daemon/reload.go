@@ -70,5 +70,5 @@ func (d *Daemon) reloadConfig() {
 			d.log.Warn("config: this change needs a restart of pairgate serve to take effect; until then the value it started with stays", "key", k.key)
 		}
 	}
-	d.log.Info("config reloaded: policies, allow_from and limits are in effect", "file", file, "needs_restart", strings.Join(restart, ","))
+	d.log.Info("config reloaded: policies, allow_from, limits and owners are in effect", "file", file, "needs_restart", strings.Join(restart, ","))
 }
