@@ -223,8 +223,9 @@ type Approval struct {
 	// wrong code.
 	Already bool `json:"already"`
 	// Notify is the channel's "approved" text, set when the caller asked
-	// for the sender to be notified; the change record carries "notify" so
-	// a gateway following the change log can deliver it.
+	// for the sender to be notified: it was recorded as an outbound
+	// message to the sender (cause "approved"), which the gateway
+	// delivers.
 	Notify string `json:"notify,omitempty"`
 }
 

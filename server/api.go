@@ -392,7 +392,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt route) er
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the token is unknown or revoked")
 		}
 		if rt.scope == store.ScopeAdmin && c.Scope != store.ScopeAdmin {
-			return errorf(http.StatusForbidden, api.CodeForbidden, "a %s token may only call POST /v1/admit; use an admin token", c.Scope)
+			return errorf(http.StatusForbidden, api.CodeForbidden, "a %s token may only call POST /v1/admit, POST /v1/command and GET /v1/outbound; use an admin token", c.Scope)
 		}
 	}
 	return rt.handle(w, r, c)

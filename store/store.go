@@ -266,7 +266,9 @@ type TokenScope string
 const (
 	// ScopeAdmin may call every API.
 	ScopeAdmin TokenScope = "admin"
-	// ScopeGateway may only ask the gate (POST /v1/admit).
+	// ScopeGateway may only do what a gateway does: ask the gate (POST
+	// /v1/admit), hand over owner commands (POST /v1/command) and fetch
+	// outbound messages (GET /v1/outbound).
 	ScopeGateway TokenScope = "gateway"
 )
 

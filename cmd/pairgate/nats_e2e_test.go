@@ -72,11 +72,13 @@ func TestServeNATS(t *testing.T) {
 	var gw mintedToken
 	runJSON(t, home, &gw, "tokens", "create", "--scope", "gateway", "--name", "gw")
 	d, nc := serveWithNATS(t, home, ns.ClientURL())
-	if want := "  nats:        " + ns.ClientURL() + " (pairgate.admit)\n"; !strings.Contains(d.stdout.String(), want) {
+	if want := "  nats:        " + ns.ClientURL() + " (pairgate.admit, pairgate.command, plugin.outbound.>)\n"; !strings.Contains(d.stdout.String(), want) {
 		t.Errorf("serve's banner does not say %q:\n%s", want, d.stdout)
 	}
 
-	m, err := nc.Request("pairgate.admit", []byte(`{"channel":"telegram","sender":"111","sender_name":"Bus"}`), 5*time.Second)
+	// reply_by answer: the reply in the decision, as over HTTP (on the bus
+	// it goes to plugin.outbound by default).
+	m, err := nc.Request("pairgate.admit", []byte(`{"channel":"telegram","sender":"111","sender_name":"Bus","reply_by":"answer"}`), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

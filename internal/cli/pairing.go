@@ -160,7 +160,7 @@ func (a *app) approveCmd() *cobra.Command {
 				}
 				fmt.Fprintf(w, "Approved %s on %s/%s: they are admitted from now on.\n", who(ap.Allowed.Sender, ap.Allowed.Name), cell(ap.Allowed.Channel), cell(ap.Allowed.Account))
 				if ap.Notify != "" {
-					fmt.Fprintf(w, "Notice for the sender (delivered by the gateway following pairgate's change log):\n%s\n", indent(ap.Notify))
+					fmt.Fprintf(w, "Notice for the sender (an outbound message, delivered by the gateway: GET /v1/outbound, NATS):\n%s\n", indent(ap.Notify))
 				}
 			})
 		},

@@ -75,13 +75,14 @@ func (a *app) serveCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "  home:        %s\n  database:    %s\n  admin token: %s (may call every API; keep it private)\n",
 				a.homeDir, a.storeName(), adminPath)
 			if a.cfg.NATS.URL != "" {
-				fmt.Fprintf(a.stdout, "  nats:        %s (%s)\n", natsbus.Redact(a.cfg.NATS.URL), natsbus.AdmitSubject)
+				fmt.Fprintf(a.stdout, "  nats:        %s (%s, %s, %s>)\n", natsbus.Redact(a.cfg.NATS.URL), natsbus.AdmitSubject,
+					natsbus.CommandSubject, natsbus.OutboundSubjectPrefix)
 			}
 			if exposed {
 				fmt.Fprintln(a.stdout, tlsWarning(listen))
 				a.log.Warn("listening beyond this machine without TLS", "listen", listen)
 			}
-			fmt.Fprintf(a.stdout, "Next: give your gateway a token of its own, which may only call POST /v1/admit:\n  pairgate tokens create --scope gateway --name my-gateway\n")
+			fmt.Fprintf(a.stdout, "Next: give your gateway a token of its own, which may only call POST /v1/admit, POST /v1/command and GET /v1/outbound:\n  pairgate tokens create --scope gateway --name my-gateway\n")
 			// The store is closed once Run has returned (Main), after the
 			// requests in flight and the followers.
 			return d.Run(ctx, ln)

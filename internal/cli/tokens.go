@@ -53,7 +53,7 @@ func (a *app) tokensCmd() *cobra.Command {
 			return a.print(m, func(w io.Writer) {
 				fmt.Fprintf(w, "Created %s token %s (%s). It is shown only now:\n\n  %s\n\n", m.Scope, cell(m.ID), cell(m.Name), m.Token)
 				if m.Scope == string(store.ScopeGateway) {
-					fmt.Fprintf(w, "It may only call POST /v1/admit. A running daemon accepts it at once.\n")
+					fmt.Fprintf(w, "It may only call POST /v1/admit, POST /v1/command and GET /v1/outbound. A running daemon accepts it at once.\n")
 				}
 			})
 		},
