@@ -131,7 +131,7 @@ func (m *metrics) gc(r store.GCResult, err error) {
 	m.gcRuns.WithLabelValues("ok").Inc()
 	for what, n := range map[string]int{"requests": r.Requests, "approvals": r.Approvals, "lockouts": r.Lockouts, "notices": r.Notices,
 		"failures": r.Failures, "declines": r.Declines, "setup_tokens": r.SetupTokens, "device_requests": r.DeviceRequests,
-		"web_sessions": r.WebSessions, "changes": r.Changes} {
+		"web_sessions": r.WebSessions, "outbound": r.Outbound, "changes": r.Changes} {
 		m.gcDeleted.WithLabelValues(what).Add(float64(n))
 	}
 }
