@@ -43,23 +43,11 @@ const eventsDuplicates = 10 * time.Minute
 func (b *Bus) publishEvents(ctx context.Context, nc *nats.Conn) {
 	st := b.opts.Store
 	follow := store.FollowOptions{OnError: func(err error) { b.log.Warn("NATS: publishing events failed; will retry", "err", b.scrub(err)) }}
-	seq, found, err := st.Cursor(ctx, EventsCursor)
-	for err != nil {
-		follow.OnError(err)
-		if !sleep(ctx, time.Second) {
-			return
-		}
-		seq, found, err = st.Cursor(ctx, EventsCursor)
-	}
-	if !found {
-		// The first publisher starts at the log's head: subscribers get
-		// what happens from now on, not the whole retained history.
-		if seq, err = store.Head(ctx, st, follow); err != nil {
-			return // ctx ended
-		}
-		if err := st.SetCursor(ctx, EventsCursor, seq, time.Now()); err != nil {
-			follow.OnError(err)
-		}
+	// The first publisher starts at the log's head: subscribers get what
+	// happens from now on, not the whole retained history.
+	seq, err := store.StartCursor(ctx, st, EventsCursor, follow)
+	if err != nil {
+		return // ctx ended
 	}
 	publish, mode := b.eventPublisher(ctx, nc)
 	b.log.Info("NATS: publishing events", "subjects", EventsSubjectPrefix+">", "mode", mode, "after", seq)

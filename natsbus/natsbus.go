@@ -391,12 +391,7 @@ func (b *Bus) command(ctx context.Context, req micro.Request) {
 		cancel()
 	}
 	if err != nil {
-		status, refusal := server.Refusal(err, time.Now())
-		b.log.Debug("NATS: command refused", "code", refusal.Error.Code, "message", refusal.Error.Message)
-		body, _ := json.Marshal(refusal)
-		if err := req.Error(strconv.Itoa(status), refusal.Error.Message, body); err != nil {
-			b.log.Warn("NATS: the error reply could not be sent", "err", b.scrub(err))
-		}
+		b.refuse(req, "command", err)
 		return
 	}
 	if err := req.RespondJSON(res); err != nil {
@@ -440,12 +435,7 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 	// body is refused on both routes or on neither, with the same error.
 	in, err := server.ReadAdmit(req.Data())
 	if err != nil {
-		status, refusal := server.Refusal(err, time.Now())
-		b.log.Debug("NATS: bad admit request", "code", refusal.Error.Code, "message", refusal.Error.Message)
-		body, _ := json.Marshal(refusal)
-		if err := req.Error(strconv.Itoa(status), refusal.Error.Message, body); err != nil {
-			b.log.Warn("NATS: the error reply could not be sent", "err", b.scrub(err))
-		}
+		b.refuse(req, "admit", err)
 		return
 	}
 	// A refused body is answered above, in the handler, where micro
@@ -466,6 +456,17 @@ func (b *Bus) admit(ctx context.Context, req micro.Request) {
 			b.log.Warn("NATS: the admit reply could not be sent", "err", b.scrub(err))
 		}
 	}()
+}
+
+// refuse answers req with the micro error for err: the HTTP status the
+// API would answer as the code, and the API's JSON error body.
+func (b *Bus) refuse(req micro.Request, endpoint string, err error) {
+	status, refusal := server.Refusal(err, time.Now())
+	b.log.Debug("NATS: request refused", "endpoint", endpoint, "code", refusal.Error.Code, "message", refusal.Error.Message)
+	body, _ := json.Marshal(refusal)
+	if err := req.Error(strconv.Itoa(status), refusal.Error.Message, body); err != nil {
+		b.log.Warn("NATS: the error reply could not be sent", "err", b.scrub(err))
+	}
 }
 
 // semVer is semver.org's suggested pattern, the one micro checks with.

@@ -332,6 +332,43 @@ func Head(ctx context.Context, st ChangeLog, o FollowOptions) (int64, error) {
 	}
 }
 
+// StartCursor returns the position consumer name goes on from: its
+// cursor, or, on its first run, the log's head, recorded as its cursor, so
+// that a new consumer (a publisher of events or notices) handles what
+// happens from then on, not the whole retained history. While the store is
+// unavailable it retries every o.Retry, telling o.OnError, until ctx ends
+// (then it returns ctx's error). o.After is not used.
+func StartCursor(ctx context.Context, st ChangeLog, name string, o FollowOptions) (int64, error) {
+	if o.Retry <= 0 {
+		o.Retry = time.Second
+	}
+	for {
+		seq, found, err := st.Cursor(ctx, name)
+		if err == nil && found {
+			return seq, nil
+		}
+		if err == nil {
+			if seq, err = Head(ctx, st, o); err != nil {
+				return 0, err // ctx ended
+			}
+			if err = st.SetCursor(ctx, name, seq, time.Now()); err == nil {
+				return seq, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if o.OnError != nil {
+			o.OnError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(o.Retry):
+		}
+	}
+}
+
 // followBatch is how many changes Follow reads at a time.
 const followBatch = 1000
 

@@ -159,21 +159,9 @@ func redact(raw string) string {
 func (p *Publisher) Run(ctx context.Context) {
 	st := p.opts.Store
 	follow := store.FollowOptions{OnError: func(err error) { p.log.Warn("webhook: following the change log failed; will retry", "err", err) }}
-	seq, found, err := st.Cursor(ctx, CursorName)
-	for err != nil {
-		follow.OnError(err)
-		if !sleep(ctx, time.Second) {
-			return
-		}
-		seq, found, err = st.Cursor(ctx, CursorName)
-	}
-	if !found {
-		if seq, err = store.Head(ctx, st, follow); err != nil {
-			return // ctx ended
-		}
-		if err := st.SetCursor(ctx, CursorName, seq, p.opts.Now()); err != nil {
-			follow.OnError(err)
-		}
+	seq, err := store.StartCursor(ctx, st, CursorName, follow)
+	if err != nil {
+		return // ctx ended
 	}
 	p.log.Info("webhook: posting notices of new requests", "url", p.target, "after", seq)
 	// done is the last change handled: Follow hands a batch on again after
