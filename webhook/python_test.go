@@ -101,3 +101,22 @@ func TestPythonReceiver(t *testing.T) {
 		}
 	}
 }
+
+// README.md shows the two Python scripts the tests run: the copies there
+// are the scripts as they stand, so the README cannot drift from what is
+// tested.
+func TestREADMEShowsThePythonScripts(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"testdata/verify.py", "testdata/webhook_key.py"} {
+		script, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(readme), "```python\n"+string(script)+"```") {
+			t.Errorf("README.md does not show %s as it is", name)
+		}
+	}
+}
