@@ -42,7 +42,8 @@ const eventsDuplicates = 10 * time.Minute
 // tells. A failure is retried by store.Follow from the same position.
 func (b *Bus) publishEvents(ctx context.Context, nc *nats.Conn) {
 	st := b.opts.Store
-	follow := store.FollowOptions{OnError: func(err error) { b.log.Warn("NATS: publishing events failed; will retry", "err", b.scrub(err)) }}
+	warn := b.failures("NATS: publishing events failed; will retry")
+	follow := store.FollowOptions{OnError: func(err error) { warn("publish", err) }}
 	// The first publisher starts at the log's head: subscribers get what
 	// happens from now on, not the whole retained history.
 	seq, err := store.StartCursor(ctx, st, EventsCursor, follow)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,17 +82,7 @@ const outboundBatch = 100
 // configured were for the routes there were then.
 func (b *Bus) publishOutbound(ctx context.Context, nc *nats.Conn) {
 	st, rd := b.opts.Store, b.opts.Outbound
-	var lastWarn time.Time
-	warn := func(what string, err error) {
-		// While NATS or the store is down this repeats every retry: say
-		// it every logEvery, not every second.
-		if time.Since(lastWarn) >= logEvery {
-			lastWarn = time.Now()
-			b.log.Warn("NATS: publishing outbound messages failed; will retry", "step", what, "err", b.scrub(err))
-			return
-		}
-		b.log.Debug("NATS: publishing outbound messages failed again", "step", what, "err", b.scrub(err))
-	}
+	warn := b.failures("NATS: publishing outbound messages failed; will retry")
 	var after int64
 	for {
 		seq, found, err := st.OutboundCursor(ctx, OutboundCursor)
@@ -165,4 +156,19 @@ func (b *Bus) publishBatch(ctx context.Context, nc *nats.Conn, msgs []api.Outbou
 	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return nc.FlushWithContext(fctx)
+}
+
+// failures returns a logger of a publisher's failures: while NATS or the
+// store is down a publisher fails at every retry (each second), so msg is
+// logged at Warn at most every logEvery, and the failures in between at
+// Debug.
+func (b *Bus) failures(msg string) func(step string, err error) {
+	var last time.Time
+	return func(step string, err error) {
+		level := slog.LevelDebug
+		if time.Since(last) >= logEvery {
+			last, level = time.Now(), slog.LevelWarn
+		}
+		b.log.Log(context.Background(), level, msg, "step", step, "err", b.scrub(err))
+	}
 }

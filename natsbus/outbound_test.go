@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -308,5 +310,23 @@ func TestOutboundAcrossRestarts(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if got := strings.Join(texts(), ","); got != "one,two,three" {
 		t.Errorf("the stream holds %s, want each message once", got)
+	}
+}
+
+// A publisher that fails at every retry while NATS is down says so at Warn
+// once per logEvery, not once a second.
+func TestFailuresAreLoggedSparingly(t *testing.T) {
+	logs := &logBuf{}
+	b, err := New(Options{URL: "nats://127.0.0.1:1", Pairing: newGate(t),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := b.failures("NATS: publishing failed; will retry")
+	for range 5 {
+		warn("publish", errors.New("nats: outbound buffer limit exceeded"))
+	}
+	if w, d := strings.Count(logs.String(), "level=WARN"), strings.Count(logs.String(), "level=DEBUG"); w != 1 || d != 4 {
+		t.Errorf("5 failures in a row logged %d at Warn and %d at Debug, want 1 and 4:\n%s", w, d, logs)
 	}
 }
