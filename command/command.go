@@ -119,7 +119,10 @@ func Parse(text string) (name string, args []string, ok bool) {
 		return "", nil, false
 	}
 	name, _, _ = strings.Cut(strings.ToLower(words[0]), "@")
-	return name, words[1:], name != ""
+	if name == "" || strings.TrimLeft(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		return "", nil, false // "//", "/?": no command's name
+	}
+	return name, words[1:], true
 }
 
 // Handle runs the command in req, if it is one of pairgate's, and records
