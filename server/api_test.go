@@ -47,6 +47,7 @@ type apiEnv struct {
 	svc     *pairing.Service
 	clock   *clock
 	gateway string
+	srv     *server.Server
 }
 
 func newAPI(t testing.TB) *apiEnv {
@@ -80,7 +81,7 @@ func newAPI(t testing.TB) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &apiEnv{t: t, handler: srv.Handler(), url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token}
+	e := &apiEnv{t: t, handler: srv.Handler(), url: hs.URL, st: st, svc: svc, clock: clk, gateway: gw.Token, srv: srv}
 	e.waitToken(gw.Token)
 	return e
 }

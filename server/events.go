@@ -141,6 +141,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if _, err := query(r); err != nil {
 		return err
 	}
+	r, done := s.untilDrain(r)
+	defer done()
 	return StreamChanges(w, r, StreamOptions{Store: s.st, Logger: s.log, Alive: func(ctx context.Context) bool {
 		c, ok := s.tokens.AuthenticateHash(ctx, c.Hash)
 		return ok && c.Scope == store.ScopeAdmin

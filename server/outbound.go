@@ -48,12 +48,19 @@ func (s *Server) outbound(w http.ResponseWriter, r *http.Request, _ apitoken.Cal
 			return err
 		}
 	}
-	b, err := s.outboundReader.Wait(r.Context(), after, limit, wait)
+	// A shutdown answers the poll with what there is (perhaps nothing):
+	// the gateway asks again, of this replica once it is back or another.
+	polled, done := s.untilDrain(r)
+	defer done()
+	b, err := s.outboundReader.Wait(polled.Context(), after, limit, wait)
 	if err != nil {
 		return err
 	}
 	if r.Context().Err() != nil {
-		return nil // the gateway went away; nobody to answer
+		// The gateway went away; nobody to answer. 499 (nginx's "client
+		// closed request") for the log and the metrics, not a 101.
+		w.WriteHeader(499)
+		return nil
 	}
 	writeJSON(w, http.StatusOK, b)
 	return nil

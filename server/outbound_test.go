@@ -115,3 +115,25 @@ func TestCommandOverHTTP(t *testing.T) {
 		t.Errorf("admit with reply_by email: %d %+v", st, ae)
 	}
 }
+
+// A shutdown does not wait for a long poll: Drain answers it at once with
+// what there is, and the gateway asks again.
+func TestDrainEndsTheLongPoll(t *testing.T) {
+	e := newAPI(t)
+	got := make(chan api.OutboundBatch, 1)
+	start := time.Now()
+	go func() { got <- e.outbound(t, "?after=0&wait=30s") }()
+	time.Sleep(100 * time.Millisecond)
+	e.srv.Drain()
+	select {
+	case b := <-got:
+		if len(b.Messages) != 0 || b.Next != 0 {
+			t.Errorf("the drained poll answered %+v", b)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the drained poll answered after %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain did not end the long poll")
+	}
+}

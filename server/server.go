@@ -61,13 +61,16 @@ type Server struct {
 	// outboundReader answers GET /v1/outbound.
 	outboundReader *outbound.Reader
 	commands       *command.Service
-	log            *slog.Logger
-	now            func() time.Time
-	tokens         *apitoken.Authenticator
-	metrics        *metrics
-	routes         map[string]route
-	web            http.Handler
-	handler        http.Handler
+	// drained is done once Drain was called.
+	drained context.Context
+	drain   context.CancelFunc
+	log     *slog.Logger
+	now     func() time.Time
+	tokens  *apitoken.Authenticator
+	metrics *metrics
+	routes  map[string]route
+	web     http.Handler
+	handler http.Handler
 }
 
 // New makes a Server.
@@ -95,6 +98,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.drained, s.drain = context.WithCancel(context.Background())
 	s.commands = opts.Commands
 	if s.commands == nil {
 		var err error
@@ -107,6 +111,20 @@ func New(opts Options) (*Server, error) {
 	s.routes = s.routeTable(reg)
 	s.handler = s.mux()
 	return s, nil
+}
+
+// Drain ends the requests that last as long as their client stays (the
+// GET /v1/outbound long poll answers what it has, a /v1/events stream
+// ends), so that a shutdown's drain is not held up by them; other requests
+// are not touched. The daemon calls it as http.Server.Shutdown begins
+// (RegisterOnShutdown): Shutdown waits for requests but never cancels them.
+func (s *Server) Drain() { s.drain() }
+
+// untilDrain returns r with a context that also ends at Drain.
+func (s *Server) untilDrain(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.drained, cancel)
+	return r.WithContext(ctx), func() { stop(); cancel() }
 }
 
 // Handler returns the HTTP handler for every route.

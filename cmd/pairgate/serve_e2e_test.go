@@ -73,8 +73,15 @@ func startServe(t *testing.T, home string) *serveProc {
 	t.Helper()
 	// Port 0: the daemon takes a free port itself and says which in its
 	// first line, so no other test can take the port in between.
+	return startServeOn(t, home, "127.0.0.1:0")
+}
+
+// startServeOn is startServe on the address listen, for a test that must
+// know the address before the daemon starts or start it again there.
+func startServeOn(t *testing.T, home, listen string) *serveProc {
+	t.Helper()
 	p := &serveProc{t: t, home: home, stdout: &serveBuf{}, stderr: &serveBuf{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, "--home", home, "serve", "--listen", "127.0.0.1:0", "--log-level", "debug")
+	p.cmd = exec.Command(binary, "--home", home, "serve", "--listen", listen, "--log-level", "debug")
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

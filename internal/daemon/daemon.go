@@ -224,6 +224,9 @@ func (d *Daemon) serve(stop, failed context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	// Long polls and event streams end as the drain begins; they would
+	// otherwise hold it for its whole timeout.
+	hs.RegisterOnShutdown(d.server.Drain)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	d.log.Info("serving", "addr", ln.Addr().String())
