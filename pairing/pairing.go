@@ -82,6 +82,7 @@ type Service struct {
 	log      *slog.Logger
 	codes    codec
 	view     *view
+	budget   noticeBudget // of "too many requests" notices per scope
 	// pol is what the Service takes from the config, resolved once so
 	// Admit does a couple of map lookups instead of walking the config.
 	// Reconfigure replaces it whole; every call loads it once and decides
@@ -440,6 +441,10 @@ func (s *Service) remind(ctx context.Context, lim limits, ad channel.Adapter, sc
 // tooMany answers a sender arriving at a full scope, telling them once per
 // rate window.
 func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, scope store.Scope, sender string, now time.Time, by api.ReplyBy) api.Decision {
+	d := api.Decision{Verdict: api.Drop, Reason: api.ReasonMaxPending}
+	if !s.budget.allows(scope, now, lim.rateWindow) {
+		return d // a flood: no write for it (see noticeBudget)
+	}
 	var out []store.OutboundMessage
 	if by == api.ReplyByOutbound {
 		out = append(out, store.OutboundMessage{Channel: scope.Channel, Account: scope.Account, To: sender,
@@ -449,7 +454,9 @@ func (s *Service) tooMany(ctx context.Context, lim limits, ad channel.Adapter, s
 	if err != nil {
 		return s.unavailable(scope, "mark notice", err)
 	}
-	d := api.Decision{Verdict: api.Drop, Reason: api.ReasonMaxPending}
+	if told {
+		s.budget.spend(scope, now, lim.rateWindow)
+	}
 	if told && by != api.ReplyByOutbound {
 		d.Reply = ad.TooManyText()
 	}
