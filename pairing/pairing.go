@@ -348,30 +348,21 @@ func (s *Service) challenge(ctx context.Context, pol *policy, ad channel.Adapter
 	lim := pol.lim
 	now := s.now()
 	unavailable := func(step string, err error) api.Decision { return s.unavailable(scope, step, err) }
-	until, err := s.st.LockedUntil(ctx, scope, now)
-	if err != nil {
-		return unavailable("read lockout", err)
-	}
-	if !until.IsZero() {
-		return api.Decision{Verdict: api.Drop, Reason: api.ReasonLockedOut}
-	}
-	declined, err := s.st.DeclinedSince(ctx, scope, sender, now.Add(-lim.declineWindow))
-	if err != nil {
-		return unavailable("read declines", err)
-	}
-	if declined {
-		return api.Decision{Verdict: api.Drop, Reason: api.ReasonDeclined}
-	}
 	// Repeat messages from a pending sender and senders arriving at a full
-	// scope are the common cases under load: answer them from a read, so
-	// only a sender who may get a new code takes the write lock.
-	existing, found, live, err := s.st.PendingFor(ctx, scope, sender, now, lim.maxPending)
+	// scope are the common cases under load: answer them from one read
+	// (the lock, a decline, the sender's request and the scope's count),
+	// so only a sender who may get a new code takes the write lock.
+	g, err := s.st.GateState(ctx, scope, sender, now, now.Add(-lim.declineWindow), lim.maxPending)
 	switch {
 	case err != nil:
-		return unavailable("read pending", err)
-	case found:
-		return s.remind(ctx, lim, ad, scope, existing, now, by)
-	case live >= lim.maxPending:
+		return unavailable("read gate state", err)
+	case !g.LockedUntil.IsZero():
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonLockedOut}
+	case g.Declined:
+		return api.Decision{Verdict: api.Drop, Reason: api.ReasonDeclined}
+	case g.Found:
+		return s.remind(ctx, lim, ad, scope, g.Request, now, by)
+	case g.Live >= lim.maxPending:
 		return s.tooMany(ctx, lim, ad, scope, sender, now, by)
 	}
 	actor := store.Actor{Name: "gate", Source: "gate"}

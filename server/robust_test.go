@@ -931,6 +931,13 @@ func (f *flakyStore) DeclinedSince(ctx context.Context, scope store.Scope, sende
 	return f.Store.DeclinedSince(ctx, scope, sender, since)
 }
 
+func (f *flakyStore) GateState(ctx context.Context, scope store.Scope, sender string, now, since time.Time, limit int) (store.GateState, error) {
+	if f.down.Load() {
+		return store.GateState{}, f.fail("GateState")
+	}
+	return f.Store.GateState(ctx, scope, sender, now, since, limit)
+}
+
 func (f *flakyStore) CreateRequest(ctx context.Context, p store.CreateRequestParams) (store.Request, error) {
 	if f.down.Load() {
 		return store.Request{}, f.fail("CreateRequest")

@@ -512,6 +512,15 @@ type ChangeData struct {
 	TokenScope TokenScope `json:"token_scope,omitempty"`
 }
 
+// GateState is what the gate reads about a sender who is not allowed.
+type GateState struct {
+	LockedUntil time.Time // the scope's approval lock; zero when not locked
+	Declined    bool      // the sender was rejected at or after declinedSince
+	Request     Request   // the sender's live request, when Found
+	Found       bool
+	Live        int // live requests in the scope, counted up to limit
+}
+
 // RequestFilter selects requests or allow entries. Empty fields match all.
 type RequestFilter struct {
 	Channel string
@@ -676,6 +685,12 @@ type PairingStore interface {
 	// full scope without taking the write lock; CreateRequest still decides
 	// atomically.
 	PendingFor(ctx context.Context, scope Scope, sender string, now time.Time, limit int) (r Request, found bool, live int, err error)
+
+	// GateState reads, in one statement and so one snapshot, what the gate
+	// needs before it decides on a sender who is not allowed: what
+	// LockedUntil(scope, now), DeclinedSince(scope, sender, declinedSince)
+	// and PendingFor(scope, sender, now, limit) would answer.
+	GateState(ctx context.Context, scope Scope, sender string, now, declinedSince time.Time, limit int) (GateState, error)
 
 	// MarkRequestSent sets LastSentAt to now on a live request whose
 	// LastSentAt is at or before notAfter. It reports whether it did, so

@@ -72,6 +72,7 @@ func Run(t *testing.T, b Backend) {
 		{"CreateList", testCreateList},
 		{"Pending", testPending},
 		{"PendingFor", testPendingFor},
+		{"GateState", testGateState},
 		{"AllowedSender", testAllowedSender},
 		{"Cap", testCap},
 		{"CodeConflict", testCodeConflict},
