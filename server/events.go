@@ -36,6 +36,9 @@ type StreamOptions struct {
 	// stream (its session or token is still valid); when it says no, the
 	// stream sends a "signedout" event and ends. Nil means always.
 	Alive func(ctx context.Context) bool
+	// Drained, when set, ends the stream once it is done: a shutdown's
+	// drain is not held up by a stream that lasts as long as its client.
+	Drained context.Context
 }
 
 // StreamChanges serves the change log as server-sent events until the
@@ -62,6 +65,9 @@ func StreamChanges(w http.ResponseWriter, r *http.Request, o StreamOptions) erro
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	if o.Drained != nil {
+		defer context.AfterFunc(o.Drained, cancel)()
+	}
 	follow := store.FollowOptions{OnError: func(err error) { log.Warn("events: following the change log failed; will retry", "err", err) }}
 	if after < 0 {
 		head, err := store.Head(ctx, o.Store, follow)
@@ -141,9 +147,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if _, err := query(r); err != nil {
 		return err
 	}
-	r, done := s.untilDrain(r)
-	defer done()
-	return StreamChanges(w, r, StreamOptions{Store: s.st, Logger: s.log, Alive: func(ctx context.Context) bool {
+	return StreamChanges(w, r, StreamOptions{Store: s.st, Logger: s.log, Drained: s.drained, Alive: func(ctx context.Context) bool {
 		c, ok := s.tokens.AuthenticateHash(ctx, c.Hash)
 		return ok && c.Scope == store.ScopeAdmin
 	}})

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -50,6 +51,9 @@ type Options struct {
 	// Commands runs POST /v1/command; nil means one over Pairing,
 	// Devices and Store.
 	Commands *command.Service
+	// Drained, when set, ends the long-lived requests once it is done, as
+	// Drain does (the daemon shares one with the web page's stream).
+	Drained context.Context
 }
 
 // Server is the HTTP API. Create it with New, start its metrics follower
@@ -98,7 +102,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.drained, s.drain = context.WithCancel(context.Background())
+	s.drained, s.drain = context.WithCancel(cmp.Or(opts.Drained, context.Background()))
 	s.commands = opts.Commands
 	if s.commands == nil {
 		var err error

@@ -14,7 +14,7 @@ import (
 // browser; the page refreshes its live sections on each. The session is
 // checked again every server.KeepAlive, so signing out elsewhere ends it.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, s session) error {
-	return server.StreamChanges(w, r, server.StreamOptions{Store: h.st, Logger: h.log, Alive: func(context.Context) bool {
+	return server.StreamChanges(w, r, server.StreamOptions{Store: h.st, Logger: h.log, Drained: h.drained, Alive: func(context.Context) bool {
 		_, err := h.session(r)
 		return !errors.Is(err, store.ErrNotFound)
 	}})

@@ -78,6 +78,9 @@ type Options struct {
 	Tokens *apitoken.Authenticator
 	Logger *slog.Logger     // nil means discard
 	Now    func() time.Time // nil means time.Now
+	// Drained, when set, ends the live stream (GET /events) once it is
+	// done: the daemon's shutdown is not held up by an open page.
+	Drained context.Context
 }
 
 // Handler serves the page. It is an http.Handler; mount it at /.
@@ -88,6 +91,7 @@ type Handler struct {
 	tokens  *apitoken.Authenticator
 	log     *slog.Logger
 	now     func() time.Time
+	drained context.Context
 	pages   map[string]*template.Template
 	handler http.Handler
 
@@ -100,7 +104,7 @@ func New(o Options) (*Handler, error) {
 	if o.Pairing == nil || o.Store == nil || o.Tokens == nil {
 		return nil, errors.New("web: Pairing, Store and Tokens are required")
 	}
-	h := &Handler{pairing: o.Pairing, devices: o.Devices, st: o.Store, tokens: o.Tokens, log: o.Logger, now: o.Now,
+	h := &Handler{pairing: o.Pairing, devices: o.Devices, st: o.Store, tokens: o.Tokens, log: o.Logger, now: o.Now, drained: o.Drained,
 		limiters: map[string]*rate.Limiter{}}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

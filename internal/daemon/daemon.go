@@ -89,6 +89,8 @@ type Daemon struct {
 	devices *device.Service
 	tokens  *apitoken.Authenticator
 	server  *server.Server
+	// drain ends the long-lived requests as a shutdown begins.
+	drain context.CancelFunc
 	// jobs are the daemon's own jobs, built with the services they use
 	// (the NATS service needs the gate), run beside Options.Jobs.
 	jobs []func(context.Context) error
@@ -130,7 +132,12 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if d.tokens, err = apitoken.New(apitoken.Options{Store: o.Store, Logger: d.log}).Authenticator(ctx, admin); err != nil {
 		return nil, err
 	}
-	page, err := web.New(web.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log})
+	// Long polls and event streams (the API's and the page's) end as a
+	// shutdown's drain begins; they would otherwise hold it for its whole
+	// timeout.
+	var drained context.Context
+	drained, d.drain = context.WithCancel(context.Background())
+	page, err := web.New(web.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log, Drained: drained})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +152,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.server, err = server.New(server.Options{Pairing: d.pairing, Devices: d.devices, Store: o.Store, Tokens: d.tokens, Logger: d.log, Web: page,
-		Outbound: out, Commands: cmds})
+		Outbound: out, Commands: cmds, Drained: drained})
 	if err != nil {
 		return nil, err
 	}
@@ -224,9 +231,7 @@ func (d *Daemon) serve(stop, failed context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
-	// Long polls and event streams end as the drain begins; they would
-	// otherwise hold it for its whole timeout.
-	hs.RegisterOnShutdown(d.server.Drain)
+	hs.RegisterOnShutdown(d.drain)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	d.log.Info("serving", "addr", ln.Addr().String())
