@@ -39,7 +39,8 @@ var ErrInvalidInput = pairing.ErrInvalidInput
 // MaxTextLen bounds a command message, in bytes.
 const MaxTextLen = 4096
 
-// Refusal is what a non-owner is told, whatever the command.
+// Refusal is what a non-owner is told, whatever the command, once per rate
+// window.
 const Refusal = "Sorry, I can't do that."
 
 // Options configure a Service.
@@ -165,10 +166,18 @@ func (s *Service) Handle(ctx context.Context, req api.CommandRequest) (api.Comma
 	r.actor = store.Actor{Name: "owner:" + req.Channel + ":" + sender, Source: "chat " + req.Channel + "/" + account}
 	res := api.CommandResult{Handled: true, Command: name}
 	// The owner check, on every command, by the configuration in effect.
-	if !s.o.Pairing.Config().Owner.IsOwner(req.Channel, sender) {
+	cfg := s.o.Pairing.Config()
+	if !cfg.Owner.IsOwner(req.Channel, sender) {
 		s.o.Logger.Warn("command: refused: the sender is not an owner", "command", name, "channel", req.Channel,
 			"account", account, "sender", sender)
-		res.Messages, err = r.say(Refusal)
+		// Told once per rate window, like "too many requests": a sender
+		// repeating commands costs no write each.
+		now := s.o.Now()
+		told, err := s.o.Store.MarkNotice(ctx, r.scope, sender, "command_refused", now.Add(-cfg.Pairing.Limits.RateWindow.Std()), now,
+			r.reply(Refusal))
+		if told {
+			res.Messages = 1
+		}
 		return res, err
 	}
 	s.o.Logger.Info("command: owner command", "command", name, "channel", req.Channel, "account", account, "sender", sender)

@@ -3,6 +3,7 @@ package command_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,14 +135,26 @@ func TestNotACommand(t *testing.T) {
 func TestNonOwnerIsRefused(t *testing.T) {
 	e := newEnv(t)
 	d := e.challenge(t, "telegram", "", "555", "Mallory")
-	for _, text := range []string{"/approve " + d.Code, "/APPROVE@mybot " + d.RequestID, "/pending", "/pair", "/help"} {
-		res := e.send(t, "555", text)
+	// Each non-owner is told the same plain refusal, whatever the command.
+	for i, text := range []string{"/approve " + d.Code, "/APPROVE@mybot " + d.RequestID, "/pending", "/pair", "/help"} {
+		who := fmt.Sprint(600 + i)
+		res := e.send(t, who, text)
 		if !res.Handled || res.Messages != 1 {
 			t.Errorf("%q from a non-owner: %+v", text, res)
 		}
-		if got := e.one(t, "555"); got != command.Refusal {
+		if got := e.one(t, who); got != command.Refusal {
 			t.Errorf("%q from a non-owner was answered %q; want the plain refusal", text, got)
 		}
+	}
+	// Once per rate window: more commands from the same sender cost no
+	// write and say nothing more.
+	for _, text := range []string{"/approve " + d.Code, "/pending"} {
+		if res := e.send(t, "600", text); !res.Handled || res.Messages != 0 {
+			t.Errorf("%q again from the same non-owner: %+v; want handled, nothing said", text, res)
+		}
+	}
+	if msgs := e.news(t); len(msgs) != 0 {
+		t.Errorf("the same non-owner was answered again: %+v", msgs)
 	}
 	pending, _ := e.gate.ListPending(context.Background(), pairing.Filter{})
 	if len(pending) != 1 {
