@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/store"
 )
 
 // Outbound messages on the bus.
@@ -83,22 +84,9 @@ const outboundBatch = 100
 func (b *Bus) publishOutbound(ctx context.Context, nc *nats.Conn) {
 	st, rd := b.opts.Store, b.opts.Outbound
 	warn := b.failures("NATS: publishing outbound messages failed; will retry")
-	var after int64
-	for {
-		seq, found, err := st.OutboundCursor(ctx, OutboundCursor)
-		if err == nil && !found {
-			if seq, err = st.OutboundHead(ctx); err == nil {
-				err = st.SetOutboundCursor(ctx, OutboundCursor, seq, time.Now())
-			}
-		}
-		if err == nil {
-			after = seq
-			break
-		}
-		warn("read cursor", err)
-		if !sleep(ctx, time.Second) {
-			return
-		}
+	after, err := store.StartOutboundCursor(ctx, st, OutboundCursor, store.FollowOptions{OnError: func(err error) { warn("read cursor", err) }})
+	if err != nil {
+		return // ctx ended
 	}
 	b.log.Info("NATS: publishing outbound messages", "subjects", OutboundSubjectPrefix+">", "after", after)
 	for {

@@ -339,20 +339,36 @@ func Head(ctx context.Context, st ChangeLog, o FollowOptions) (int64, error) {
 // unavailable it retries every o.Retry, telling o.OnError, until ctx ends
 // (then it returns ctx's error). o.After is not used.
 func StartCursor(ctx context.Context, st ChangeLog, name string, o FollowOptions) (int64, error) {
+	return startAt(ctx, o,
+		func() (int64, bool, error) { return st.Cursor(ctx, name) },
+		func() (int64, error) { return Head(ctx, st, o) },
+		func(seq int64) error { return st.SetCursor(ctx, name, seq, time.Now()) })
+}
+
+// StartOutboundCursor is StartCursor for a publisher of outbound messages
+// (OutboundLog's cursors and head).
+func StartOutboundCursor(ctx context.Context, st OutboundLog, name string, o FollowOptions) (int64, error) {
+	return startAt(ctx, o,
+		func() (int64, bool, error) { return st.OutboundCursor(ctx, name) },
+		func() (int64, error) { return st.OutboundHead(ctx) },
+		func(seq int64) error { return st.SetOutboundCursor(ctx, name, seq, time.Now()) })
+}
+
+// startAt is the retrying loop of StartCursor over one log's cursor.
+func startAt(ctx context.Context, o FollowOptions, cursor func() (int64, bool, error), head func() (int64, error), set func(int64) error) (int64, error) {
 	if o.Retry <= 0 {
 		o.Retry = time.Second
 	}
 	for {
-		seq, found, err := st.Cursor(ctx, name)
+		seq, found, err := cursor()
 		if err == nil && found {
 			return seq, nil
 		}
 		if err == nil {
-			if seq, err = Head(ctx, st, o); err != nil {
-				return 0, err // ctx ended
-			}
-			if err = st.SetCursor(ctx, name, seq, time.Now()); err == nil {
-				return seq, nil
+			if seq, err = head(); err == nil {
+				if err = set(seq); err == nil {
+					return seq, nil
+				}
 			}
 		}
 		if ctx.Err() != nil {
