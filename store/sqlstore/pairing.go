@@ -56,54 +56,68 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 	now := r.CreatedAt
 	var existing store.Request
 	err := s.write(ctx, "create pairing request", func(tx *Tx) error {
-		// Two range seeks rather than one OR, which would visit every
-		// pending request of the scope.
 		if _, err := expire(ctx, tx, now, `channel = ? AND account = ?`, r.Scope.Channel, r.Scope.Account); err != nil {
 			return err
 		}
-		if _, err := expire(ctx, tx, now, `code_hash = ?`, r.CodeHash); err != nil {
+		// One statement for the allow entry and the scope's count; the
+		// count stops at the cap, so its work is bounded by MaxPending.
+		var allowed bool
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM allowed WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL),
+			(SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE channel = ? AND account = ? LIMIT ?) AS capped)`,
+			r.Scope.Channel, r.Scope.Account, r.Sender, r.Scope.Channel, r.Scope.Account, p.MaxPending).Scan(&allowed, &n); err != nil {
 			return err
 		}
-		var allowed int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM allowed
-			WHERE channel = ? AND account = ? AND sender = ? AND revoked_at IS NULL`,
-			r.Scope.Channel, r.Scope.Account, r.Sender).Scan(&allowed); err != nil {
-			return err
-		}
-		if allowed > 0 {
+		if allowed {
 			return store.ErrAllowed
 		}
-		row := tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests
-			WHERE channel = ? AND account = ? AND sender = ?`, r.Scope.Channel, r.Scope.Account, r.Sender)
-		var err error
-		existing, err = scanRequest(row)
-		if err == nil {
-			return store.ErrPending
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		var n int
-		// Counting stops at the cap: the work is bounded by MaxPending.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM
-			(SELECT 1 FROM requests WHERE channel = ? AND account = ? LIMIT ?) AS capped`,
-			r.Scope.Channel, r.Scope.Account, p.MaxPending).Scan(&n); err != nil {
+		pending := func() error {
+			var err error
+			existing, err = scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestCols+` FROM requests
+				WHERE channel = ? AND account = ? AND sender = ?`, r.Scope.Channel, r.Scope.Account, r.Sender))
+			if err == nil {
+				return store.ErrPending
+			}
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
 			return err
 		}
 		if n >= p.MaxPending {
+			// The sender's own request counts towards the cap: a sender
+			// who has one hears of it, not of the cap.
+			if err := pending(); err != nil {
+				return err
+			}
 			return fmt.Errorf("%d of %d pending on %s: %w", n, p.MaxPending, r.Scope, store.ErrCapReached)
 		}
-		var clash int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE code_hash = ?`, r.CodeHash).Scan(&clash); err != nil {
-			return err
-		}
-		if clash > 0 {
-			return store.ErrCodeConflict
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.Scope.Channel, r.Scope.Account, r.Sender, r.Name, r.CodeHash,
-			ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.LastSentAt)); err != nil {
-			return err
+		// The unique indexes on the sender and on the code hash decide the
+		// rest in the insert itself: the common case is one statement, and
+		// only a conflict costs the reads that say which it was.
+		inserted, err := insertRequest(ctx, tx, r)
+		if err != nil || !inserted {
+			if err == nil {
+				err = pending()
+			}
+			if err != nil {
+				return err
+			}
+			// The code's holder: a live request (a conflict), or an
+			// expired one of another scope, which goes now.
+			gone, err := expire(ctx, tx, now, `code_hash = ?`, r.CodeHash)
+			if err != nil {
+				return err
+			}
+			if gone == 0 {
+				return store.ErrCodeConflict
+			}
+			if inserted, err = insertRequest(ctx, tx, r); err != nil {
+				return err
+			}
+			if !inserted {
+				return store.ErrCodeConflict
+			}
 		}
 		if _, err := appendOutbound(ctx, tx, now, p.Outbound); err != nil {
 			return err
@@ -119,6 +133,20 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 		return store.Request{}, err
 	}
 	return r, nil
+}
+
+// insertRequest inserts r unless it conflicts with a request of the same
+// sender or code hash (the unique indexes), and reports whether it did.
+func insertRequest(ctx context.Context, tx *Tx, r store.Request) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		r.ID, r.Scope.Channel, r.Scope.Account, r.Sender, r.Name, r.CodeHash,
+		ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.LastSentAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // PendingFor implements store.Store.

@@ -298,8 +298,8 @@ func testCodeConflict(t *testing.T, b Backend) {
 	reuse.CodeHash = a.CodeHash
 	reuse = f.create(reuse, 10)
 
-	// An expired holder in another scope is not purged by this scope's
-	// CreateRequest, and still does not conflict: it is not live.
+	// An expired holder in another scope does not conflict either: it is
+	// not live (CreateRequest purges it once its code is wanted).
 	x := f.mustCreate(tgWork, "5", at(minute))
 	y := f.request(sig, "6", at(ttl+2*minute))
 	y.CodeHash = x.CodeHash
