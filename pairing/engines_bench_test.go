@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 )
 
 // BenchmarkEngines measures the durable paths on each engine in one run:
-// a new challenge (distinct unknown senders, the cap out of the way) and an
-// approval by code with 10,000 senders already allowed. PostgreSQL runs
+// a new challenge from 1 and from 16 callers (distinct unknown senders,
+// each on an account of their own: see admitNew) and an approval by code
+// with 10,000 senders already allowed, from one caller. PostgreSQL runs
 // when $PAIRGATE_TEST_POSTGRES is set.
 func BenchmarkEngines(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
@@ -53,17 +55,26 @@ func BenchmarkEngines(b *testing.B) {
 			}
 			return svc
 		}
-		b.Run(engine+"/challenge", func(b *testing.B) {
-			svc := open(b)
-			i := 0
-			for b.Loop() {
-				i++
-				if d := svc.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: fmt.Sprint(1_000_000 + i)}); d.Verdict != api.Challenge {
-					b.Fatal(d)
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/challenge/callers=%d", engine, callers), func(b *testing.B) {
+				svc := open(b)
+				var n atomic.Int64
+				if callers == 1 {
+					for b.Loop() {
+						admitNew(b, svc, n.Add(1))
+					}
+				} else {
+					b.SetParallelism(max(1, callers/runtimeProcs()))
+					b.ResetTimer() // b.Loop does this for one caller
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							admitNew(b, svc, n.Add(1))
+						}
+					})
 				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "challenges/s")
-		})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "challenges/s")
+			})
+		}
 		b.Run(engine+"/approve", func(b *testing.B) {
 			svc := open(b)
 			codes := make([]string, b.N)

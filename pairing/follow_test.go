@@ -104,3 +104,91 @@ func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
 	}
 	t.Logf("revocation applied %v after reads worked again", took)
 }
+
+// countingStore counts reads of the change log.
+type countingStore struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (c *countingStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	c.reads.Add(1)
+	return c.Store.Changes(ctx, after, limit)
+}
+
+// An approval is admitted as soon as Approve returns. When it is the next
+// change the allowlist expects, the allowlist applies it without reading
+// the log back; when another process wrote in between, it reads the log up
+// to the approval, in order, so the other change is not skipped.
+func TestApproveAppliesItsOwnChange(t *testing.T) {
+	path := t.TempDir() + "/pairgate.db"
+	open := func() *sqlite.Store {
+		st, err := sqlite.Open(ctx, sqlite.Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	sec, err := secret.FromBytes(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &countingStore{Store: open()}
+	gateway, err := pairing.New(pairing.Options{Store: gate, Secret: sec, Config: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := pairing.New(pairing.Options{Store: open(), Secret: sec, Config: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gateway.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// No follower runs: what the gateway admits comes from its own calls.
+	challenge := func(sender string) string {
+		t.Helper()
+		d := gateway.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: sender})
+		if d.Verdict != api.Challenge {
+			t.Fatalf("Admit(%s) = %+v, want a challenge", sender, d)
+		}
+		return d.Code
+	}
+	approve := func(code string) {
+		t.Helper()
+		if _, err := gateway.Approve(ctx, pairing.Target{Channel: "telegram", CodeOrID: code}, false, store.Actor{Name: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admitted := func(sender string) bool {
+		return gateway.Admit(ctx, pairing.Inbound{Channel: "telegram", Sender: sender}).Verdict == api.Admit
+	}
+
+	// The view has caught up with the challenge; the approval is next.
+	code := challenge("1")
+	approve(challenge("2"))
+	gate.reads.Store(0)
+	approve(code)
+	if !admitted("1") || !admitted("2") {
+		t.Fatal("an approved sender is not admitted when Approve returns")
+	}
+	if n := gate.reads.Load(); n != 0 {
+		t.Errorf("the approval that was the next change read the log %d times; want 0", n)
+	}
+
+	// Another process allows 3 between: the view reads the log, and has both.
+	code = challenge("4")
+	if _, err := cli.Allow(ctx, "telegram", "", []string{"3"}, store.ViaManual, store.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	gate.reads.Store(0)
+	approve(code)
+	if !admitted("4") || !admitted("3") {
+		t.Errorf("after an approval that followed another process's change: 4 admitted %v, 3 admitted %v; want both",
+			admitted("4"), admitted("3"))
+	}
+	if gate.reads.Load() == 0 {
+		t.Error("the approval that followed another process's change did not read the log: the other change was skipped")
+	}
+}

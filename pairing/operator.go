@@ -149,7 +149,8 @@ func (s *Service) ApproveWith(ctx context.Context, t Target, o ApproveOptions, a
 		}
 		return out
 	}
-	req, entry, err := s.st.Approve(ctx, p)
+	approved, err := s.st.Approve(ctx, p)
+	req, entry := approved.Request, approved.Entry
 	if errors.Is(err, store.ErrAlreadyApproved) {
 		s.log.Info("pairing: approved already", "channel", p.Scope.Channel, "account", p.Scope.Account,
 			"sender", entry.Sender, "request_id", req.ID, "by", actor.Name)
@@ -161,7 +162,11 @@ func (s *Service) ApproveWith(ctx context.Context, t Target, o ApproveOptions, a
 	if err != nil {
 		return api.Approval{}, err
 	}
-	s.sync(ctx)
+	// The approval is the next change the view expects, unless the
+	// follower is behind: then the view reads the log up to it.
+	if !s.view.applyOwn(store.Change{Seq: approved.Seq, Kind: store.KindApproved, Scope: entry.Scope, Sender: entry.Sender}) {
+		s.sync(ctx)
+	}
 	a := api.Approval{Allowed: allowedFrom(entry), RequestID: req.ID}
 	if notify {
 		a.Notify = ad.ApprovedText()

@@ -199,6 +199,24 @@ func (v *view) applyLocked(changes []store.Change) {
 	}
 }
 
+// applyOwn applies a change this process has just committed without
+// reading it back from the log, when it is the next change the view
+// expects (or the view holds no snapshot yet, or has applied it already).
+// Otherwise, with changes between that the view has not seen, it applies
+// nothing and reports false: the caller catches up, in order.
+func (v *view) applyOwn(c store.Change) bool {
+	if !v.loaded.Load() {
+		return true // nothing to keep current; load reads the latest state
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if c.Seq > v.seq+1 {
+		return false
+	}
+	v.applyLocked([]store.Change{c})
+	return true
+}
+
 // catchUp applies every change after the last one applied, once. The
 // follower (Service.Run) keeps the view current; catchUp makes a change made
 // through this Service visible before the call that made it returns.

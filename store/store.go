@@ -588,6 +588,16 @@ type AllowSender struct {
 	Name   string
 }
 
+// Approved is what Approve did.
+type Approved struct {
+	Request Request    // the request approved
+	Entry   AllowEntry // the sender's allow entry, as it is now
+	// Seq is the change log position of the KindApproved change Approve
+	// recorded, so that a reader of the log (an allowlist in memory) can
+	// apply it without reading it back; 0 with ErrAlreadyApproved.
+	Seq int64
+}
+
 // AllowResult is what Allow did for one sender.
 type AllowResult struct {
 	Entry AllowEntry
@@ -729,7 +739,7 @@ type PairingStore interface {
 	// sender's allow entry as it is now (revoked, perhaps), and changes
 	// nothing. Anything else is ErrNotFound. Of concurrent approvals of one
 	// request exactly one succeeds; the others get ErrAlreadyApproved.
-	Approve(ctx context.Context, p ApproveParams) (Request, AllowEntry, error)
+	Approve(ctx context.Context, p ApproveParams) (Approved, error)
 
 	// Reject, in one transaction: finds the live request by code hash or
 	// id, deletes it, marks the sender declined at now, and records

@@ -45,6 +45,7 @@ func appendChange(ctx context.Context, tx *Tx, c store.Change) error {
 		c.Actor.Name, c.Actor.Source, c.Detail, data); err != nil {
 		return err
 	}
+	tx.seq = seq
 	if !tx.appended {
 		tx.appended = true
 		return tx.eng.Appended(ctx, tx)

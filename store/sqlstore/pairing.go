@@ -303,9 +303,10 @@ func takeOrApproved(ctx context.Context, tx *Tx, p store.ApproveParams) (store.R
 }
 
 // Approve implements store.Store.
-func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Request, store.AllowEntry, error) {
+func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Approved, error) {
 	var req store.Request
 	var entry store.AllowEntry
+	var seq int64
 	err := s.write(ctx, "approve", func(tx *Tx) error {
 		if err := lockedErr(ctx, tx, p.Scope, p.Now); err != nil {
 			return err
@@ -357,17 +358,19 @@ func (s *Store) Approve(ctx context.Context, p store.ApproveParams) (store.Reque
 		if err := appendFor(ctx, tx, p, req); err != nil {
 			return err
 		}
-		return appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
+		err = appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindApproved, Scope: p.Scope,
 			Sender: req.Sender, RequestID: req.ID, Actor: p.Actor, Detail: detail,
 			Data: store.ChangeData{Via: via, Notify: p.Notify}})
+		seq = tx.seq
+		return err
 	})
 	if errors.Is(err, store.ErrAlreadyApproved) {
-		return req, entry, err
+		return store.Approved{Request: req, Entry: entry}, err
 	}
 	if err != nil {
-		return store.Request{}, store.AllowEntry{}, err
+		return store.Approved{}, err
 	}
-	return req, entry, nil
+	return store.Approved{Request: req, Entry: entry, Seq: seq}, nil
 }
 
 func upsertAllowed(ctx context.Context, tx *Tx, e store.AllowEntry) error {

@@ -90,7 +90,7 @@ const probeFresh = time.Second
 // Store implements store.Store for one engine.
 type Store struct {
 	w, r  *sql.DB
-	reads sync.Map // one-row reads as written → *sql.Stmt prepared on r
+	reads sync.Map // reads as rebound → *sql.Stmt prepared on r (prepared)
 	eng   Engine
 	log   *slog.Logger
 	name  string
@@ -145,7 +145,8 @@ type Conn interface {
 type Tx struct {
 	tx       Conn
 	eng      Engine
-	appended bool // a change was appended: Engine.Appended ran
+	appended bool  // a change was appended: Engine.Appended ran
+	seq      int64 // the last change appended
 }
 
 // ExecContext runs a statement written with ? placeholders.
@@ -163,23 +164,34 @@ func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 	return t.tx.QueryRowContext(ctx, t.eng.Rebind(query), args...)
 }
 
-// queryRow runs a one-row read outside a transaction, with the statement
-// prepared once on the reader pool (database/sql prepares it again on each
-// connection that runs it, once).
+// queryRow runs a one-row read outside a transaction, with its statement
+// prepared once (prepared).
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st, ok := s.reads.Load(query); ok {
-		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
-	}
-	st, err := s.r.PrepareContext(ctx, s.eng.Rebind(query))
+	st, err := s.prepared(ctx, s.eng.Rebind(query))
 	if err != nil {
 		// A row that carries the error to Scan.
 		return s.r.QueryRowContext(ctx, s.eng.Rebind(query), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// prepared returns query (rebound) prepared on the reader pool, once for
+// the store's life: database/sql prepares it on each connection that runs
+// it, once, and a read transaction reuses that (readConn). The statements
+// are the store's own, a fixed set.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
 	}
 	if prev, loaded := s.reads.LoadOrStore(query, st); loaded {
 		st.Close()
 		st = prev.(*sql.Stmt)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st, nil
 }
 
 // readTx begins a read-only transaction: one consistent snapshot.
@@ -188,7 +200,39 @@ func (s *Store) readTx(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{tx: tx, eng: s.eng}, nil
+	return &Tx{tx: readConn{tx, s}, eng: s.eng}, nil
+}
+
+// readConn runs a read transaction's statements prepared once (prepared)
+// rather than compiled on every call.
+type readConn struct {
+	*sql.Tx
+	s *Store
+}
+
+func (c readConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return c.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+func (c readConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return c.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+func (c readConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.s.prepared(ctx, query)
+	if err != nil {
+		// A row that carries the error to Scan.
+		return c.Tx.QueryRowContext(ctx, query, args...)
+	}
+	return c.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
 // Rollback ends a transaction without keeping anything.

@@ -22,15 +22,19 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 		seq := f.lastSeq()
 		for _, now := range []time.Time{at(2 * minute), r.ExpiresAt.Add(-ms)} {
 			for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
-				gotR, gotE, err := f.s.Approve(f.ctx, by(via, r, ops, now))
+				got, err := f.s.Approve(f.ctx, by(via, r, ops, now))
 				wantErr(t, fmt.Sprintf("Approve of an approved request via %s at %s", via, now.Format(time.TimeOnly)), err, store.ErrAlreadyApproved)
+				gotR, gotE := got.Request, got.Entry
+				if got.Seq != 0 {
+					t.Errorf("Approve of an approved request returned Seq %d, want 0: it recorded nothing", got.Seq)
+				}
 				if gotR.ID != r.ID || gotR.Sender != r.Sender || !cmp.Equal(entry, gotE) {
 					t.Errorf("Approve of an approved request via %s returned request %q, entry %+v; want %q and %+v", via, gotR.ID, gotE, r.ID, entry)
 				}
 			}
 		}
 		for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
-			_, _, err := f.s.Approve(f.ctx, by(via, r, ops, r.ExpiresAt))
+			_, err := f.s.Approve(f.ctx, by(via, r, ops, r.ExpiresAt))
 			wantErr(t, "Approve of an approved request once its code expired, via "+string(via), err, store.ErrNotFound)
 			_, err = f.s.Reject(f.ctx, by(via, r, ops, r.ExpiresAt))
 			wantErr(t, "Reject of an approved request once its code expired, via "+string(via), err, store.ErrNotFound)
@@ -73,7 +77,7 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 			for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
 				p := by(via, r, alice, at(2*minute))
 				p.Scope = scope
-				_, _, err := f.s.Approve(f.ctx, p)
+				_, err := f.s.Approve(f.ctx, p)
 				wantErr(t, fmt.Sprintf("Approve in %s of a request approved in %s via %s", scope, tg, via), err, store.ErrNotFound)
 				if errors.Is(err, store.ErrAlreadyApproved) {
 					t.Errorf("Approve in %s learnt that a %s request was approved", scope, tg)
@@ -93,9 +97,9 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 			t.Fatal(err)
 		}
 		seq := f.lastSeq()
-		_, gotE, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(3*minute)))
+		got, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(3*minute)))
 		wantErr(t, "Approve of an approved request whose sender was revoked", err, store.ErrAlreadyApproved)
-		if diff := cmp.Diff(revoked, gotE); diff != "" {
+		if diff := cmp.Diff(revoked, got.Entry); diff != "" {
 			t.Errorf("entry (-want +got):\n%s", diff)
 		}
 		f.checkChanges("Approve of an approved, revoked request", seq)
@@ -112,9 +116,9 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 		if _, err := f.s.RecordApprovalFailure(f.ctx, tg, ops, at(2*minute), p); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(3*minute)))
+		_, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(3*minute)))
 		wantErr(t, "Approve of an approved request while locked", err, store.ErrLockedOut)
-		_, _, err = f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(13*minute)))
+		_, err = f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(13*minute)))
 		wantErr(t, "Approve of an approved request after the lock", err, store.ErrAlreadyApproved)
 	})
 
@@ -131,7 +135,7 @@ func testAlreadyApproved(t *testing.T, b Backend) {
 		if _, e := f.approve(by(store.ViaCode, r2, alice, at(4*minute))); !e.Active() {
 			t.Errorf("Approve of the sender's new request: entry %+v is not active", e)
 		}
-		_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(5*minute)))
+		_, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(5*minute)))
 		wantErr(t, "Approve of the first request again", err, store.ErrAlreadyApproved)
 	})
 }

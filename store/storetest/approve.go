@@ -58,12 +58,12 @@ func testApprove(t *testing.T, b Backend) {
 			// second approval says so without changing anything.
 			p.Now = at(6 * minute)
 			seq = f.lastSeq()
-			againR, againE, err := f.s.Approve(f.ctx, p)
+			again, err := f.s.Approve(f.ctx, p)
 			wantErr(t, "second Approve of one request", err, store.ErrAlreadyApproved)
-			if diff := cmp.Diff(r, againR); diff != "" {
+			if diff := cmp.Diff(r, again.Request); diff != "" {
 				t.Errorf("second Approve returned request (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(want, againE); diff != "" {
+			if diff := cmp.Diff(want, again.Entry); diff != "" {
 				t.Errorf("second Approve returned entry (-want +got):\n%s", diff)
 			}
 			f.checkChanges("second Approve", seq)
@@ -82,12 +82,12 @@ func testApprove(t *testing.T, b Backend) {
 			{"unknown code", store.ApproveParams{Scope: tg, CodeHash: hash("unknown"), Actor: alice, Now: at(minute)}},
 			{"unknown request id", store.ApproveParams{Scope: tg, RequestID: "req_unknown", Actor: alice, Now: at(minute)}},
 		} {
-			_, _, err := f.s.Approve(f.ctx, c.p)
+			_, err := f.s.Approve(f.ctx, c.p)
 			wantErr(t, "Approve of an "+c.what, err, store.ErrNotFound)
 		}
 		f.checkChanges("Approve of unknown requests", seq)
 		for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
-			_, _, err := f.s.Approve(f.ctx, by(via, r, alice, r.ExpiresAt.Add(minute)))
+			_, err := f.s.Approve(f.ctx, by(via, r, alice, r.ExpiresAt.Add(minute)))
 			wantErr(t, "Approve of an expired request via "+string(via), err, store.ErrNotFound)
 		}
 		f.checkAllowed(all(), true)
@@ -103,7 +103,7 @@ func testApprove(t *testing.T, b Backend) {
 			for _, via := range []store.Via{store.ViaCode, store.ViaRequest} {
 				p := by(via, r, alice, at(minute))
 				p.Scope = scope
-				_, _, err := f.s.Approve(f.ctx, p)
+				_, err := f.s.Approve(f.ctx, p)
 				wantErr(t, fmt.Sprintf("Approve of a %s request in %s via %s", tg, scope, via), err, store.ErrNotFound)
 			}
 		}
@@ -139,16 +139,16 @@ func testApproveRace(t *testing.T, b Backend) {
 			p := by(via, r, store.Actor{Name: fmt.Sprintf("cli:racer%d", i), Source: "cli"}, at(minute))
 			wg.Go(func() {
 				<-start
-				gotR, gotE, err := f.s.Approve(f.ctx, p)
+				got, err := f.s.Approve(f.ctx, p)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
 					wins = append(wins, i)
-				case errors.Is(err, store.ErrAlreadyApproved) && gotR.ID == r.ID && gotE.Sender == r.Sender && gotE.Active():
+				case errors.Is(err, store.ErrAlreadyApproved) && got.Request.ID == r.ID && got.Entry.Sender == r.Sender && got.Entry.Active():
 					already++
 				default:
-					errs = append(errs, fmt.Errorf("%v (request %q, entry of %q)", err, gotR.ID, gotE.Sender))
+					errs = append(errs, fmt.Errorf("%v (request %q, entry of %q)", err, got.Request.ID, got.Entry.Sender))
 				}
 			})
 		}
@@ -639,7 +639,7 @@ func testLockout(t *testing.T, b Backend) {
 			by(store.ViaRequest, r, alice, at(5*minute)),
 			{Scope: tg, CodeHash: hash("unknown"), Actor: alice, Now: at(5 * minute)},
 		} {
-			_, _, err := f.s.Approve(f.ctx, p)
+			_, err := f.s.Approve(f.ctx, p)
 			var le *store.LockoutError
 			if !errors.Is(err, store.ErrLockedOut) || !errors.As(err, &le) {
 				t.Errorf("Approve(id %q, code %x) while locked: error %v, want ErrLockedOut and *LockoutError", p.RequestID, short(p.CodeHash), err)

@@ -48,7 +48,7 @@ func testChangeLog(t *testing.T, b Backend) {
 	dup.CodeHash = a.CodeHash
 	_, err = f.tryCreate(dup, 3)
 	refused("CreateRequest with a live code", err)
-	_, _, err = f.s.Approve(f.ctx, store.ApproveParams{Scope: tg, RequestID: "req_unknown", Actor: alice, Now: at(minute)})
+	_, err = f.s.Approve(f.ctx, store.ApproveParams{Scope: tg, RequestID: "req_unknown", Actor: alice, Now: at(minute)})
 	refused("Approve of an unknown request", err)
 	_, err = f.s.Reject(f.ctx, store.ApproveParams{Scope: tg, RequestID: "req_unknown", Actor: alice, Now: at(minute)})
 	refused("Reject of an unknown request", err)

@@ -48,11 +48,11 @@ func checkWinners(f *fixture, scope store.Scope, maxPending int, created map[str
 			f.t.Errorf("request %s was reported created, but ListRequests does not show it (a code handed out but never saved)", id)
 		}
 		r := created[id]
-		got, _, err := f.s.Approve(f.ctx, store.ApproveParams{Scope: scope, CodeHash: r.CodeHash, Actor: alice, Now: now})
+		got, err := f.s.Approve(f.ctx, store.ApproveParams{Scope: scope, CodeHash: r.CodeHash, Actor: alice, Now: now})
 		if err != nil {
 			f.t.Errorf("Approve by the code of created request %s: %v", id, err)
-		} else if got.ID != id {
-			f.t.Errorf("Approve by the code of created request %s approved %s", id, got.ID)
+		} else if got.Request.ID != id {
+			f.t.Errorf("Approve by the code of created request %s approved %s", id, got.Request.ID)
 		}
 	}
 	f.checkList(in(scope), now)

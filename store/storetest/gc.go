@@ -174,7 +174,7 @@ func testGCRows(t *testing.T, b Backend) {
 		f.approve(by(store.ViaCode, r2, alice, at(31*minute)))
 		f.gc(at(ttl-ms), store.GCPolicy{}, store.GCResult{})
 		f.gc(at(ttl), store.GCPolicy{}, store.GCResult{Approvals: 1})
-		if _, _, err := f.s.Approve(f.ctx, by(store.ViaCode, r2, alice, at(ttl))); !errors.Is(err, store.ErrAlreadyApproved) {
+		if _, err := f.s.Approve(f.ctx, by(store.ViaCode, r2, alice, at(ttl))); !errors.Is(err, store.ErrAlreadyApproved) {
 			t.Errorf("Approve of an approval GC kept: %v, want ErrAlreadyApproved", err)
 		}
 		f.gc(at(30*minute+ttl), store.GCPolicy{}, store.GCResult{Approvals: 1})

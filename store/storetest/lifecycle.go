@@ -47,7 +47,7 @@ func lifecycleFixture(t *testing.T, b Backend) (*fixture, store.Request, []call)
 			return err
 		}},
 		{"Approve", func(ctx context.Context, s store.Store) error {
-			_, _, err := s.Approve(ctx, by(store.ViaCode, r, alice, at(minute)))
+			_, err := s.Approve(ctx, by(store.ViaCode, r, alice, at(minute)))
 			return err
 		}},
 		{"Reject", func(ctx context.Context, s store.Store) error {

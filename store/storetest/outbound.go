@@ -190,7 +190,7 @@ func testOutbound(t *testing.T, b Backend) {
 			return []store.OutboundMessage{approved, reply}
 		}
 		f.approve(p)
-		if _, _, err := f.s.Approve(f.ctx, p); !errors.Is(err, store.ErrAlreadyApproved) {
+		if _, err := f.s.Approve(f.ctx, p); !errors.Is(err, store.ErrAlreadyApproved) {
 			t.Fatalf("second Approve: %v", err)
 		}
 		if _, err := f.s.Reject(f.ctx, p); !errors.Is(err, store.ErrAlreadyApproved) {

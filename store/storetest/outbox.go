@@ -431,19 +431,19 @@ func testGapless(t *testing.T, b Backend) {
 			return err
 		}},
 		{"Approve in a locked scope", 0, store.ErrLockedOut, func() error {
-			_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, lockedReq, alice, now))
+			_, err := f.s.Approve(f.ctx, by(store.ViaCode, lockedReq, alice, now))
 			return err
 		}},
 		{"Approve of an unknown code", 0, store.ErrNotFound, func() error {
-			_, _, err := f.s.Approve(f.ctx, store.ApproveParams{Scope: tg, CodeHash: hash("unknown"), Actor: alice, Now: now})
+			_, err := f.s.Approve(f.ctx, store.ApproveParams{Scope: tg, CodeHash: hash("unknown"), Actor: alice, Now: now})
 			return err
 		}},
 		{"Approve", 1, nil, func() error {
-			_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, live[0], alice, now))
+			_, err := f.s.Approve(f.ctx, by(store.ViaCode, live[0], alice, now))
 			return err
 		}},
 		{"Approve again", 0, store.ErrAlreadyApproved, func() error {
-			_, _, err := f.s.Approve(f.ctx, by(store.ViaRequest, live[0], alice, now))
+			_, err := f.s.Approve(f.ctx, by(store.ViaRequest, live[0], alice, now))
 			return err
 		}},
 		{"Reject of an approved request", 0, store.ErrAlreadyApproved, func() error {

@@ -215,7 +215,7 @@ func testAllowedSender(t *testing.T, b Backend) {
 			senderRec(store.KindAllowed, tg, "1", alice, at(minute)),
 			reqRec(store.KindCleared, r, alice, at(minute)))
 		f.checkList(all(), at(minute), keep, other)
-		_, _, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(2*minute)))
+		_, err := f.s.Approve(f.ctx, by(store.ViaCode, r, alice, at(2*minute)))
 		wantErr(t, "Approve of a request cleared by Allow", err, store.ErrNotFound)
 
 		// Reactivating a revoked sender settles its new request too.
@@ -307,7 +307,7 @@ func testCodeConflict(t *testing.T, b Backend) {
 	f.checkList(all(), at(ttl+2*minute), reuse, y)
 
 	// The code now approves the live holder only.
-	_, _, err = f.s.Approve(f.ctx, store.ApproveParams{Scope: tgWork, CodeHash: x.CodeHash, Actor: alice, Now: at(ttl + 3*minute)})
+	_, err = f.s.Approve(f.ctx, store.ApproveParams{Scope: tgWork, CodeHash: x.CodeHash, Actor: alice, Now: at(ttl + 3*minute)})
 	wantErr(t, "Approve by the code of an expired request", err, store.ErrNotFound)
 	r, _ := f.approve(store.ApproveParams{Scope: sig, CodeHash: y.CodeHash, Actor: alice, Now: at(ttl + 3*minute)})
 	if r.ID != y.ID {

@@ -274,11 +274,20 @@ func (f *fixture) checkAllowed(filter store.RequestFilter, includeRevoked bool, 
 
 func (f *fixture) approve(p store.ApproveParams) (store.Request, store.AllowEntry) {
 	f.t.Helper()
-	r, e, err := f.s.Approve(f.ctx, p)
+	a, err := f.s.Approve(f.ctx, p)
 	if err != nil {
 		f.t.Fatalf("Approve(%s, id %q, code %x): %v", p.Scope, p.RequestID, short(p.CodeHash), err)
 	}
-	return r, e
+	// Seq is the approval's own change: a reader of the log applies it
+	// without reading it back, so any other position would be trusted.
+	cs, err := f.s.Changes(f.ctx, a.Seq-1, 1)
+	if err != nil {
+		f.t.Fatalf("Changes(%d): %v", a.Seq-1, err)
+	}
+	if len(cs) != 1 || cs[0].Seq != a.Seq || cs[0].Kind != store.KindApproved || cs[0].Sender != a.Entry.Sender || cs[0].RequestID != a.Request.ID {
+		f.t.Errorf("Approve returned Seq %d; the change there is %+v, want the KindApproved of %s", a.Seq, cs, a.Request.ID)
+	}
+	return a.Request, a.Entry
 }
 
 func (f *fixture) allow(scope store.Scope, sender string, actor store.Actor, now time.Time) (store.AllowEntry, bool) {
