@@ -41,8 +41,13 @@ type Options struct {
 	// postgres://pairgate@db.example.com/pairgate?sslmode=verify-full.
 	// A search_path parameter selects the schema.
 	DSN string
-	// MaxConns bounds the connection pool. Default 8.
+	// MaxConns bounds the connection pool. Default 8; one of them is the
+	// writer's, pinned.
 	MaxConns int
+	// MaxBatch is the most writes of this process that share one
+	// transaction and one commit (group commit; see sqlstore.Writer).
+	// Default 16; 1 commits every write on its own.
+	MaxBatch int
 	// PollOnly turns LISTEN/NOTIFY off: the store then learns of other
 	// processes' commits only by polling, every PollInterval. For a
 	// PgBouncer in transaction pooling, where LISTEN does not work.
@@ -58,6 +63,7 @@ type Options struct {
 // Store is the PostgreSQL backend of store.Store.
 type Store struct {
 	*sqlstore.Store
+	wr         *sqlstore.Writer
 	stopListen context.CancelFunc // nil when polling only
 	listened   chan struct{}      // closed when the listener has stopped
 }
@@ -108,6 +114,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// the database.
 	e.channel = fmt.Sprintf("pairgate_changes_%016x", uint64(e.lockKey))
 	e.notify = !opts.PollOnly
+	e.wr = sqlstore.NewWriter(db, opts.MaxBatch, e.begin)
 	poll := opts.PollInterval
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
@@ -125,7 +132,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	st := &Store{Store: s}
+	st := &Store{Store: s, wr: e.wr}
 	if e.notify {
 		lctx, stop := context.WithCancel(context.Background())
 		st.stopListen, st.listened = stop, make(chan struct{})
@@ -137,12 +144,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return st, nil
 }
 
-// Close implements store.Store: the listener stops first, then the store.
+// CommitStats reports how many COMMITs this store's writer made and how
+// many writes they carried (group commit puts several writes in one).
+func (s *Store) CommitStats() (commits, writes int64) { return s.wr.Stats() }
+
+// Close implements store.Store: the listener stops first, then the
+// writer's pinned connection (after the write in progress), then the pool.
 func (s *Store) Close() error {
 	if s.stopListen != nil {
 		s.stopListen()
 		<-s.listened
 	}
+	s.wr.Close()
 	return s.Store.Close()
 }
 
@@ -245,6 +258,7 @@ type engine struct {
 	lockKey  int64  // pg_advisory_xact_lock key of this schema's writers
 	channel  string // NOTIFY channel of this schema's changes
 	notify   bool   // LISTEN/NOTIFY on (not PollOnly)
+	wr       *sqlstore.Writer
 }
 
 // Rebind implements sqlstore.Engine: ? becomes $1, $2, … (the shared
@@ -271,18 +285,20 @@ func (*engine) Rebind(query string) string {
 	}
 }
 
-// BeginWrite implements sqlstore.Engine: the transaction's first statement
-// takes the schema's advisory write lock, held until commit or rollback.
-func (e *engine) BeginWrite(ctx context.Context, db *sql.DB) (sqlstore.Conn, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
+// BeginWrite implements sqlstore.Engine: a write of the pinned writer
+// (group commit), whose transaction's first statement takes the schema's
+// advisory write lock, held until commit or rollback.
+func (e *engine) BeginWrite(ctx context.Context, _ *sql.DB) (sqlstore.Conn, error) {
+	return e.wr.Begin(ctx)
+}
+
+// begin opens a write transaction on conn holding the write lock.
+func (e *engine) begin(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, e.lockKey); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	return tx, nil
+	_, err := conn.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, e.lockKey)
+	return err
 }
 
 // BeginRead implements sqlstore.Engine: REPEATABLE READ, so every statement

@@ -285,7 +285,7 @@ func (engine) Rebind(query string) string { return query }
 // BeginWrite implements sqlstore.Engine: BEGIN IMMEDIATE on the pinned
 // writer connection, taking SQLite's write lock at once.
 func (e engine) BeginWrite(ctx context.Context, _ *sql.DB) (sqlstore.Conn, error) {
-	return e.s.wr.begin(ctx)
+	return e.s.wr.Begin(ctx)
 }
 
 // BeginRead implements sqlstore.Engine: a SQLite transaction reads one

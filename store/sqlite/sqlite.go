@@ -52,7 +52,7 @@ type Options struct {
 	// command relies on the checks listings make of their own tables.
 	IntegrityCheck time.Duration
 	// MaxBatch is the most writes of this process that share one
-	// transaction and one fsync (group commit; see writer). Default 16;
+	// transaction and one fsync (group commit; see sqlstore.Writer). Default 16;
 	// 1 commits every write on its own.
 	MaxBatch int
 }
@@ -63,9 +63,9 @@ type Options struct {
 type Store struct {
 	*sqlstore.Store
 	path  string
-	ident os.FileInfo // the file opened, to notice it deleted or replaced
-	r     *sql.DB     // readers, for Backup
-	wr    *writer     // the pinned writer connection
+	ident os.FileInfo      // the file opened, to notice it deleted or replaced
+	r     *sql.DB          // readers, for Backup
+	wr    *sqlstore.Writer // the pinned writer connection
 	log   *slog.Logger
 
 	integrityEvery time.Duration
@@ -120,12 +120,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	maxBatch := opts.MaxBatch
-	if maxBatch <= 0 {
-		maxBatch = defaultMaxBatch
+	begin := func(ctx context.Context, conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+		return err
 	}
-	s := &Store{path: opts.Path, ident: ident, r: r, wr: &writer{db: w, maxBatch: maxBatch}, log: opts.Logger, integrityEvery: opts.IntegrityCheck}
-	closeDBs := func() { s.wr.close(); r.Close(); w.Close() }
+	s := &Store{path: opts.Path, ident: ident, r: r, wr: sqlstore.NewWriter(w, opts.MaxBatch, begin), log: opts.Logger, integrityEvery: opts.IntegrityCheck}
+	closeDBs := func() { s.wr.Close(); r.Close(); w.Close() }
 	if err := s.migrate(ctx, w, ms); err != nil {
 		closeDBs()
 		return nil, err
@@ -321,12 +321,12 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, fsys fs.FS, ms []migration
 // many writes they carried (group commit puts several writes in one): what
 // a benchmark reports, and a test checks batching by.
 func (s *Store) CommitStats() (commits, writes int64) {
-	return s.wr.commits.Load(), s.wr.committed.Load()
+	return s.wr.Stats()
 }
 
 // Close implements store.Store: the pinned writer connection goes first,
 // after the write in progress, then the pools.
 func (s *Store) Close() error {
-	s.wr.close()
+	s.wr.Close()
 	return s.Store.Close()
 }

@@ -91,9 +91,15 @@ const probeFresh = time.Second
 type Store struct {
 	w, r  *sql.DB
 	reads sync.Map // reads as rebound → *sql.Stmt prepared on r (prepared)
-	eng   Engine
-	log   *slog.Logger
-	name  string
+	// preparing holds the reads of read transactions being prepared in
+	// the background (readConn); bg counts those goroutines.
+	preparing sync.Map
+	bgmu      sync.Mutex
+	bgClosed  bool // Close began: no more background work
+	bg        sync.WaitGroup
+	eng       Engine
+	log       *slog.Logger
+	name      string
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when changes may be new
@@ -205,34 +211,67 @@ func (s *Store) readTx(ctx context.Context) (*Tx, error) {
 
 // readConn runs a read transaction's statements prepared once (prepared)
 // rather than compiled on every call.
+//
+// A statement not prepared yet runs unprepared, and is prepared in the
+// background for the next time: preparing on the pool takes a connection,
+// and a read transaction that waited for one while holding its own could
+// deadlock with others doing the same once the pool is exhausted.
 type readConn struct {
 	*sql.Tx
 	s *Store
 }
 
-func (c readConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := c.s.prepared(ctx, query)
-	if err != nil {
-		return nil, err
+// stmt returns query's prepared statement bound to the transaction, or
+// nil (and has it prepared) when there is none yet.
+func (c readConn) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := c.s.reads.Load(query); ok {
+		return c.Tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
-	return c.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if _, busy := c.s.preparing.LoadOrStore(query, true); !busy {
+		c.s.background(func() {
+			// An error leaves it unprepared: the next use tries again.
+			if _, err := c.s.prepared(context.Background(), query); err != nil {
+				c.s.preparing.Delete(query)
+			}
+		})
+	}
+	return nil
+}
+
+// background runs fn in a goroutine that Close waits for; after Close
+// began, not at all.
+func (s *Store) background(fn func()) {
+	s.bgmu.Lock()
+	defer s.bgmu.Unlock()
+	if s.bgClosed {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
+}
+
+func (c readConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return c.Tx.ExecContext(ctx, query, args...)
 }
 
 func (c readConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.s.prepared(ctx, query)
-	if err != nil {
-		return nil, err
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
-	return c.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return c.Tx.QueryContext(ctx, query, args...)
 }
 
 func (c readConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.s.prepared(ctx, query)
-	if err != nil {
-		// A row that carries the error to Scan.
-		return c.Tx.QueryRowContext(ctx, query, args...)
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	return c.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return c.Tx.QueryRowContext(ctx, query, args...)
 }
 
 // Rollback ends a transaction without keeping anything.
@@ -418,6 +457,10 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.bgmu.Lock()
+		s.bgClosed = true
+		s.bgmu.Unlock()
+		s.bg.Wait()
 		s.reads.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 		err = s.r.Close()
 		if s.w != s.r {

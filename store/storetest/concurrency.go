@@ -373,3 +373,43 @@ func checkChallenges(f *fixture, created map[string]store.Request) {
 		f.t.Errorf("%d challenges recorded for %d requests created", len(refs), len(created))
 	}
 }
+
+// testFirstReadsAtOnce: many listings at once on a fresh store, more than
+// its pool has connections, each reading in a transaction statements not
+// seen before, all finish. (A read transaction that waited for a second
+// connection while holding its own, to prepare a statement, deadlocked
+// once every connection was held so.)
+func testFirstReadsAtOnce(t *testing.T, b Backend) {
+	f := newFixture(t, b)
+	f.mustCreate(tg, "1", at(0))
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	start := make(chan struct{})
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			<-start
+			var err error
+			switch i % 4 {
+			case 0:
+				_, err = f.s.Changes(ctx, 0, 10)
+			case 1:
+				_, err = f.s.ListRequests(ctx, store.RequestFilter{}, at(minute))
+			case 2:
+				_, err = f.s.ListAllowed(ctx, store.RequestFilter{}, true)
+			case 3:
+				_, err = f.s.Lockouts(ctx, store.RequestFilter{}, at(minute))
+			}
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("64 first reads at once: %v (a read waited 20 s: deadlocked?)", err)
+		}
+	}
+}

@@ -113,6 +113,7 @@ func Run(t *testing.T, b Backend) {
 		{"GCNotices", testGCNotices},
 		{"AllowRace", testAllowRace},
 		{"FailureRace", testFailureRace},
+		{"FirstReadsAtOnce", testFirstReadsAtOnce},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, b) })

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,15 +10,16 @@ import (
 	"sync/atomic"
 )
 
-// writer is the store's one write connection, pinned for the store's life,
+// Writer is a store's one write connection, pinned for the store's life,
 // with every statement prepared on it once and reused: compiling each
 // statement on every call was about 30 % of a challenge's CPU. Writes of
 // this process queue on its mutex (in Go, without polling); other
-// processes' writes wait for SQLite's lock under busy_timeout.
+// processes' writes wait for the engine's write lock (SQLite's under
+// busy_timeout, PostgreSQL's advisory lock).
 //
-// Transactions are begun and ended with BEGIN IMMEDIATE / COMMIT /
-// ROLLBACK on the pinned connection: database/sql's own transactions would
-// prepare every statement again.
+// Transactions are begun by the engine's statements (NewWriter's begin)
+// and ended with COMMIT / ROLLBACK on the pinned connection: database/sql's
+// own transactions would prepare every statement again.
 //
 // Group commit: writes of this process that queue behind one another share
 // a transaction, up to maxBatch of them, each in its own SAVEPOINT (one
@@ -27,11 +28,12 @@ import (
 // COMMIT did, with its error: no write is acknowledged before it is
 // durable (synchronous=FULL stays). A member that finishes with nobody
 // queued behind it commits at once: a write never waits for company.
-type writer struct {
+type Writer struct {
 	mu    sync.Mutex // held by the member whose statements run now
 	db    *sql.DB    // a pool of one connection
 	conn  *sql.Conn  // pinned; nil until the first write, or after it broke
 	stmts map[string]*sql.Stmt
+	begin func(context.Context, *sql.Conn) error
 
 	// maxBatch is the most writes one transaction holds; 1 commits each
 	// on its own.
@@ -55,33 +57,52 @@ type batch struct {
 	err     error         // the COMMIT's error, read after done
 }
 
-// defaultMaxBatch: with up to 16 writes a transaction, 16 callers made
-// 4,100 challenges/s against 2,329/s one commit each (README, Benchmarks);
-// more adds little and holds the file's write lock longer against other
-// processes.
-const defaultMaxBatch = 16
+// DefaultMaxBatch: with up to 16 writes a transaction, 16 callers made
+// 4,100 challenges/s against 2,329/s one commit each on SQLite (README,
+// Benchmarks); more adds little and holds the write lock longer against
+// other processes.
+const DefaultMaxBatch = 16
 
-func (w *writer) begin(ctx context.Context) (*writeTx, error) {
+// NewWriter makes the writer of db, which it pins a connection of. begin
+// runs the engine's statements that open a transaction holding its write
+// lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN and the advisory lock).
+// maxBatch is the most writes a transaction holds (0: DefaultMaxBatch; 1:
+// every write commits on its own).
+func NewWriter(db *sql.DB, maxBatch int, begin func(context.Context, *sql.Conn) error) *Writer {
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	return &Writer{db: db, maxBatch: maxBatch, begin: begin}
+}
+
+// Stats reports how many COMMITs the writer made and how many writes they
+// carried (group commit puts several writes in one).
+func (w *Writer) Stats() (commits, writes int64) { return w.commits.Load(), w.committed.Load() }
+
+// Begin begins a write: a savepoint in the open transaction, or a new
+// transaction when none is open. Engine.BeginWrite returns it.
+func (w *Writer) Begin(ctx context.Context) (Conn, error) {
 	w.queued.Add(1)
 	w.mu.Lock()
 	w.queued.Add(-1)
 	if w.batch == nil {
-		if w.conn == nil {
-			conn, err := w.db.Conn(ctx)
-			if err != nil {
-				w.mu.Unlock()
-				return nil, err
+		// A pinned connection the database closed meanwhile (a server
+		// restarted, an idle connection cut) fails its next statement;
+		// the write then takes a fresh connection, as a pool's would.
+		for attempt := 0; ; attempt++ {
+			err := w.open(ctx)
+			if err == nil {
+				break
 			}
-			w.conn, w.stmts = conn, map[string]*sql.Stmt{}
-		}
-		if _, err := w.conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 			// A BEGIN cut short by ctx may still have begun: end whatever
 			// is open, so no transaction (and no write lock) outlives this
 			// call.
 			w.end()
 			w.drop(err)
-			w.mu.Unlock()
-			return nil, err
+			if attempt > 0 || w.conn != nil || ctx.Err() != nil {
+				w.mu.Unlock()
+				return nil, err
+			}
 		}
 		w.batch = &batch{done: make(chan struct{})}
 	}
@@ -96,11 +117,24 @@ func (w *writer) begin(ctx context.Context) (*writeTx, error) {
 	return &writeTx{w: w, b: b}, nil
 }
 
+// open pins a connection if none is and begins a transaction on it.
+// Callers hold w.mu.
+func (w *Writer) open(ctx context.Context) error {
+	if w.conn == nil {
+		conn, err := w.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		w.conn, w.stmts = conn, map[string]*sql.Stmt{}
+	}
+	return w.begin(ctx, w.conn)
+}
+
 // finish ends a member's part (callers hold w.mu; finish releases it):
 // it hands the open transaction on to a write queued behind, while the
 // batch has room and is sound, or commits it. It returns the batch's
 // COMMIT error once that is known.
-func (w *writer) finish(b *batch, broken bool) error {
+func (w *Writer) finish(b *batch, broken bool) error {
 	if !broken && b.members < w.maxBatch && w.queued.Load() > 0 {
 		w.mu.Unlock()
 		<-b.done
@@ -130,11 +164,11 @@ func (w *writer) finish(b *batch, broken bool) error {
 }
 
 // errBrokenBatch fails the writes of a transaction a member left broken.
-var errBrokenBatch = errors.New("sqlite: a write sharing the transaction failed in a way that could not be undone alone; nothing of it was kept")
+var errBrokenBatch = errors.New("a write sharing the transaction failed in a way that could not be undone alone; nothing of it was kept")
 
 // drop lets go of a connection that broke, so the next write pins a new
 // one. Callers hold w.mu.
-func (w *writer) drop(err error) {
+func (w *Writer) drop(err error) {
 	if w.conn == nil || (!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone)) {
 		return
 	}
@@ -145,7 +179,7 @@ func (w *writer) drop(err error) {
 // If ROLLBACK fails (an interrupt from a cancelled context can reach it),
 // the connection itself is discarded: SQLite rolls back when a connection
 // closes, so the write lock is never left held. Callers hold w.mu.
-func (w *writer) end() {
+func (w *Writer) end() {
 	if w.conn == nil {
 		return
 	}
@@ -157,7 +191,7 @@ func (w *writer) end() {
 
 // discard closes the pinned connection for good (not back to the pool,
 // which would hand it out again as it is). Callers hold w.mu.
-func (w *writer) discard() {
+func (w *Writer) discard() {
 	for _, st := range w.stmts {
 		st.Close()
 	}
@@ -166,8 +200,8 @@ func (w *writer) discard() {
 	w.conn, w.stmts = nil, nil
 }
 
-// close releases the pinned connection, after the write in progress.
-func (w *writer) close() {
+// Close releases the pinned connection, after the write in progress.
+func (w *Writer) Close() {
 	w.mu.Lock()
 	if b := w.batch; b != nil {
 		// A member handed the transaction on to a write that has not
@@ -185,7 +219,7 @@ func (w *writer) close() {
 // prepared on a database/sql Conn are not closed with the connection, and
 // SQLite cannot close a connection (nor checkpoint its WAL into the file)
 // while statements of it are open. Callers hold w.mu.
-func (w *writer) release() {
+func (w *Writer) release() {
 	for _, st := range w.stmts {
 		st.Close()
 	}
@@ -196,7 +230,7 @@ func (w *writer) release() {
 // writeTx is one write on the pinned connection: a savepoint in the
 // batch's transaction.
 type writeTx struct {
-	w    *writer
+	w    *Writer
 	b    *batch
 	done bool
 }
