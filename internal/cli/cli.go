@@ -187,7 +187,7 @@ pairing code; you approve it and they join the allowlist.`,
 	// and prints a fixed template), so that --json applies to it.
 	version := root.Flags().Bool("version", false, "print pairgate's version, commit and Go version")
 	root.AddCommand(a.webLinkCmd(), a.admitCmd(), a.pairingCmd(), a.keysCmd(), a.serveCmd(), a.tokensCmd(), a.setupCodeCmd(), a.devicesCmd(), a.companionCmd(), a.initCmd(),
-		a.backupCmd(), a.versionCmd(), a.configCmd(), a.ownerCmd())
+		a.backupCmd(), a.versionCmd(), a.configCmd(), a.ownerCmd(), a.importCmd())
 	root.InitDefaultCompletionCmd()
 	root.SetHelpCommand(a.helpCmd(root))
 	a.strictTree(root)

@@ -1,0 +1,47 @@
+package importer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pairgate/pairgate/channel"
+)
+
+// Whatever a hermes file holds, reading it gives a plan or an error, never
+// a panic, and every sender in the plan is canonical for its channel.
+func FuzzHermes(f *testing.F) {
+	f.Add([]byte(`{"123456789": {"user_name": "Alice", "approved_at": 1764000000.5}}`), "telegram", false)
+	f.Add([]byte(`{"ABCD2345": {"user_id": "555", "user_name": "Dan", "created_at": 1764000002}}`), "telegram", true)
+	f.Add([]byte(`{"+1 (555) 010-2000": {"approved_at": "2026-11-01T10:00:00Z"}}`), "whatsapp", false)
+	f.Add([]byte(`{"x": null, "y": {"approved_at": 1e300}}`), "bluebubbles", false)
+	reg := channel.NewRegistry()
+	f.Fuzz(func(t *testing.T, data []byte, platform string, pending bool) {
+		var p Plan
+		if err := p.hermesData(data, "f.json", platform, pending, channel.DefaultAccount, reg); err != nil {
+			return
+		}
+		for _, s := range p.Senders {
+			ad, err := reg.Get(s.Channel)
+			if err != nil {
+				t.Fatalf("sender on unknown channel %q", s.Channel)
+			}
+			if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
+				t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
+			}
+		}
+	})
+}
+
+func TestHermesTime(t *testing.T) {
+	for raw, want := range map[string]time.Time{
+		`1764000000.5`:           time.Unix(1764000000, 5e8).UTC(),
+		`"2026-11-01T10:00:00Z"`: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+		`"yesterday"`:            {},
+		`-5`:                     {},
+		`null`:                   {},
+	} {
+		if got := hermesTime([]byte(raw)); !got.Equal(want) {
+			t.Errorf("hermesTime(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}
