@@ -33,8 +33,8 @@ type importedSender struct {
 func (a *app) importCmd() *cobra.Command {
 	var apply bool
 	c := &cobra.Command{
-		Use:   "import hermes <path>",
-		Short: "Bring the allowlist over from hermes-agent (a dry run unless --apply)",
+		Use:   "import <source> <path>",
+		Short: "Bring an allowlist over from another pairing system: hermes (a dry run unless --apply)",
 		Long: `import reads another pairing system's files and shows what it would bring over:
 the senders per channel and account, ids written differently than pairgate
 writes them, entries it refuses and why, and pending requests, which cannot
