@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +44,55 @@ func TestHermesTime(t *testing.T) {
 		if got := hermesTime([]byte(raw)); !got.Equal(want) {
 			t.Errorf("hermesTime(%s) = %v, want %v", raw, got, want)
 		}
+	}
+}
+
+// Whatever an OpenClaw file holds, reading it gives a plan or an error,
+// never a panic, and every sender in the plan is canonical.
+func FuzzOpenClaw(f *testing.F) {
+	f.Add([]byte(`{"version": 1, "allowFrom": ["123456789", 42, "*", "@bob"]}`), "telegram-allowFrom.json")
+	f.Add([]byte(`{"version": 1, "allowFrom": ["+1 555 010 2000"]}`), "whatsapp-work-allowFrom.json")
+	f.Add([]byte(`{"version": 1, "requests": [{"id": "77", "code": "ABCD2345", "createdAt": "2026-11-01T10:00:00Z", "meta": {}}]}`), "telegram-pairing.json")
+	f.Add([]byte(`{"version": 2}`), "irc-x-allowFrom.json")
+	reg := channel.NewRegistry()
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		var p Plan
+		if err := p.openClawData(data, name, reg); err != nil {
+			return
+		}
+		for _, s := range p.Senders {
+			ad, err := reg.Get(s.Channel)
+			if err != nil {
+				t.Fatalf("sender on unknown channel %q", s.Channel)
+			}
+			if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
+				t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
+			}
+		}
+	})
+}
+
+func TestOpenClawFile(t *testing.T) {
+	reg := channel.NewRegistry()
+	var p Plan
+	if err := p.openClawData([]byte(`{"version": 1, "allowFrom": ["123456789", 42, "*", "@bob"]}`), "telegram-allowFrom.json", reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.openClawData([]byte(`{"version": 1, "allowFrom": ["+1 (555) 010-2000"]}`), "whatsapp-Work-Team-allowFrom.json", reg); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range p.Senders {
+		got = append(got, s.Channel+"/"+s.Account+" "+s.Sender)
+	}
+	want := []string{"telegram/default 123456789", "telegram/default 42", "whatsapp/work-team +15550102000"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("senders %v, want %v", got, want)
+	}
+	if len(p.Refused) != 2 || p.Refused[0].Key != "*" || p.Refused[1].Key != "@bob" {
+		t.Errorf("refused %+v, want * and @bob", p.Refused)
+	}
+	if err := p.openClawData([]byte(`{"version": 2, "allowFrom": []}`), "telegram-allowFrom.json", reg); err == nil || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("a version 2 file: %v, want an error naming the version", err)
 	}
 }

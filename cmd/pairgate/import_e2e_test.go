@@ -114,3 +114,38 @@ func TestImportHermes(t *testing.T) {
 		}
 	}
 }
+
+// pairgate import openclaw reads the JSON era's credentials/ files in
+// their documented shape: <channel>[-<account>]-allowFrom.json and
+// <channel>-pairing.json.
+func TestImportOpenClaw(t *testing.T) {
+	src := t.TempDir()
+	cred := filepath.Join(src, "credentials")
+	if err := os.MkdirAll(cred, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"telegram-allowFrom.json":      `{"version": 1, "allowFrom": ["123456789", 987654321, "*"]}`,
+		"whatsapp-work-allowFrom.json": `{"version": 1, "allowFrom": ["+1 (555) 010-2000"]}`,
+		"telegram-pairing.json":        `{"version": 1, "requests": [{"id": "555", "code": "ABCD2345", "createdAt": "2026-11-01T10:00:00Z", "lastSeenAt": "2026-11-01T10:00:00Z", "meta": {}}]}`,
+	} {
+		if err := os.WriteFile(filepath.Join(cred, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := t.TempDir()
+	dry := run(t, home, "import", "openclaw", src)
+	for _, want := range []string{"would import from openclaw (3 files)", "telegram/default: 2 new", "whatsapp/work: 1 new",
+		`refused * in`, "set the channel's policy to open", "pending telegram/default 555"} {
+		if !strings.Contains(dry.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s%s", want, dry.stdout, dry.stderr)
+		}
+	}
+	if r := run(t, home, "import", "openclaw", src, "--apply"); r.code != 0 {
+		t.Fatalf("--apply: exit %d\n%s", r.code, r.stderr)
+	}
+	want := []string{"telegram/default 123456789 ", "telegram/default 987654321 ", "whatsapp/work +15550102000 "}
+	if diff := cmp.Diff(want, allowed(t, home)); diff != "" {
+		t.Errorf("allowlist after --apply (-want +got):\n%s", diff)
+	}
+}

@@ -30,11 +30,17 @@ type importedSender struct {
 	State string `json:"state"`
 }
 
+// importSources are the systems import reads, by the name it takes.
+var importSources = map[string]func(string, *channel.Registry) (importer.Plan, error){
+	"hermes":   importer.Hermes,
+	"openclaw": importer.OpenClaw,
+}
+
 func (a *app) importCmd() *cobra.Command {
 	var apply bool
 	c := &cobra.Command{
 		Use:   "import <source> <path>",
-		Short: "Bring an allowlist over from another pairing system: hermes (a dry run unless --apply)",
+		Short: "Bring an allowlist over from another pairing system: hermes, openclaw (a dry run unless --apply)",
 		Long: `import reads another pairing system's files and shows what it would bring over:
 the senders per channel and account, ids written differently than pairgate
 writes them, entries it refuses and why, and pending requests, which cannot
@@ -48,15 +54,20 @@ be read or parsed stops the import, naming it, before anything is written.
 
 hermes: <path> is the hermes home (its platforms/pairing/, the legacy
 pairing/, and profiles/<name>/ for account <name>) or a directory of
-{platform}-approved.json files.`,
+{platform}-approved.json files.
+
+openclaw: <path> is the OpenClaw state directory (its credentials/) or a
+directory of <channel>[-<account>]-allowFrom.json files (the JSON era).`,
 		Example: `  pairgate import hermes ~/.hermes
-  pairgate import hermes ~/.hermes --apply`,
+  pairgate import hermes ~/.hermes --apply
+  pairgate import openclaw ~/.openclaw`,
 		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			if args[0] != "hermes" {
-				return usageError{fmt.Errorf("unknown source %q; sources: hermes", args[0])}
+			read, ok := importSources[args[0]]
+			if !ok {
+				return usageError{fmt.Errorf("unknown source %q; sources: hermes, openclaw", args[0])}
 			}
-			plan, err := importer.Hermes(args[1], channel.NewRegistry())
+			plan, err := read(args[1], channel.NewRegistry())
 			if errors.Is(err, importer.ErrNoSource) {
 				return inputError{err}
 			}
