@@ -21,15 +21,7 @@ func FuzzHermes(f *testing.F) {
 		if err := p.hermesData(data, "f.json", platform, pending, channel.DefaultAccount, reg); err != nil {
 			return
 		}
-		for _, s := range p.Senders {
-			ad, err := reg.Get(s.Channel)
-			if err != nil {
-				t.Fatalf("sender on unknown channel %q", s.Channel)
-			}
-			if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
-				t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
-			}
-		}
+		checkCanonical(t, p, reg)
 	})
 }
 
@@ -60,15 +52,7 @@ func FuzzOpenClaw(f *testing.F) {
 		if err := p.openClawData(data, name, reg); err != nil {
 			return
 		}
-		for _, s := range p.Senders {
-			ad, err := reg.Get(s.Channel)
-			if err != nil {
-				t.Fatalf("sender on unknown channel %q", s.Channel)
-			}
-			if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
-				t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
-			}
-		}
+		checkCanonical(t, p, reg)
 	})
 }
 
@@ -94,5 +78,20 @@ func TestOpenClawFile(t *testing.T) {
 	}
 	if err := p.openClawData([]byte(`{"version": 2, "allowFrom": []}`), "telegram-allowFrom.json", reg); err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("a version 2 file: %v, want an error naming the version", err)
+	}
+}
+
+// checkCanonical fails t unless every sender of p is on a known channel
+// and written as that channel writes it.
+func checkCanonical(t *testing.T, p Plan, reg *channel.Registry) {
+	t.Helper()
+	for _, s := range p.Senders {
+		ad, err := reg.Get(s.Channel)
+		if err != nil {
+			t.Fatalf("sender on unknown channel %q", s.Channel)
+		}
+		if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
+			t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
+		}
 	}
 }

@@ -37,12 +37,7 @@ func (b *blinkingStore) Changes(ctx context.Context, after int64, limit int) ([]
 func TestRunRetriesAFailedReadOfTheLog(t *testing.T) {
 	path := t.TempDir() + "/pairgate.db"
 	open := func() *sqlite.Store {
-		st, err := sqlite.Open(ctx, sqlite.Options{Path: path, PollInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+		return openSQLite(t, sqlite.Options{Path: path, PollInterval: 20 * time.Millisecond})
 	}
 	sec, err := secret.FromBytes(testKey)
 	if err != nil {
@@ -122,14 +117,7 @@ func (c *countingStore) Changes(ctx context.Context, after int64, limit int) ([]
 // to the approval, in order, so the other change is not skipped.
 func TestApproveAppliesItsOwnChange(t *testing.T) {
 	path := t.TempDir() + "/pairgate.db"
-	open := func() *sqlite.Store {
-		st, err := sqlite.Open(ctx, sqlite.Options{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	open := func() *sqlite.Store { return openSQLite(t, sqlite.Options{Path: path}) }
 	sec, err := secret.FromBytes(testKey)
 	if err != nil {
 		t.Fatal(err)
@@ -191,4 +179,15 @@ func TestApproveAppliesItsOwnChange(t *testing.T) {
 	if gate.reads.Load() == 0 {
 		t.Error("the approval that followed another process's change did not read the log: the other change was skipped")
 	}
+}
+
+// openSQLite opens a store for the test, closed when it ends.
+func openSQLite(t *testing.T, o sqlite.Options) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
