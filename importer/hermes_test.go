@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,20 @@ func checkCanonical(t *testing.T, p Plan, reg *channel.Registry) {
 		if again, err := ad.Normalize(s.Sender); err != nil || again != s.Sender {
 			t.Fatalf("sender %q is not canonical on %s: %q, %v", s.Sender, s.Channel, again, err)
 		}
+	}
+}
+
+// A sender in two files, or written two ways, is imported once.
+func TestPlanKeepsOneOfASenderListedTwice(t *testing.T) {
+	reg := channel.NewRegistry()
+	var p Plan
+	for i, body := range []string{`{"version": 1, "allowFrom": ["+1 (555) 010-2000", "+15550102000"]}`, `{"version": 1, "allowFrom": ["+15550102000"]}`} {
+		if err := p.openClawData([]byte(body), fmt.Sprintf("whatsapp-%d-allowFrom.json", i), reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.sort()
+	if len(p.Senders) != 2 || p.Senders[0].Account != "0" || p.Senders[0].Raw == "" || p.Senders[1].Account != "1" {
+		t.Errorf("senders %+v, want one a scope, the first spelling kept", p.Senders)
 	}
 }

@@ -55,10 +55,15 @@ type Plan struct {
 // ErrNoSource: the path holds nothing of the source system.
 var ErrNoSource = errors.New("no pairing files found")
 
+// sort orders the plan by channel, account and sender, and keeps one of
+// a sender listed twice (in two files, or under two spellings): the first
+// file's.
 func (p *Plan) sort() {
-	slices.SortFunc(p.Senders, func(a, b Sender) int {
+	key := func(s Sender) [3]string { return [3]string{s.Channel, s.Account, s.Sender} }
+	slices.SortStableFunc(p.Senders, func(a, b Sender) int {
 		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Sender, b.Sender))
 	})
+	p.Senders = slices.CompactFunc(p.Senders, func(a, b Sender) bool { return key(a) == key(b) })
 	slices.SortFunc(p.Pending, func(a, b Pending) int {
 		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Account, b.Account), cmp.Compare(a.Sender, b.Sender))
 	})

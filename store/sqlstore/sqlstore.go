@@ -97,6 +97,8 @@ type Store struct {
 	bgmu      sync.Mutex
 	bgClosed  bool // Close began: no more background work
 	bg        sync.WaitGroup
+	bgCtx     context.Context // ends when Close begins
+	bgCancel  context.CancelFunc
 	eng       Engine
 	log       *slog.Logger
 	name      string
@@ -129,7 +131,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{w: o.Writer, r: o.Reader, eng: o.Engine, log: o.Logger, name: o.Name,
 		changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if err := s.queryRow(ctx, headsQuery).Scan(&s.lastSeq); err != nil {
+		s.bgCancel()
 		return nil, s.fail("read change log", err)
 	}
 	go s.poll(o.PollInterval, o.Wake)
@@ -228,9 +232,9 @@ func (c readConn) stmt(ctx context.Context, query string) *sql.Stmt {
 		return c.Tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
 	if _, busy := c.s.preparing.LoadOrStore(query, true); !busy {
-		c.s.background(func() {
+		c.s.background(func(ctx context.Context) {
 			// An error leaves it unprepared: the next use tries again.
-			if _, err := c.s.prepared(context.Background(), query); err != nil {
+			if _, err := c.s.prepared(ctx, query); err != nil {
 				c.s.preparing.Delete(query)
 			}
 		})
@@ -238,9 +242,9 @@ func (c readConn) stmt(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
-// background runs fn in a goroutine that Close waits for; after Close
-// began, not at all.
-func (s *Store) background(fn func()) {
+// background runs fn in a goroutine that Close waits for, with a context
+// that Close cancels; after Close began, not at all.
+func (s *Store) background(fn func(context.Context)) {
 	s.bgmu.Lock()
 	defer s.bgmu.Unlock()
 	if s.bgClosed {
@@ -249,7 +253,7 @@ func (s *Store) background(fn func()) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		fn()
+		fn(s.bgCtx)
 	}()
 }
 
@@ -460,6 +464,7 @@ func (s *Store) Close() error {
 		s.bgmu.Lock()
 		s.bgClosed = true
 		s.bgmu.Unlock()
+		s.bgCancel()
 		s.bg.Wait()
 		s.reads.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 		err = s.r.Close()
