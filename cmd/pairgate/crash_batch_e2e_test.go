@@ -15,15 +15,19 @@ import (
 
 var batchKillRounds = flag.Int("batch-kill-rounds", 50, "kill -9 rounds of TestKilledDuringBatchedCommits")
 
-// pairgate serve on SQLite killed with kill -9 while 16 clients make
-// challenges at once (their writes share commits) loses nothing it
-// acknowledged: every challenge that answered with a request id is pending
-// when the daemon comes back.
+// pairgate serve killed with kill -9 while 16 clients make challenges at
+// once (their writes share commits, on SQLite and on PostgreSQL) loses
+// nothing it acknowledged: every challenge that answered with a request id
+// is pending when the daemon comes back.
 func TestKilledDuringBatchedCommits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill -9 rounds")
 	}
-	home := t.TempDir()
+	t.Run("sqlite", func(t *testing.T) { killDuringBatchedCommits(t, t.TempDir()) })
+	t.Run("postgres", func(t *testing.T) { killDuringBatchedCommits(t, postgresHome(t)) })
+}
+
+func killDuringBatchedCommits(t *testing.T, home string) {
 	var gw mintedToken
 	runJSON(t, home, &gw, "tokens", "create", "--scope", "gateway", "--name", "gw")
 	client := &http.Client{Timeout: 5 * time.Second}
