@@ -26,11 +26,11 @@ import (
 // rolled back leaves the others as they were), with one COMMIT, and so one
 // fsync, for the batch. A member's Commit returns only once the batch's
 // COMMIT did, with its error: no write is acknowledged before it is
-// durable (synchronous=FULL stays). A member that finishes with nobody
+// durable (SQLite's synchronous=FULL stays). A member that finishes with nobody
 // queued behind it commits at once: a write never waits for company.
 type Writer struct {
 	mu    sync.Mutex // held by the member whose statements run now
-	db    *sql.DB    // a pool of one connection
+	db    *sql.DB    // the pool the connection is pinned from (SQLite: a pool of one)
 	conn  *sql.Conn  // pinned; nil until the first write, or after it broke
 	stmts map[string]*sql.Stmt
 	begin func(context.Context, *sql.Conn) error
