@@ -45,7 +45,7 @@ type Options struct {
 	// writer's, pinned.
 	MaxConns int
 	// MaxBatch is the most writes of this process that share one
-	// transaction and one commit (group commit; see sqlstore.Writer).
+	// transaction and one commit (group commit; see store/sqlstore/writer.go).
 	// Default 16; 1 commits every write on its own.
 	MaxBatch int
 	// PollOnly turns LISTEN/NOTIFY off: the store then learns of other
@@ -63,7 +63,6 @@ type Options struct {
 // Store is the PostgreSQL backend of store.Store.
 type Store struct {
 	*sqlstore.Store
-	wr         *sqlstore.Writer
 	stopListen context.CancelFunc // nil when polling only
 	listened   chan struct{}      // closed when the listener has stopped
 }
@@ -114,7 +113,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// the database.
 	e.channel = fmt.Sprintf("pairgate_changes_%016x", uint64(e.lockKey))
 	e.notify = !opts.PollOnly
-	e.wr = sqlstore.NewWriter(db, opts.MaxBatch, e.begin)
 	poll := opts.PollInterval
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
@@ -126,13 +124,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if e.notify {
 		wake = make(chan struct{}, 1)
 	}
-	s, err := sqlstore.New(ctx, sqlstore.Options{Writer: db, Reader: db, Engine: e, PollInterval: poll, Wake: wake,
+	s, err := sqlstore.New(ctx, sqlstore.Options{Writer: db, Reader: db, Engine: e, MaxBatch: opts.MaxBatch, PollInterval: poll, Wake: wake,
 		Logger: opts.Logger, Name: "postgres " + e.host})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	st := &Store{Store: s, wr: e.wr}
+	st := &Store{Store: s}
 	if e.notify {
 		lctx, stop := context.WithCancel(context.Background())
 		st.stopListen, st.listened = stop, make(chan struct{})
@@ -144,10 +142,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return st, nil
 }
 
-// CommitStats reports how many COMMITs this store's writer made and how
-// many writes they carried (group commit puts several writes in one).
-func (s *Store) CommitStats() (commits, writes int64) { return s.wr.Stats() }
-
 // Close implements store.Store: the listener stops first, then the
 // writer's pinned connection (after the write in progress), then the pool.
 func (s *Store) Close() error {
@@ -155,7 +149,6 @@ func (s *Store) Close() error {
 		s.stopListen()
 		<-s.listened
 	}
-	s.wr.Close()
 	return s.Store.Close()
 }
 
@@ -258,7 +251,6 @@ type engine struct {
 	lockKey  int64  // pg_advisory_xact_lock key of this schema's writers
 	channel  string // NOTIFY channel of this schema's changes
 	notify   bool   // LISTEN/NOTIFY on (not PollOnly)
-	wr       *sqlstore.Writer
 }
 
 // Rebind implements sqlstore.Engine: ? becomes $1, $2, … (the shared
@@ -285,15 +277,9 @@ func (*engine) Rebind(query string) string {
 	}
 }
 
-// BeginWrite implements sqlstore.Engine: a write of the pinned writer
-// (group commit), whose transaction's first statement takes the schema's
-// advisory write lock, held until commit or rollback.
-func (e *engine) BeginWrite(ctx context.Context, _ *sql.DB) (sqlstore.Conn, error) {
-	return e.wr.Begin(ctx)
-}
-
-// begin opens a write transaction on conn holding the write lock.
-func (e *engine) begin(ctx context.Context, conn *sql.Conn) error {
+// Begin implements sqlstore.Engine: the transaction's first statement
+// takes the schema's advisory write lock, held until commit or rollback.
+func (e *engine) Begin(ctx context.Context, conn *sql.Conn) error {
 	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
 		return err
 	}

@@ -282,10 +282,11 @@ type engine struct{ s *Store }
 // Rebind implements sqlstore.Engine: SQLite takes ? placeholders.
 func (engine) Rebind(query string) string { return query }
 
-// BeginWrite implements sqlstore.Engine: BEGIN IMMEDIATE on the pinned
-// writer connection, taking SQLite's write lock at once.
-func (e engine) BeginWrite(ctx context.Context, _ *sql.DB) (sqlstore.Conn, error) {
-	return e.s.wr.Begin(ctx)
+// Begin implements sqlstore.Engine: BEGIN IMMEDIATE takes SQLite's write
+// lock at once.
+func (engine) Begin(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
+	return err
 }
 
 // BeginRead implements sqlstore.Engine: a SQLite transaction reads one

@@ -52,7 +52,7 @@ type Options struct {
 	// command relies on the checks listings make of their own tables.
 	IntegrityCheck time.Duration
 	// MaxBatch is the most writes of this process that share one
-	// transaction and one fsync (group commit; see sqlstore.Writer). Default 16;
+	// transaction and one fsync (group commit; see store/sqlstore/writer.go). Default 16;
 	// 1 commits every write on its own.
 	MaxBatch int
 }
@@ -63,9 +63,8 @@ type Options struct {
 type Store struct {
 	*sqlstore.Store
 	path  string
-	ident os.FileInfo      // the file opened, to notice it deleted or replaced
-	r     *sql.DB          // readers, for Backup
-	wr    *sqlstore.Writer // the pinned writer connection
+	ident os.FileInfo // the file opened, to notice it deleted or replaced
+	r     *sql.DB     // readers, for Backup
 	log   *slog.Logger
 
 	integrityEvery time.Duration
@@ -120,12 +119,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	begin := func(ctx context.Context, conn *sql.Conn) error {
-		_, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`)
-		return err
-	}
-	s := &Store{path: opts.Path, ident: ident, r: r, wr: sqlstore.NewWriter(w, opts.MaxBatch, begin), log: opts.Logger, integrityEvery: opts.IntegrityCheck}
-	closeDBs := func() { s.wr.Close(); r.Close(); w.Close() }
+	s := &Store{path: opts.Path, ident: ident, r: r, log: opts.Logger, integrityEvery: opts.IntegrityCheck}
+	closeDBs := func() { r.Close(); w.Close() }
 	if err := s.migrate(ctx, w, ms); err != nil {
 		closeDBs()
 		return nil, err
@@ -136,7 +131,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.Store, err = sqlstore.New(ctx, sqlstore.Options{Writer: w, Reader: r, Engine: engine{s}, PollInterval: opts.PollInterval,
+	s.Store, err = sqlstore.New(ctx, sqlstore.Options{Writer: w, Reader: r, Engine: engine{s}, MaxBatch: opts.MaxBatch, PollInterval: opts.PollInterval,
 		Logger: opts.Logger, Name: "sqlite " + opts.Path})
 	if err != nil {
 		closeDBs()
@@ -315,18 +310,4 @@ func applyMigrations(ctx context.Context, tx *sql.Tx, fsys fs.FS, ms []migration
 		}
 	}
 	return nil
-}
-
-// CommitStats reports how many COMMITs this store's writer made and how
-// many writes they carried (group commit puts several writes in one): what
-// a benchmark reports, and a test checks batching by.
-func (s *Store) CommitStats() (commits, writes int64) {
-	return s.wr.Stats()
-}
-
-// Close implements store.Store: the pinned writer connection goes first,
-// after the write in progress, then the pools.
-func (s *Store) Close() error {
-	s.wr.Close()
-	return s.Store.Close()
 }

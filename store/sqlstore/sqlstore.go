@@ -36,9 +36,10 @@ type Engine interface {
 	// Rebind rewrites a statement written with ? placeholders for the
 	// engine (PostgreSQL: $1, $2, …).
 	Rebind(query string) string
-	// BeginWrite begins a write transaction that holds the engine's write
-	// lock from its start, on db or on a connection of the engine's own.
-	BeginWrite(ctx context.Context, db *sql.DB) (Conn, error)
+	// Begin opens a write transaction on conn, the store's pinned writer
+	// connection, that holds the engine's write lock from its start
+	// (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN and the advisory lock).
+	Begin(ctx context.Context, conn *sql.Conn) error
 	// BeginRead begins a read-only transaction on db in which every
 	// statement sees one snapshot.
 	BeginRead(ctx context.Context, db *sql.DB) (*sql.Tx, error)
@@ -65,10 +66,15 @@ type Engine interface {
 
 // Options configure New.
 type Options struct {
-	// Writer runs write transactions (BeginWrite); Reader runs reads. They
+	// Writer runs write transactions, on a connection of it pinned for
+	// the store's life (Engine.Begin); Reader runs reads. They
 	// may be the same pool.
 	Writer, Reader *sql.DB
 	Engine         Engine
+	// MaxBatch is the most writes of this process that share one
+	// transaction and one commit (group commit; see writer). Default 16;
+	// 1 commits every write on its own.
+	MaxBatch int
 	// PollInterval is how often the store looks for changes committed
 	// elsewhere (other processes, other replicas). Default 100ms: it
 	// bounds how late Changed fires for them.
@@ -83,6 +89,11 @@ type Options struct {
 	Name   string
 }
 
+// CommitStats reports how many COMMITs this store's writer made and how
+// many writes they carried (group commit puts several writes in one): what
+// a benchmark reports, and a test checks batching by.
+func (s *Store) CommitStats() (commits, writes int64) { return s.wr.stats() }
+
 // probeFresh is how long a successful write vouches for the store: Ping
 // writes a probe only when no write succeeded more recently.
 const probeFresh = time.Second
@@ -90,6 +101,7 @@ const probeFresh = time.Second
 // Store implements store.Store for one engine.
 type Store struct {
 	w, r  *sql.DB
+	wr    *writer  // runs every write, on a connection of w
 	reads sync.Map // reads as rebound → *sql.Stmt prepared on r (prepared)
 	// preparing holds the reads of read transactions being prepared in
 	// the background (readConn); bg counts those goroutines.
@@ -131,6 +143,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{w: o.Writer, r: o.Reader, eng: o.Engine, log: o.Logger, name: o.Name,
 		changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	s.wr = newWriter(o.Writer, o.MaxBatch, o.Engine.Begin)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if err := s.queryRow(ctx, headsQuery).Scan(&s.lastSeq); err != nil {
 		s.bgCancel()
@@ -140,9 +153,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Conn runs the statements of one transaction and ends it. A *sql.Tx is
-// one; an engine may supply its own (SQLite: its pinned writer connection,
-// with every statement prepared once).
+// Conn runs the statements of one transaction and ends it: a write of the
+// store's writer (statements prepared once on its pinned connection), or a
+// read transaction (readConn).
 type Conn interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -314,7 +327,7 @@ func (s *Store) commit(ctx context.Context, what string, fn func(tx *Tx) error, 
 	if err := s.eng.CheckWrite(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	sqlTx, err := s.eng.BeginWrite(ctx, s.w)
+	sqlTx, err := s.wr.beginWrite(ctx)
 	if err != nil {
 		return s.fail(what, err)
 	}
@@ -388,7 +401,7 @@ func (s *Store) probe(ctx context.Context) error {
 	if err := s.eng.CheckWrite(); err != nil {
 		return err
 	}
-	sqlTx, err := s.eng.BeginWrite(ctx, s.w)
+	sqlTx, err := s.wr.beginWrite(ctx)
 	if err != nil {
 		return s.fail("ping: write", err)
 	}
@@ -466,6 +479,9 @@ func (s *Store) Close() error {
 		s.bgmu.Unlock()
 		s.bgCancel()
 		s.bg.Wait()
+		// The writer's connection goes back, after the write in progress,
+		// before its pool closes.
+		s.wr.close()
 		s.reads.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 		err = s.r.Close()
 		if s.w != s.r {

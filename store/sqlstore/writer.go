@@ -10,14 +10,14 @@ import (
 	"sync/atomic"
 )
 
-// Writer is a store's one write connection, pinned for the store's life,
+// writer is a store's one write connection, pinned for the store's life,
 // with every statement prepared on it once and reused: compiling each
 // statement on every call was about 30 % of a challenge's CPU. Writes of
 // this process queue on its mutex (in Go, without polling); other
 // processes' writes wait for the engine's write lock (SQLite's under
 // busy_timeout, PostgreSQL's advisory lock).
 //
-// Transactions are begun by the engine's statements (NewWriter's begin)
+// Transactions are begun by the engine's statements (Engine.Begin)
 // and ended with COMMIT / ROLLBACK on the pinned connection: database/sql's
 // own transactions would prepare every statement again.
 //
@@ -28,7 +28,7 @@ import (
 // COMMIT did, with its error: no write is acknowledged before it is
 // durable (SQLite's synchronous=FULL stays). A member that finishes with nobody
 // queued behind it commits at once: a write never waits for company.
-type Writer struct {
+type writer struct {
 	mu    sync.Mutex // held by the member whose statements run now
 	db    *sql.DB    // the pool the connection is pinned from (SQLite: a pool of one)
 	conn  *sql.Conn  // pinned; nil until the first write, or after it broke
@@ -57,31 +57,30 @@ type batch struct {
 	err     error         // the COMMIT's error, read after done
 }
 
-// DefaultMaxBatch: with up to 16 writes a transaction, 16 callers made
+// defaultMaxBatch: with up to 16 writes a transaction, 16 callers made
 // 4,100 challenges/s against 2,329/s one commit each on SQLite (README,
 // Benchmarks); more adds little and holds the write lock longer against
 // other processes.
-const DefaultMaxBatch = 16
+const defaultMaxBatch = 16
 
-// NewWriter makes the writer of db, which it pins a connection of. begin
+// newWriter makes the writer of db, which it pins a connection of. begin
 // runs the engine's statements that open a transaction holding its write
-// lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN and the advisory lock).
-// maxBatch is the most writes a transaction holds (0: DefaultMaxBatch; 1:
-// every write commits on its own).
-func NewWriter(db *sql.DB, maxBatch int, begin func(context.Context, *sql.Conn) error) *Writer {
+// lock (Engine.Begin). maxBatch is the most writes a transaction holds (0:
+// defaultMaxBatch; 1: every write commits on its own).
+func newWriter(db *sql.DB, maxBatch int, begin func(context.Context, *sql.Conn) error) *writer {
 	if maxBatch <= 0 {
-		maxBatch = DefaultMaxBatch
+		maxBatch = defaultMaxBatch
 	}
-	return &Writer{db: db, maxBatch: maxBatch, begin: begin}
+	return &writer{db: db, maxBatch: maxBatch, begin: begin}
 }
 
-// Stats reports how many COMMITs the writer made and how many writes they
+// stats reports how many COMMITs the writer made and how many writes they
 // carried (group commit puts several writes in one).
-func (w *Writer) Stats() (commits, writes int64) { return w.commits.Load(), w.committed.Load() }
+func (w *writer) stats() (commits, writes int64) { return w.commits.Load(), w.committed.Load() }
 
-// Begin begins a write: a savepoint in the open transaction, or a new
-// transaction when none is open. Engine.BeginWrite returns it.
-func (w *Writer) Begin(ctx context.Context) (Conn, error) {
+// beginWrite begins a write: a savepoint in the open transaction, or a new
+// transaction when none is open.
+func (w *writer) beginWrite(ctx context.Context) (Conn, error) {
 	w.queued.Add(1)
 	w.mu.Lock()
 	w.queued.Add(-1)
@@ -119,7 +118,7 @@ func (w *Writer) Begin(ctx context.Context) (Conn, error) {
 
 // open pins a connection if none is and begins a transaction on it.
 // Callers hold w.mu.
-func (w *Writer) open(ctx context.Context) error {
+func (w *writer) open(ctx context.Context) error {
 	if w.conn == nil {
 		conn, err := w.db.Conn(ctx)
 		if err != nil {
@@ -134,7 +133,7 @@ func (w *Writer) open(ctx context.Context) error {
 // it hands the open transaction on to a write queued behind, while the
 // batch has room and is sound, or commits it. It returns the batch's
 // COMMIT error once that is known.
-func (w *Writer) finish(b *batch, broken bool) error {
+func (w *writer) finish(b *batch, broken bool) error {
 	if !broken && b.members < w.maxBatch && w.queued.Load() > 0 {
 		w.mu.Unlock()
 		<-b.done
@@ -168,7 +167,7 @@ var errBrokenBatch = errors.New("a write sharing the transaction failed in a way
 
 // drop lets go of a connection that broke, so the next write pins a new
 // one. Callers hold w.mu.
-func (w *Writer) drop(err error) {
+func (w *writer) drop(err error) {
 	if w.conn == nil || (!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone)) {
 		return
 	}
@@ -179,7 +178,7 @@ func (w *Writer) drop(err error) {
 // If ROLLBACK fails (an interrupt from a cancelled context can reach it),
 // the connection itself is discarded: SQLite rolls back when a connection
 // closes, so the write lock is never left held. Callers hold w.mu.
-func (w *Writer) end() {
+func (w *writer) end() {
 	if w.conn == nil {
 		return
 	}
@@ -191,7 +190,7 @@ func (w *Writer) end() {
 
 // discard closes the pinned connection for good (not back to the pool,
 // which would hand it out again as it is). Callers hold w.mu.
-func (w *Writer) discard() {
+func (w *writer) discard() {
 	for _, st := range w.stmts {
 		st.Close()
 	}
@@ -200,8 +199,8 @@ func (w *Writer) discard() {
 	w.conn, w.stmts = nil, nil
 }
 
-// Close releases the pinned connection, after the write in progress.
-func (w *Writer) Close() {
+// close releases the pinned connection, after the write in progress.
+func (w *writer) close() {
 	w.mu.Lock()
 	if b := w.batch; b != nil {
 		// A member handed the transaction on to a write that has not
@@ -219,7 +218,7 @@ func (w *Writer) Close() {
 // prepared on a database/sql Conn are not closed with the connection, and
 // SQLite cannot close a connection (nor checkpoint its WAL into the file)
 // while statements of it are open. Callers hold w.mu.
-func (w *Writer) release() {
+func (w *writer) release() {
 	for _, st := range w.stmts {
 		st.Close()
 	}
@@ -230,7 +229,7 @@ func (w *Writer) release() {
 // writeTx is one write on the pinned connection: a savepoint in the
 // batch's transaction.
 type writeTx struct {
-	w    *Writer
+	w    *writer
 	b    *batch
 	done bool
 }
