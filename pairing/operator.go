@@ -359,15 +359,42 @@ func (e *InvalidSendersError) Is(target error) bool { return target == ErrInvali
 // added: if any cannot be right, the error is an *InvalidSendersError
 // naming all of them.
 func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []NamedSender, via store.Via, actor store.Actor) ([]api.AllowResult, error) {
+	if via == "" {
+		via = store.ViaManual
+	}
+	list := make([]ImportedSender, len(senders))
+	for i, n := range senders {
+		list[i].NamedSender = n
+	}
+	return s.allow(ctx, ch, account, list, store.AllowParams{Via: via, Actor: actor})
+}
+
+// ImportedSender is a sender an import brings over from another pairing
+// system.
+type ImportedSender struct {
+	NamedSender
+	Revoked bool // the source had revoked them
+}
+
+// Import brings senders over from another pairing system (via import),
+// checked like AllowNamed's, in one transaction. It never undoes what
+// pairgate holds: a sender revoked here stays revoked, and one already
+// allowed stays allowed. A sender its source had revoked comes over
+// revoked, so they are on record and never admitted; Changed is false for
+// every sender left as it was.
+func (s *Service) Import(ctx context.Context, ch, account string, senders []ImportedSender, actor store.Actor) ([]api.AllowResult, error) {
+	return s.allow(ctx, ch, account, senders, store.AllowParams{Via: store.ViaImport, Actor: actor, KeepRevoked: true})
+}
+
+// allow checks senders and writes them with p (its Scope, Senders and Now
+// are set here).
+func (s *Service) allow(ctx context.Context, ch, account string, senders []ImportedSender, p store.AllowParams) ([]api.AllowResult, error) {
 	ad, scope, err := s.scope(ch, account)
 	if err != nil {
 		return nil, err
 	}
 	if len(senders) == 0 {
 		return nil, fmt.Errorf("%w: no sender given", ErrInvalidInput)
-	}
-	if via == "" {
-		via = store.ViaManual
 	}
 	list := make([]store.AllowSender, len(senders))
 	var invalid InvalidSendersError
@@ -377,14 +404,15 @@ func (s *Service) AllowNamed(ctx context.Context, ch, account string, senders []
 			invalid.Senders = append(invalid.Senders, InvalidSender{Index: i, Err: err})
 			continue
 		}
-		list[i] = store.AllowSender{Sender: sender, Name: cleanName(in.Name)}
+		list[i] = store.AllowSender{Sender: sender, Name: cleanName(in.Name), Revoked: in.Revoked}
 	}
 	if len(invalid.Senders) > 0 {
 		return nil, &invalid
 	}
 	// One transaction for the whole list: a command killed half-way leaves
 	// all of them allowed or none.
-	res, err := s.st.Allow(ctx, store.AllowParams{Scope: scope, Senders: list, Via: via, Actor: actor, Now: s.now()})
+	p.Scope, p.Senders, p.Now = scope, list, s.now()
+	res, err := s.st.Allow(ctx, p)
 	if err != nil {
 		return nil, err
 	}

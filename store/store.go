@@ -579,6 +579,11 @@ type AllowParams struct {
 	Via     Via           // ViaManual or ViaImport
 	Actor   Actor
 	Now     time.Time
+	// KeepRevoked leaves a revoked entry revoked (Changed false), where
+	// Allow would otherwise reactivate it: an import never undoes a
+	// revocation. Decided in the transaction that writes, so a revocation
+	// made while an import runs stands.
+	KeepRevoked bool
 }
 
 // AllowSender is one sender to allow, with the name to record (empty keeps
@@ -586,6 +591,11 @@ type AllowParams struct {
 type AllowSender struct {
 	Sender string
 	Name   string
+	// Revoked records the sender as revoked (an import of an entry its
+	// source had revoked), so it is on record and never admitted: written
+	// only when the sender has no entry at all (Changed false otherwise),
+	// with a KindRevoked change.
+	Revoked bool
 }
 
 // Approved is what Approve did.

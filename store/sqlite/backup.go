@@ -68,17 +68,32 @@ func syncFile(path string) error {
 
 // checkCopy runs quick_check on a backup, read-only.
 func checkCopy(ctx context.Context, path string) error {
+	db, err := OpenReadOnly(ctx, path)
+	if err != nil {
+		return fmt.Errorf("the backup: %w", err)
+	}
+	return db.Close()
+}
+
+// OpenReadOnly opens the SQLite file at path read-only (a backup, or
+// another program's database) and runs quick_check on it, so a damaged
+// file is an error naming it before anything is read from it.
+func OpenReadOnly(ctx context.Context, path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?mode=ro")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
 	var result string
 	if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&result); err != nil {
-		return fmt.Errorf("check the backup %s: %w", path, err)
+		db.Close()
+		return nil, fmt.Errorf("check %s: %w", path, err)
 	}
 	if result != "ok" {
-		return fmt.Errorf("the backup %s fails its integrity check: %s", path, result)
+		db.Close()
+		return nil, fmt.Errorf("%s fails its integrity check: %s", path, result)
 	}
-	return nil
+	return db, nil
 }

@@ -515,7 +515,7 @@ func (s *Store) Allow(ctx context.Context, p store.AllowParams) ([]store.AllowRe
 func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSender) (store.AllowResult, error) {
 	cur, err := scanAllowed(tx.QueryRowContext(ctx, `SELECT `+allowCols+` FROM allowed
 		WHERE channel = ? AND account = ? AND sender = ?`, p.Scope.Channel, p.Scope.Account, a.Sender))
-	if err == nil && cur.Active() {
+	if err == nil && (cur.Active() || p.KeepRevoked || a.Revoked) {
 		return store.AllowResult{Entry: cur}, nil
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -525,6 +525,15 @@ func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSen
 		ApprovedAt: fromMS(ms(p.Now)), ApprovedBy: p.Actor.Name, Via: p.Via}
 	if entry.Name == "" {
 		entry.Name = cur.Name
+	}
+	if a.Revoked {
+		entry.RevokedAt, entry.RevokedBy = entry.ApprovedAt, p.Actor.Name
+		err := insertRevoked(ctx, tx, entry)
+		if err == nil {
+			err = appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindRevoked, Scope: p.Scope,
+				Sender: a.Sender, Actor: p.Actor, Detail: "via " + string(p.Via) + ", revoked in its source", Data: store.ChangeData{Via: p.Via}})
+		}
+		return store.AllowResult{Entry: entry, Changed: true}, err
 	}
 	if err := upsertAllowed(ctx, tx, entry); err != nil {
 		return store.AllowResult{}, err
@@ -543,6 +552,16 @@ func allowOne(ctx context.Context, tx *Tx, p store.AllowParams, a store.AllowSen
 	err = appendChange(ctx, tx, store.Change{At: p.Now, Kind: store.KindAllowed, Scope: p.Scope,
 		Sender: a.Sender, Actor: p.Actor, Detail: "via " + string(p.Via), Data: store.ChangeData{Via: p.Via}})
 	return store.AllowResult{Entry: entry, Changed: true}, err
+}
+
+// insertRevoked writes an entry that is revoked from the start (see
+// store.AllowSender.Revoked).
+func insertRevoked(ctx context.Context, tx *Tx, e store.AllowEntry) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO allowed
+		(channel, account, sender, name, approved_at, approved_by, via, revoked_at, revoked_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Scope.Channel, e.Scope.Account, e.Sender, e.Name, ms(e.ApprovedAt), e.ApprovedBy, string(e.Via), ms(e.RevokedAt), e.RevokedBy)
+	return err
 }
 
 // Revoke implements store.Store.

@@ -279,6 +279,43 @@ func testAllowRevoke(t *testing.T, b Backend) {
 		}
 	})
 
+	// What an import asks of Allow: KeepRevoked leaves a revoked sender
+	// revoked, and a sender its source had revoked comes over revoked
+	// (never admitted), unless pairgate has an entry for them already.
+	t.Run("Import", func(t *testing.T) {
+		f := newFixture(t, b)
+		f.allow(tg, "1", alice, at(0))
+		if _, err := f.s.Revoke(f.ctx, tg, "1", ops, at(minute)); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		active, _ := f.allow(tg, "2", alice, at(minute))
+		seq := f.lastSeq()
+		res, err := f.s.Allow(f.ctx, store.AllowParams{Scope: tg, Via: store.ViaImport, Actor: ops, Now: at(2 * minute), KeepRevoked: true,
+			Senders: []store.AllowSender{{Sender: "1"}, {Sender: "2", Revoked: true}, {Sender: "3", Name: "Three", Revoked: true}, {Sender: "4"}}})
+		if err != nil {
+			t.Fatalf("Allow with KeepRevoked: %v", err)
+		}
+		revoked1 := store.AllowEntry{Scope: tg, Sender: "1", Name: "Name of 1", ApprovedAt: at(0), ApprovedBy: alice.Name, Via: store.ViaManual,
+			RevokedAt: at(minute), RevokedBy: ops.Name}
+		new3 := store.AllowEntry{Scope: tg, Sender: "3", Name: "Three", ApprovedAt: at(2 * minute), ApprovedBy: ops.Name, Via: store.ViaImport,
+			RevokedAt: at(2 * minute), RevokedBy: ops.Name}
+		new4 := store.AllowEntry{Scope: tg, Sender: "4", ApprovedAt: at(2 * minute), ApprovedBy: ops.Name, Via: store.ViaImport}
+		want := []store.AllowResult{{Entry: revoked1}, {Entry: active}, {Entry: new3, Changed: true}, {Entry: new4, Changed: true}}
+		if diff := cmp.Diff(want, res); diff != "" {
+			t.Errorf("Allow with KeepRevoked and Revoked senders (-want +got):\n%s", diff)
+		}
+		f.checkChanges("an import", seq, senderRec(store.KindRevoked, tg, "3", ops, at(2*minute)), senderRec(store.KindAllowed, tg, "4", ops, at(2*minute)))
+		f.checkAllowed(in(tg), false, active, new4)
+		f.checkAllowed(in(tg), true, revoked1, active, new3, new4)
+		var scanned []string
+		if _, err := f.s.ScanAllowed(f.ctx, func(_ store.Scope, sender string) error { scanned = append(scanned, sender); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"2", "4"}, scanned); diff != "" {
+			t.Errorf("ScanAllowed after the import (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("ScanSnapshot", func(t *testing.T) { testScanSnapshot(t, b) })
 
 	t.Run("ListAndScan", func(t *testing.T) {
