@@ -111,16 +111,7 @@ func (p *Plan) hermesData(data []byte, path, platform string, isPending bool, ac
 			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: e.UserID, Name: e.UserName, From: path})
 			continue
 		}
-		sender, nerr := ad.Normalize(key)
-		if nerr != nil {
-			p.Refused = append(p.Refused, Refused{From: path, Key: key, Reason: nerr.Error()})
-			continue
-		}
-		s := Sender{Channel: ch, Account: account, Sender: sender, Name: e.UserName, ApprovedAt: hermesTime(e.ApprovedAt), From: path}
-		if sender != key {
-			s.Raw = key
-		}
-		p.Senders = append(p.Senders, s)
+		p.add(ad, Sender{Channel: ch, Account: account, Name: e.UserName, ApprovedAt: hermesTime(e.ApprovedAt), From: path}, key)
 	}
 	return nil
 }

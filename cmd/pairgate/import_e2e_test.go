@@ -1,12 +1,16 @@
 package main_test
 
 import (
+	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	_ "modernc.org/sqlite"
+
 	"github.com/pairgate/pairgate/api"
 )
 
@@ -133,19 +137,143 @@ func TestImportOpenClaw(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	sqliteFile(t, filepath.Join(src, "state", "openclaw.sqlite"),
+		`CREATE TABLE channel_pairing_requests (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, request_id TEXT NOT NULL,
+			code TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, meta_json TEXT,
+			PRIMARY KEY (channel_key, account_id, request_id)) STRICT`,
+		`CREATE TABLE channel_pairing_allow_entries (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, entry TEXT NOT NULL,
+			sort_order INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (channel_key, account_id, entry)) STRICT`,
+		`INSERT INTO channel_pairing_allow_entries VALUES ('discord', 'default', '123456789012345678', 0, 1764000000000)`)
+	if err := os.MkdirAll(filepath.Join(src, "devices"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "devices", "paired.json"), []byte(`{"d1": {"deviceId": "d1", "displayName": "Ana's phone",
+		"platform": "ios", "approvedAtMs": 1764000000000, "tokens": {"operator": {"token": "tok-SECRET", "role": "operator"}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	home := t.TempDir()
 	dry := run(t, home, "import", "openclaw", src)
-	for _, want := range []string{"would import from openclaw (3 files)", "telegram/default: 2 new", "whatsapp/work: 1 new",
-		`refused * in`, "set the channel's policy to open", "pending telegram/default 555"} {
+	for _, want := range []string{"would import from openclaw (5 files)", "telegram/default: 2 new", "whatsapp/work: 1 new",
+		"discord/default: 1 new", `refused * in`, "set the channel's policy to open", "pending telegram/default 555",
+		"device Ana's phone (ios, d1): pair it again with a setup code (pairgate setup-code)"} {
 		if !strings.Contains(dry.stdout, want) {
 			t.Errorf("dry run output lacks %q:\n%s%s", want, dry.stdout, dry.stderr)
 		}
 	}
+	if js := run(t, home, "import", "openclaw", src, "--json"); strings.Contains(dry.stdout+js.stdout, "tok-SECRET") {
+		t.Errorf("a device token of OpenClaw's is in import's output:\n%s", js.stdout)
+	}
 	if r := run(t, home, "import", "openclaw", src, "--apply"); r.code != 0 {
 		t.Fatalf("--apply: exit %d\n%s", r.code, r.stderr)
 	}
-	want := []string{"telegram/default 123456789 ", "telegram/default 987654321 ", "whatsapp/work +15550102000 "}
+	want := []string{"discord/default 123456789012345678 ", "telegram/default 123456789 ", "telegram/default 987654321 ", "whatsapp/work +15550102000 "}
 	if diff := cmp.Diff(want, allowed(t, home)); diff != "" {
 		t.Errorf("allowlist after --apply (-want +got):\n%s", diff)
+	}
+}
+
+// sqliteFile writes the SQLite database at path with stmts, as the other
+// system would have.
+func sqliteFile(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// pairgate import nexo reads pairing.db in its documented shape: a sender
+// nexo had revoked comes over revoked (on record, never admitted); one
+// pairgate allows already stays allowed, with a hint; a second run
+// changes nothing; a damaged file stops it with its path.
+func TestImportNexo(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "memory", "pairing.db")
+	sqliteFile(t, db,
+		`CREATE TABLE pairing_pending (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
+			code TEXT NOT NULL, created_at TEXT NOT NULL, meta_json TEXT, PRIMARY KEY (channel, account_id, sender_id))`,
+		`CREATE TABLE pairing_allow_from (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
+			approved_at TEXT NOT NULL, approved_via TEXT NOT NULL, revoked_at TEXT, PRIMARY KEY (channel, account_id, sender_id))`,
+		`INSERT INTO pairing_allow_from VALUES
+			('whatsapp', 'personal', '+573110000001', '2026-04-25T13:21:00Z', 'cli', NULL),
+			('whatsapp', 'personal', '+573110000002', '2026-04-25T13:22:00Z', 'seed', '2026-05-01T09:00:00Z'),
+			('telegram', 'default', '42', '2026-04-25T13:22:00Z', 'cli', '2026-05-01T09:00:00Z')`,
+		`INSERT INTO pairing_pending VALUES ('whatsapp', 'personal', '+573110000003', 'K7M9PQ2X', '2026-04-25T13:21:00Z', NULL)`)
+	home := t.TempDir()
+	if r := run(t, home, "pairing", "allow", "telegram", "42"); r.code != 0 {
+		t.Fatalf("allow: exit %d\n%s", r.code, r.stderr)
+	}
+	dry := run(t, home, "import", "nexo", filepath.Dir(db))
+	for _, want := range []string{
+		"would import from nexo (1 file)",
+		"whatsapp/personal: 1 new, 0 already allowed, 0 revoked in pairgate (left revoked), 1 revoked in nexo (recorded revoked)",
+		"kept telegram/default 42 allowed: nexo had revoked them (pairgate pairing revoke telegram 42 --account default, if it should stand)",
+		"pending whatsapp/personal +573110000003: ask them to write again",
+	} {
+		if !strings.Contains(dry.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s%s", want, dry.stdout, dry.stderr)
+		}
+	}
+	if r := run(t, home, "import", "nexo", db, "--apply"); r.code != 0 {
+		t.Fatalf("--apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	state := func() []string {
+		var out []string
+		for _, e := range allowedSenders(t, home) {
+			line := e.Channel + "/" + e.Account + " " + e.Sender + " via " + string(e.Via)
+			if e.RevokedAt != nil {
+				line += " revoked by " + e.RevokedBy
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	want := []string{"telegram/default 42 via manual", "whatsapp/personal +573110000001 via import",
+		"whatsapp/personal +573110000002 via import revoked by import:nexo"}
+	if diff := cmp.Diff(want, state()); diff != "" {
+		t.Errorf("allowlist after --apply (-want +got):\n%s", diff)
+	}
+	var d api.Decision
+	runJSON(t, home, &d, "admit", "whatsapp", "+573110000002", "--account", "personal")
+	if d.Verdict == api.Admit {
+		t.Errorf("a sender nexo had revoked is admitted after the import: %+v", d)
+	}
+	again := run(t, home, "import", "nexo", db, "--apply", "--json")
+	var rep struct {
+		Senders []struct{ Sender, State string }
+	}
+	if err := json.Unmarshal([]byte(again.stdout), &rep); err != nil {
+		t.Fatalf("second --apply --json: %v\n%s%s", err, again.stdout, again.stderr)
+	}
+	for _, s := range rep.Senders {
+		if s.State != "already allowed" && s.State != "revoked in pairgate" {
+			t.Errorf("second --apply: %s is %q; want nothing changed", s.Sender, s.State)
+		}
+	}
+	if diff := cmp.Diff(want, state()); diff != "" {
+		t.Errorf("allowlist after a second --apply (-want +got):\n%s", diff)
+	}
+
+	// A damaged file: exit 2 naming it, nothing written.
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(t.TempDir(), "pairing.db")
+	os.WriteFile(broken, data[:len(data)/2], 0o600)
+	fresh := t.TempDir()
+	if r := run(t, fresh, "import", "nexo", broken, "--apply"); r.code != 2 || !strings.Contains(r.stderr, broken) {
+		t.Errorf("import of a damaged pairing.db: exit %d, stderr %q; want 2 naming it", r.code, r.stderr)
+	}
+	if got := allowed(t, fresh); len(got) != 0 {
+		t.Errorf("an import stopped by a damaged file wrote: %v", got)
 	}
 }

@@ -120,7 +120,7 @@ func TestUsageErrors(t *testing.T) {
 		{cmd: "config", args: []string{"config", "chek"}, code: 2, class: "usage", names: []string{`unknown command "chek"`, `did you mean "check"?`}},
 		{cmd: "config check", args: []string{"config", "check", "extra"}, code: 2, class: "usage", names: []string{`unexpected argument "extra"`}},
 		{cmd: "import", args: []string{"import", "hermes"}, code: 2, class: "usage", names: []string{"missing <path>"}},
-		{cmd: "import", args: []string{"import", "nexo", "/nowhere"}, code: 2, class: "usage", names: []string{`unknown source "nexo"`, "hermes, openclaw"}},
+		{cmd: "import", args: []string{"import", "peer", "/nowhere"}, code: 2, class: "usage", names: []string{`unknown source "peer"`, "hermes, openclaw, nexo"}},
 		{cmd: "import", args: []string{"import", "hermes", "/nowhere"}, code: 2, class: "invalid_input", names: []string{"/nowhere", "no pairing files found"}},
 		{cmd: "owner", args: []string{"owner"}, code: 2, class: "usage", names: []string{"needs a subcommand", "add"}},
 		{cmd: "owner", args: []string{"owner", "ad"}, code: 2, class: "usage", names: []string{`unknown command "ad"`, `did you mean "add"?`}},

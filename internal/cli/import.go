@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,54 +22,73 @@ type importReport struct {
 	Files   []string           `json:"files"`
 	Senders []importedSender   `json:"senders"`
 	Pending []importer.Pending `json:"pending"` // ask them to write again
+	Devices []importer.Device  `json:"devices"` // pair them again
 	Refused []importer.Refused `json:"refused"`
 }
 
 type importedSender struct {
 	importer.Sender
-	// State: "new" (dry run) or "allowed"; "already allowed"; "revoked in
-	// pairgate" (left revoked: an import never undoes a revocation).
-	State string `json:"state"`
+	State string `json:"state"` // one of the states below
 }
 
+// The state of an imported sender: what pairgate holds or will hold.
+const (
+	stateNew         = "new"                 // dry run: would be allowed
+	stateAllowed     = "allowed"             // --apply allowed them
+	stateNewRevoked  = "new, revoked"        // dry run: revoked in the source, would come over revoked
+	stateRevoked     = "imported revoked"    // --apply recorded them revoked
+	stateAlready     = "already allowed"     // left as it is
+	stateRevokedHere = "revoked in pairgate" // left revoked: an import never undoes a revocation
+)
+
 // importSources are the systems import reads, by the name it takes.
-var importSources = map[string]func(string, *channel.Registry) (importer.Plan, error){
-	"hermes":   importer.Hermes,
+var importSources = map[string]func(context.Context, string, *channel.Registry) (importer.Plan, error){
+	"hermes": func(_ context.Context, dir string, reg *channel.Registry) (importer.Plan, error) {
+		return importer.Hermes(dir, reg)
+	},
 	"openclaw": importer.OpenClaw,
+	"nexo":     importer.Nexo,
 }
 
 func (a *app) importCmd() *cobra.Command {
 	var apply bool
 	c := &cobra.Command{
 		Use:   "import <source> <path>",
-		Short: "Bring an allowlist over from another pairing system: hermes, openclaw (a dry run unless --apply)",
-		Long: `import reads another pairing system's files and shows what it would bring over:
+		Short: "Bring an allowlist over from another pairing system: hermes, openclaw, nexo (a dry run unless --apply)",
+		Long: `import reads another pairing system's state and shows what it would bring over:
 the senders per channel and account, ids written differently than pairgate
-writes them, entries it refuses and why, and pending requests, which cannot
-come over (their codes are the other system's: the sender gets a pairgate code
-by writing again). Nothing is written without --apply.
+writes them, entries it refuses and why, pending requests, which cannot come
+over (their codes are the other system's: the sender gets a pairgate code by
+writing again), and paired devices, which are paired again (pairgate
+setup-code). Nothing is written without --apply.
 
 With --apply the senders are allowed (via import, by import:<source>, in the
-audit log), one transaction per channel and account. Running it again changes
-nothing; a sender revoked in pairgate stays revoked. A source file that cannot
-be read or parsed stops the import, naming it, before anything is written.
+audit log), one transaction per channel and account; a sender the source had
+revoked is recorded revoked. Running it again changes nothing; what pairgate
+holds for a sender already (allowed or revoked) stays. A source file that
+cannot be read or parsed stops the import, naming it, before anything is
+written.
 
 hermes: <path> is the hermes home (its platforms/pairing/, the legacy
 pairing/, and profiles/<name>/ for account <name>) or a directory of
 {platform}-approved.json files.
 
-openclaw: <path> is the OpenClaw state directory (its credentials/) or a
-directory of <channel>[-<account>]-allowFrom.json files (the JSON era).`,
+openclaw: <path> is the OpenClaw state directory: credentials/ (the JSON
+era's <channel>[-<account>]-allowFrom.json and <channel>-pairing.json),
+state/openclaw.sqlite (the later SQLite store) and devices/paired.json.
+
+nexo: <path> is nexo's pairing.db, or the directory holding it.`,
 		Example: `  pairgate import hermes ~/.hermes
   pairgate import hermes ~/.hermes --apply
-  pairgate import openclaw ~/.openclaw`,
+  pairgate import openclaw ~/.openclaw
+  pairgate import nexo ~/.nexo/memory/pairing.db`,
 		Args: exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			read, ok := importSources[args[0]]
 			if !ok {
-				return usageError{fmt.Errorf("unknown source %q; sources: hermes, openclaw", args[0])}
+				return usageError{fmt.Errorf("unknown source %q; sources: hermes, openclaw, nexo", args[0])}
 			}
-			plan, err := read(args[1], channel.NewRegistry())
+			plan, err := read(c.Context(), args[1], channel.NewRegistry())
 			if errors.Is(err, importer.ErrNoSource) {
 				return inputError{err}
 			}
@@ -93,14 +114,14 @@ directory of <channel>[-<account>]-allowFrom.json files (the JSON era).`,
 // apply allows the new ones.
 func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply bool) (importReport, error) {
 	ctx := c.Context()
-	rep := importReport{Source: plan.Source, Applied: apply, Files: plan.Files, Pending: plan.Pending, Refused: plan.Refused,
+	rep := importReport{Source: plan.Source, Applied: apply, Files: plan.Files, Pending: plan.Pending, Devices: plan.Devices, Refused: plan.Refused,
 		Senders: make([]importedSender, len(plan.Senders))}
 	type scope struct{ channel, account string }
 	known := map[scope]map[string]bool{} // sender → revoked
 	byScope := map[scope][]int{}
 	var order []scope
 	for i, s := range plan.Senders {
-		rep.Senders[i] = importedSender{Sender: s, State: "new"}
+		rep.Senders[i] = importedSender{Sender: s, State: stateNew}
 		sc := scope{s.Channel, s.Account}
 		if _, ok := known[sc]; !ok {
 			entries, err := svc.ListAllowed(ctx, pairing.Filter{Channel: s.Channel, Account: s.Account}, true)
@@ -118,10 +139,13 @@ func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply
 		}
 		switch revoked, ok := known[sc][s.Sender]; {
 		case ok && revoked:
-			rep.Senders[i].State = "revoked in pairgate"
+			rep.Senders[i].State = stateRevokedHere
 		case ok:
-			rep.Senders[i].State = "already allowed"
+			rep.Senders[i].State = stateAlready
 		default:
+			if s.Revoked {
+				rep.Senders[i].State = stateNewRevoked
+			}
 			byScope[sc] = append(byScope[sc], i)
 		}
 	}
@@ -134,18 +158,28 @@ func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply
 		if len(idx) == 0 {
 			continue
 		}
-		named := make([]pairing.NamedSender, len(idx))
+		in := make([]pairing.ImportedSender, len(idx))
 		for j, i := range idx {
-			named[j] = pairing.NamedSender{Sender: plan.Senders[i].Sender, Name: plan.Senders[i].Name}
+			s := plan.Senders[i]
+			in[j] = pairing.ImportedSender{NamedSender: pairing.NamedSender{Sender: s.Sender, Name: s.Name}, Revoked: s.Revoked}
 		}
-		res, err := svc.AllowNamed(ctx, sc.channel, sc.account, named, store.ViaImport, actor)
+		// Import decides again in its transaction: what changed in
+		// pairgate since the read above stands.
+		res, err := svc.Import(ctx, sc.channel, sc.account, in, actor)
 		if err != nil {
 			return importReport{}, explain(err, sc.channel, sc.account)
 		}
 		for j, r := range res {
-			rep.Senders[idx[j]].State = "allowed"
-			if !r.Changed {
-				rep.Senders[idx[j]].State = "already allowed"
+			st := &rep.Senders[idx[j]].State
+			switch {
+			case r.Changed && r.RevokedAt != nil:
+				*st = stateRevoked
+			case r.Changed:
+				*st = stateAllowed
+			case r.RevokedAt != nil:
+				*st = stateRevokedHere
+			default:
+				*st = stateAlready
 			}
 		}
 	}
@@ -171,8 +205,18 @@ func printImport(w io.Writer, rep importReport) {
 	fmt.Fprintf(w, "%s from %s (%s):\n", verb, rep.Source, plural(len(rep.Files), "file", "files"))
 	for _, k := range keys {
 		n := counts[k]
-		fmt.Fprintf(w, "  %s/%s: %d new, %d already allowed, %d revoked in pairgate (left revoked)\n",
-			cell(k.channel), cell(k.account), n["new"]+n["allowed"], n["already allowed"], n["revoked in pairgate"])
+		fmt.Fprintf(w, "  %s/%s: %d new, %d already allowed, %d revoked in pairgate (left revoked)",
+			cell(k.channel), cell(k.account), n[stateNew]+n[stateAllowed], n[stateAlready], n[stateRevokedHere])
+		if r := n[stateNewRevoked] + n[stateRevoked]; r > 0 {
+			fmt.Fprintf(w, ", %d revoked in %s (recorded revoked)", r, rep.Source)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, s := range rep.Senders {
+		if s.Revoked && s.State == stateAlready {
+			fmt.Fprintf(w, "  kept %s/%s %s allowed: %s had revoked them (pairgate pairing revoke %s %s --account %s, if it should stand)\n",
+				cell(s.Channel), cell(s.Account), cell(s.Sender.Sender), rep.Source, cell(s.Channel), cell(s.Sender.Sender), cell(s.Account))
+		}
 	}
 	for _, s := range rep.Senders {
 		if s.Raw != "" {
@@ -184,6 +228,10 @@ func printImport(w io.Writer, rep importReport) {
 	}
 	for _, p := range rep.Pending {
 		fmt.Fprintf(w, "  pending %s/%s %s: ask them to write again (their code cannot come over)\n", cell(p.Channel), cell(p.Account), cell(p.Sender))
+	}
+	for _, d := range rep.Devices {
+		fmt.Fprintf(w, "  device %s (%s, %s): pair it again with a setup code (pairgate setup-code); its tokens do not come over\n",
+			cell(d.Name), cell(cmp.Or(d.Platform, "unknown platform")), cell(d.ID))
 	}
 	if !rep.Applied {
 		fmt.Fprintln(w, "Nothing was written: run again with --apply to import.")
