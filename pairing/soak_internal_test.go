@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,9 @@ var (
 // TestSoakMonth runs a month of a gateway's life in simulated time (an
 // injected clock; nothing sleeps): a steady mix of messages from allowed
 // and unknown senders, challenges, approvals (some with a wrong code),
-// rejections and revocations over a fixed population, with garbage
+// rejections and revocations over a fixed population, a device paired
+// every day over the /pair WebSocket (the reference companion, on
+// loopback), rotations twice a day and a revocation every fifth day, with garbage
 // collection every simulated hour and a change log kept 3 days. Codes
 // expire, lockouts lift, declines end and the log is pruned. Every
 // simulated hour the allowlist in memory equals the store's (ScanAllowed)
@@ -54,7 +57,11 @@ func TestSoakMonth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Options{Store: st, Secret: sec, Config: cfg, Now: func() time.Time { return now }})
+	// The clock is read by the /pair server's goroutines too.
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	nowFn := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	svc, err := New(Options{Store: st, Secret: sec, Config: cfg, Now: nowFn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +76,7 @@ func TestSoakMonth(t *testing.T) {
 	const population = 300
 	codes := map[string]string{} // sender → live code
 	owner := store.Actor{Name: "cli:soak", Source: "cli"}
+	devices := newSoakDevices(t, ctx, st, sec, nowFn, owner)
 	counts := map[string]int{}
 	start := now
 	type sample struct {
@@ -78,6 +86,7 @@ func TestSoakMonth(t *testing.T) {
 	var samples []sample
 	for step := 0; now.Sub(start) < time.Duration(*soakDays)*24*time.Hour; step++ {
 		now = now.Add(*soakStep)
+		clock.Store(now.UnixNano())
 		for range 3 {
 			sender := fmt.Sprint(100000 + rng.IntN(population))
 			d := svc.Admit(ctx, Inbound{Channel: "telegram", Sender: sender})
@@ -130,6 +139,17 @@ func TestSoakMonth(t *testing.T) {
 				}
 			}
 			checkViewMatchesStore(t, ctx, svc, st, now)
+			switch h := now.Hour(); {
+			case h == 9:
+				devices.pair(ctx)
+				counts["device paired"]++
+			case h%12 == 3 && devices.rotate(ctx, rng):
+				counts["device rotated"]++
+			case h == 18 && now.YearDay()%5 == 0 && devices.revoke(ctx, rng):
+				counts["device revoked"]++
+			case h == 23:
+				devices.check(ctx)
+			}
 		}
 		if now.Truncate(24 * time.Hour).Equal(now) {
 			runtime.GC()
@@ -144,7 +164,8 @@ func TestSoakMonth(t *testing.T) {
 	}
 	t.Logf("%d days, a step every %v: %v", *soakDays, *soakStep, counts)
 	t.Logf("heap in use / database size by day:%s", curve)
-	if counts["approve"] == 0 || counts["reject"] == 0 || counts["revoke"] == 0 || counts[string(api.ReasonLockedOut)+"/"+string(api.Drop)] == 0 {
+	if counts["approve"] == 0 || counts["reject"] == 0 || counts["revoke"] == 0 || counts[string(api.ReasonLockedOut)+"/"+string(api.Drop)] == 0 ||
+		counts["device paired"] == 0 || counts["device rotated"] == 0 || counts["device revoked"] == 0 {
 		t.Errorf("the month did not exercise every path: %v", counts)
 	}
 	// Flat from the second day: the population is fixed and GC keeps

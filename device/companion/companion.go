@@ -274,11 +274,17 @@ func (o Options) withDefaults() (Options, error) {
 // session is then closed. deviceID may be empty; if given it must be the
 // key's. token is the device_token text as the server delivered it.
 func Auth(ctx context.Context, url string, key ed25519.PrivateKey, deviceID, token string, dial ...Dialer) (role string, scopes []string, err error) {
+	return AuthAt(ctx, time.Now, url, key, deviceID, token, dial...)
+}
+
+// AuthAt is Auth with now as the clock that dates the signed auth message,
+// as Options.Now is for Pair.
+func AuthAt(ctx context.Context, now func() time.Time, url string, key ed25519.PrivateKey, deviceID, token string, dial ...Dialer) (role string, scopes []string, err error) {
 	d := Dialer(defaultDialer)
 	if len(dial) > 0 && dial[0] != nil {
 		d = dial[0]
 	}
-	return authenticate(ctx, url, key, deviceID, token, d, time.Now)
+	return authenticate(ctx, url, key, deviceID, token, d, now)
 }
 
 func authenticate(ctx context.Context, url string, key ed25519.PrivateKey, deviceID, token string, d Dialer, now func() time.Time) (string, []string, error) {
