@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,26 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pairgate/pairgate/channel"
+	"github.com/pairgate/pairgate/internal/sqlitetest"
 )
-
-// sourceDB creates the SQLite file at path with stmts, as the other system
-// would have written it.
-func sourceDB(t *testing.T, path string, stmts ...string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
 
 // nexo's tables, in the shape its documentation gives.
 const nexoSchema = `CREATE TABLE pairing_pending (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
@@ -55,7 +36,7 @@ func senderLines(p Plan) []string {
 func TestNexo(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "pairing.db")
-	sourceDB(t, db, nexoSchema,
+	sqlitetest.Create(t, db, nexoSchema,
 		`INSERT INTO pairing_allow_from VALUES
 			('whatsapp', 'personal', '+57311000001', '2026-04-25T13:21:00Z', 'cli', NULL),
 			('whatsapp', 'personal', '573110000002@s.whatsapp.net', '2026-04-25T13:22:00Z', 'seed', '2026-05-01T09:00:00Z'),
@@ -98,7 +79,7 @@ func TestSourceDatabaseErrors(t *testing.T) {
 	os.MkdirAll(filepath.Dir(garbage), 0o700)
 	os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600)
 	other := filepath.Join(dir, "other", "pairing.db")
-	sourceDB(t, other, `CREATE TABLE pairing_allow_from (x)`)
+	sqlitetest.Create(t, other, `CREATE TABLE pairing_allow_from (x)`)
 	for path, want := range map[string]string{garbage: "not a database", other: "no table pairing_pending"} {
 		_, err := Nexo(ctx, path, reg)
 		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), want) {
@@ -119,7 +100,7 @@ func TestSourceDatabaseErrors(t *testing.T) {
 // OpenClaw's SQLite era and its paired devices, beside the JSON era.
 func TestOpenClawSQLiteAndDevices(t *testing.T) {
 	dir := t.TempDir()
-	sourceDB(t, filepath.Join(dir, "state", "openclaw.sqlite"),
+	sqlitetest.Create(t, filepath.Join(dir, "state", "openclaw.sqlite"),
 		`CREATE TABLE channel_pairing_requests (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, request_id TEXT NOT NULL,
 			code TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, meta_json TEXT,
 			PRIMARY KEY (channel_key, account_id, request_id)) STRICT`,

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	_ "modernc.org/sqlite"
 
 	"github.com/pairgate/pairgate/api"
+	"github.com/pairgate/pairgate/internal/sqlitetest"
 )
 
 // hermesHome writes a hermes-agent home in the documented shape of its
@@ -137,7 +136,7 @@ func TestImportOpenClaw(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sqliteFile(t, filepath.Join(src, "state", "openclaw.sqlite"),
+	sqlitetest.Create(t, filepath.Join(src, "state", "openclaw.sqlite"),
 		`CREATE TABLE channel_pairing_requests (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, request_id TEXT NOT NULL,
 			code TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, meta_json TEXT,
 			PRIMARY KEY (channel_key, account_id, request_id)) STRICT`,
@@ -172,32 +171,13 @@ func TestImportOpenClaw(t *testing.T) {
 	}
 }
 
-// sqliteFile writes the SQLite database at path with stmts, as the other
-// system would have.
-func sqliteFile(t *testing.T, path string, stmts ...string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
 // pairgate import nexo reads pairing.db in its documented shape: a sender
 // nexo had revoked comes over revoked (on record, never admitted); one
 // pairgate allows already stays allowed, with a hint; a second run
 // changes nothing; a damaged file stops it with its path.
 func TestImportNexo(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "memory", "pairing.db")
-	sqliteFile(t, db,
+	sqlitetest.Create(t, db,
 		`CREATE TABLE pairing_pending (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
 			code TEXT NOT NULL, created_at TEXT NOT NULL, meta_json TEXT, PRIMARY KEY (channel, account_id, sender_id))`,
 		`CREATE TABLE pairing_allow_from (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
