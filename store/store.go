@@ -103,7 +103,10 @@ type Request struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// LastSentAt is when the code was last sent to the sender; it bounds
-	// reminders to one per rate window.
+	// reminders to one per rate window. CreateRequest sets it to CreatedAt,
+	// or keeps a later one given: a request an import brought over with the
+	// code another system gave has it at ExpiresAt, since pairgate cannot
+	// send that code again.
 	LastSentAt time.Time
 }
 
@@ -545,7 +548,7 @@ type RequestFilter struct {
 
 // CreateRequestParams is the input of CreateRequest.
 type CreateRequestParams struct {
-	Request    Request // ID, Scope, Sender, Name, CodeHash, CreatedAt, ExpiresAt
+	Request    Request // ID, Scope, Sender, Name, CodeHash, CreatedAt, ExpiresAt; LastSentAt if later than CreatedAt
 	MaxPending int
 	Actor      Actor
 	// Outbound is recorded with the request, if it is created: the

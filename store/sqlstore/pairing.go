@@ -52,7 +52,9 @@ func (s *Store) CreateRequest(ctx context.Context, p store.CreateRequestParams) 
 	r := p.Request
 	r.CreatedAt = fromMS(ms(r.CreatedAt))
 	r.ExpiresAt = fromMS(ms(r.ExpiresAt))
-	r.LastSentAt = r.CreatedAt
+	if r.LastSentAt = fromMS(ms(r.LastSentAt)); r.LastSentAt.Before(r.CreatedAt) {
+		r.LastSentAt = r.CreatedAt
+	}
 	now := r.CreatedAt
 	var existing store.Request
 	err := s.write(ctx, "create pairing request", func(tx *Tx) error {

@@ -393,6 +393,19 @@ func testMarkRequestSent(t *testing.T, b Backend) {
 	}
 	// Resending a code is not a change of pairing state: no records.
 	f.checkChanges("MarkRequestSent", seq)
+
+	// A request created with a LastSentAt after its creation (an import's,
+	// whose code pairgate cannot send) keeps it: no resend before then.
+	imported := f.request(tg, "3", at(30*minute))
+	imported.LastSentAt = imported.ExpiresAt
+	imported = f.create(imported, 100)
+	if !imported.LastSentAt.Equal(at(30*minute + ttl)) {
+		t.Errorf("CreateRequest with LastSentAt at expiry returned LastSentAt %v, want %v", imported.LastSentAt, at(30*minute+ttl))
+	}
+	if mark(imported.ID, at(30*minute+ttl-minute)) {
+		t.Error("MarkRequestSent before a later LastSentAt given at creation = true, want false")
+	}
+	f.checkList(in(tg), at(31*minute), r, other, imported)
 }
 
 func testMarkNotice(t *testing.T, b Backend) {

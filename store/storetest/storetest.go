@@ -207,13 +207,14 @@ func (f *fixture) request(scope store.Scope, sender string, created time.Time) s
 }
 
 // stored is what the store holds after creating r: the code is sent when the
-// request is created, so LastSentAt starts at CreatedAt (CreateRequestParams
-// does not list LastSentAt among its inputs), and times are truncated to
-// milliseconds.
+// request is created, so LastSentAt starts at CreatedAt unless r has a later
+// one (an import's), and times are truncated to milliseconds.
 func stored(r store.Request) store.Request {
 	r.CreatedAt = r.CreatedAt.Truncate(ms)
 	r.ExpiresAt = r.ExpiresAt.Truncate(ms)
-	r.LastSentAt = r.CreatedAt
+	if r.LastSentAt = r.LastSentAt.Truncate(ms); r.LastSentAt.Before(r.CreatedAt) {
+		r.LastSentAt = r.CreatedAt
+	}
 	return r
 }
 
