@@ -24,8 +24,8 @@ var hermesPlatforms = map[string]string{
 // hermes home holding platforms/pairing/ (or the legacy pairing/), and the
 // same under each profiles/<name>/, whose senders go to the account
 // <name>. {platform}-approved.json ({user_id: {user_name, approved_at}})
-// gives the senders; {platform}-pending.json the pending requests, which
-// cannot come over (see Pending). A file that cannot be read or parsed
+// gives the senders; {platform}-pending.json the pending requests (see
+// Pending). A file that cannot be read or parsed
 // is an error naming it: nothing of the source is imported then.
 func Hermes(dir string, reg *channel.Registry) (Plan, error) {
 	p := Plan{Source: "hermes"}
@@ -69,6 +69,10 @@ type hermesEntry struct {
 	UserID     string          `json:"user_id"`
 	UserName   string          `json:"user_name"`
 	ApprovedAt json.RawMessage `json:"approved_at"`
+	CreatedAt  json.RawMessage `json:"created_at"`
+	// Newer pending files keep a salted hash of the code, not the code.
+	CodeHash json.RawMessage `json:"code_hash"`
+	Hash     json.RawMessage `json:"hash"`
 }
 
 func (p *Plan) hermesFile(path, account string, reg *channel.Registry) error {
@@ -107,8 +111,12 @@ func (p *Plan) hermesData(data []byte, path, platform string, isPending bool, ac
 		}
 		if isPending {
 			// Older files key entries by the plaintext code, newer ones by
-			// an entry id with only a salted hash: neither can be honoured.
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: e.UserID, Name: e.UserName, From: path})
+			// an entry id, with only a salted hash of the code.
+			pe := Pending{Channel: ch, Account: account, Sender: e.UserID, Name: e.UserName, CreatedAt: hermesTime(e.CreatedAt), From: path}
+			if e.CodeHash == nil && e.Hash == nil {
+				pe.Code = key
+			}
+			p.Pending = append(p.Pending, pe)
 			continue
 		}
 		p.add(ad, Sender{Channel: ch, Account: account, Name: e.UserName, ApprovedAt: hermesTime(e.ApprovedAt), From: path}, key)

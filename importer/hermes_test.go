@@ -111,3 +111,18 @@ func TestPlanKeepsOneOfASenderListedTwice(t *testing.T) {
 		t.Errorf("senders %+v, want one a scope, the first spelling kept", p.Senders)
 	}
 }
+
+// Older hermes pending files key requests by their plaintext code, which
+// comes over; newer ones keep a salted hash, which cannot.
+func TestHermesPendingCodes(t *testing.T) {
+	var p Plan
+	reg := channel.NewRegistry()
+	if err := p.hermesData([]byte(`{"ABCD2345": {"user_id": "555", "user_name": "Dan", "created_at": 1764000002},
+		"e1": {"user_id": "556", "code_hash": "9f2c", "salt": "ab", "created_at": 1764000003}}`), "telegram-pending.json", "telegram", true, channel.DefaultAccount, reg); err != nil {
+		t.Fatal(err)
+	}
+	p.sort()
+	if len(p.Pending) != 2 || p.Pending[0].Code != "ABCD2345" || !p.Pending[0].CreatedAt.Equal(time.Unix(1764000002, 0)) || p.Pending[1].Code != "" {
+		t.Errorf("pending %+v, want 555 with its code and time, 556 without a code", p.Pending)
+	}
+}

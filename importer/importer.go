@@ -1,7 +1,8 @@
 // Package importer reads what an operator brings from another pairing
 // system (hermes-agent's pairing files, OpenClaw's files and database,
-// nexo's pairing.db) into a Plan: the senders pairgate would allow, and what it cannot bring over and
-// why. Reading changes nothing; the caller applies a Plan (pairgate import
+// nexo's pairing.db) into a Plan: the senders pairgate would allow, the
+// requests pending there, the paired devices, and what it refuses and why.
+// Reading changes nothing; the caller applies a Plan (pairgate import
 // --apply), so a source that cannot be read whole stops the import before
 // anything is written.
 package importer
@@ -29,16 +30,23 @@ type Sender struct {
 	From    string `json:"from"` // the file it came from
 }
 
-// Pending is a request pending in the source that cannot come over: the
-// sender is asked to write again, and gets a pairgate code then. A code
-// of another system cannot be honoured (pairgate derives each code from
-// its request under the pairing secret, and stores only its hash).
+// Pending is a request pending in the source. One whose code the source
+// kept comes over with it (pairing.Service.ImportPending), so the owner
+// approves it with the code the sender holds, while that code is within
+// pairgate's code_ttl of its creation; the others (a source that keeps only
+// a hash of its code, a code pairgate cannot take, an expired one) are
+// listed, so the owner can ask those senders to write again: they then get
+// a pairgate code.
 type Pending struct {
 	Channel string `json:"channel"`
 	Account string `json:"account"`
 	Sender  string `json:"sender"` // as the source had it
 	Name    string `json:"name"`
-	From    string `json:"from"`
+	// Code is the code the source gave the sender: a secret, never
+	// printed or written to JSON; "" when the source keeps only a hash.
+	Code      string    `json:"-"`
+	CreatedAt time.Time `json:"created_at,omitzero"` // in the source; zero if it had none
+	From      string    `json:"from"`
 }
 
 // Refused is an entry of the source that is not imported, and why.

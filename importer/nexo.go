@@ -13,8 +13,8 @@ import (
 // it): pairing_allow_from (channel, account_id, sender_id, approved_at,
 // approved_via, revoked_at) gives the senders, revoked ones (revoked_at
 // set) to come over revoked; pairing_pending (channel, account_id,
-// sender_id, code, created_at, meta_json) the pending requests, which
-// cannot come over (see Pending). A file that is no SQLite database, is
+// sender_id, code, created_at, meta_json) the pending requests, with
+// their codes (see Pending). A file that is no SQLite database, is
 // damaged or lacks those tables is an error naming it.
 func Nexo(ctx context.Context, path string, reg *channel.Registry) (Plan, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
@@ -40,14 +40,15 @@ func Nexo(ctx context.Context, path string, reg *channel.Registry) (Plan, error)
 	if err != nil {
 		return Plan{}, err
 	}
-	err = eachRow(ctx, db, path, `SELECT channel, account_id, sender_id, meta_json FROM pairing_pending
+	err = eachRow(ctx, db, path, `SELECT channel, account_id, sender_id, meta_json, code, created_at FROM pairing_pending
 		ORDER BY channel, account_id, sender_id`, func(r []any) error {
 		ch, account, sender := text(r[0]), text(r[1]), text(r[2])
 		if _, account, ok := p.scope(reg, path, ch+"/"+account+" "+sender, ch, account); ok {
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: sender, Name: metaName(text(r[3])), From: path})
+			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: sender, Name: metaName(text(r[3])),
+				Code: text(r[4]), CreatedAt: sqlTime(r[5]), From: path})
 		}
 		return nil
-	}, 4)
+	}, 6)
 	if err != nil {
 		return Plan{}, err
 	}

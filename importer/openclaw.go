@@ -21,8 +21,8 @@ import (
 // credentials/ (<channel>-allowFrom.json and
 // <channel>-<account>-allowFrom.json, {version: 1, allowFrom: [ids]}, give
 // the senders; <channel>-pairing.json, {version: 1, requests: [{id, code,
-// createdAt, lastSeenAt, meta}]}, the pending requests, which cannot come
-// over, see Pending); the later SQLite store, state/openclaw.sqlite
+// createdAt, lastSeenAt, meta}]}, the pending requests, with their codes,
+// see Pending); the later SQLite store, state/openclaw.sqlite
 // (tables channel_pairing_allow_entries and channel_pairing_requests);
 // and devices/paired.json, the paired devices (see Device). A file that
 // cannot be read or parsed, or of a version other than 1, is an error
@@ -83,14 +83,15 @@ func (p *Plan) openClawSQLite(ctx context.Context, path string, reg *channel.Reg
 	if err != nil {
 		return err
 	}
-	return eachRow(ctx, db, path, `SELECT channel_key, account_id, request_id, meta_json FROM channel_pairing_requests
+	return eachRow(ctx, db, path, `SELECT channel_key, account_id, request_id, meta_json, code, created_at FROM channel_pairing_requests
 		ORDER BY channel_key, account_id, request_id`, func(r []any) error {
 		ch, account, id := text(r[0]), text(r[1]), text(r[2])
 		if _, account, ok := p.scope(reg, path, ch+"/"+account+" "+id, ch, account); ok {
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: id, Name: metaName(text(r[3])), From: path})
+			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: id, Name: metaName(text(r[3])),
+				Code: text(r[4]), CreatedAt: sqlTime(r[5]), From: path})
 		}
 		return nil
-	}, 4)
+	}, 6)
 }
 
 // metaName is the sender's name in a request's meta (OpenClaw's and
@@ -162,8 +163,10 @@ type openClawFile struct {
 	Version   int               `json:"version"`
 	AllowFrom []json.RawMessage `json:"allowFrom"`
 	Requests  []struct {
-		ID   string          `json:"id"`
-		Meta json.RawMessage `json:"meta"`
+		ID        string          `json:"id"`
+		Code      string          `json:"code"`
+		CreatedAt string          `json:"createdAt"`
+		Meta      json.RawMessage `json:"meta"`
 	} `json:"requests"`
 }
 
@@ -187,7 +190,8 @@ func (p *Plan) openClawData(data []byte, path string, reg *channel.Registry) err
 	}
 	if isPending {
 		for _, r := range f.Requests {
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: r.ID, From: path})
+			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: r.ID, Name: metaName(string(r.Meta)),
+				Code: r.Code, CreatedAt: sqlTime(r.CreatedAt), From: path})
 		}
 		return nil
 	}

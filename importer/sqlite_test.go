@@ -63,7 +63,8 @@ func TestNexo(t *testing.T) {
 		if len(p.Refused) != 2 || !strings.Contains(p.Refused[0].Reason, `"irc"`) || !strings.Contains(p.Refused[1].Reason, "username") {
 			t.Errorf("refused %+v, want @bob (a username) and irc (no channel)", p.Refused)
 		}
-		if diff := cmp.Diff([]Pending{{Channel: "whatsapp", Account: "personal", Sender: "+57311000003", Name: "Ana", From: db}}, p.Pending); diff != "" {
+		if diff := cmp.Diff([]Pending{{Channel: "whatsapp", Account: "personal", Sender: "+57311000003", Name: "Ana", Code: "K7M9PQ2X",
+			CreatedAt: time.Date(2026, 4, 25, 13, 21, 0, 0, time.UTC), From: db}}, p.Pending); diff != "" {
 			t.Errorf("pending (-want +got):\n%s", diff)
 		}
 	}
@@ -126,8 +127,9 @@ func TestOpenClawSQLiteAndDevices(t *testing.T) {
 	if len(p.Files) != 3 {
 		t.Errorf("files %v, want the allowFrom file, openclaw.sqlite and paired.json", p.Files)
 	}
-	if len(p.Pending) != 1 || p.Pending[0].Name != "Grandma" || p.Pending[0].Account != "fambot" {
-		t.Errorf("pending %+v, want 777 (Grandma) on fambot", p.Pending)
+	if len(p.Pending) != 1 || p.Pending[0].Name != "Grandma" || p.Pending[0].Account != "fambot" || p.Pending[0].Code != "ABCD2345" ||
+		!p.Pending[0].CreatedAt.Equal(time.Date(2026, 9, 25, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("pending %+v, want 777 (Grandma) on fambot, with its code and time", p.Pending)
 	}
 	if len(p.Refused) != 1 || p.Refused[0].Key != "*" {
 		t.Errorf("refused %+v, want *", p.Refused)

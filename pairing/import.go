@@ -38,59 +38,77 @@ var ErrNotImported = errors.New("not imported")
 // scope full, the code held by a live request. A storage error is the
 // second result.
 func (s *Service) ImportPending(ctx context.Context, ch, account string, reqs []ImportedRequest, actor store.Actor) ([]error, error) {
-	ad, scope, err := s.scope(ch, account)
+	_, scope, err := s.scope(ch, account)
 	if err != nil {
 		return nil, err
 	}
 	lim := s.pol.Load().lim
 	out := make([]error, len(reqs))
-	refuse := func(i int, format string, args ...any) {
-		out[i] = fmt.Errorf("%w: "+format, append([]any{ErrNotImported}, args...)...)
-	}
 	for i, in := range reqs {
-		sender, err := ad.Normalize(in.Sender)
+		r, err := s.importable(ch, account, in)
 		if err != nil {
-			refuse(i, "%v", err)
+			out[i] = err
 			continue
 		}
-		code, err := NormalizeCode(in.Code)
-		if err != nil {
-			refuse(i, "its code is not one pairgate can take: %s", strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
-			continue
-		}
-		now := s.now()
-		if in.CreatedAt.IsZero() {
-			refuse(i, "the source does not say when its code was made, so its lifetime is unknown")
-			continue
-		}
-		created := in.CreatedAt
-		if created.After(now) { // a clock ahead in the source
-			created = now
-		}
-		expires := created.Add(lim.codeTTL)
-		if !expires.After(now) {
-			refuse(i, "its code expired at %s (code_ttl %v from its creation)", expires.UTC().Format(time.RFC3339), lim.codeTTL)
-			continue
-		}
-		_, err = s.st.CreateRequest(ctx, store.CreateRequestParams{
-			Request: store.Request{ID: newRequestID(), Scope: scope, Sender: sender, Name: cleanName(in.Name),
-				CodeHash: s.codes.hash(code), CreatedAt: now, ExpiresAt: expires, LastSentAt: expires},
-			MaxPending: lim.maxPending,
-			Actor:      actor,
-		})
+		_, err = s.st.CreateRequest(ctx, store.CreateRequestParams{Request: r, MaxPending: lim.maxPending, Actor: actor})
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrAllowed):
-			refuse(i, "the sender is allowed already")
+			out[i] = notImported("the sender is allowed already")
 		case errors.Is(err, store.ErrPending):
-			refuse(i, "the sender has a pending request in pairgate already")
+			out[i] = notImported("the sender has a pending request in pairgate already")
 		case errors.Is(err, store.ErrCapReached):
-			refuse(i, "%s holds max_pending (%d) pending requests", scope, lim.maxPending)
+			out[i] = notImported("%s holds max_pending (%d) pending requests", scope, lim.maxPending)
 		case errors.Is(err, store.ErrCodeConflict):
-			refuse(i, "a live request in pairgate holds the same code")
+			out[i] = notImported("a live request in pairgate holds the same code")
 		default:
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// CheckImport says whether ImportPending can take in as it stands, reading
+// and writing nothing (an import's dry run): when its code would expire,
+// or why it cannot come over (wrapping ErrNotImported). ImportPending may
+// still refuse it for what pairgate holds (the sender allowed or pending,
+// the scope full).
+func (s *Service) CheckImport(ch, account string, in ImportedRequest) (expires time.Time, err error) {
+	r, err := s.importable(ch, account, in)
+	return r.ExpiresAt, err
+}
+
+// importable is the request ImportPending would create for in.
+func (s *Service) importable(ch, account string, in ImportedRequest) (store.Request, error) {
+	ad, scope, err := s.scope(ch, account)
+	if err != nil {
+		return store.Request{}, err
+	}
+	sender, err := ad.Normalize(in.Sender)
+	if err != nil {
+		return store.Request{}, notImported("%v", err)
+	}
+	code, err := NormalizeCode(in.Code)
+	if err != nil {
+		return store.Request{}, notImported("its code is not one pairgate can take: %s", strings.TrimPrefix(err.Error(), ErrInvalidInput.Error()+": "))
+	}
+	now := s.now()
+	if in.CreatedAt.IsZero() {
+		return store.Request{}, notImported("the source does not say when its code was made, so its lifetime is unknown")
+	}
+	created := in.CreatedAt
+	if created.After(now) { // a clock ahead in the source
+		created = now
+	}
+	ttl := s.pol.Load().lim.codeTTL
+	expires := created.Add(ttl)
+	if !expires.After(now) {
+		return store.Request{}, notImported("its code expired at %s, code_ttl (%v) after it was made", expires.UTC().Format(time.RFC3339), ttl)
+	}
+	return store.Request{ID: newRequestID(), Scope: scope, Sender: sender, Name: cleanName(in.Name),
+		CodeHash: s.codes.hash(code), CreatedAt: now, ExpiresAt: expires, LastSentAt: expires}, nil
+}
+
+func notImported(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrNotImported}, args...)...)
 }

@@ -30,6 +30,17 @@ func TestImportPending(t *testing.T) {
 		{Sender: "9", Code: "ABCD2347", CreatedAt: now},
 		{Sender: "6", Code: "K7M9PQ2X", CreatedAt: now},
 	}
+	// The dry run's check reads nothing: it knows the code and its age,
+	// not what pairgate holds (sender 9 allowed, code of 6 taken by 1).
+	for i, w := range []string{"", "expired", "8 characters", "pairgate can take", "lifetime is unknown", "", ""} {
+		exp, err := e.svc.CheckImport("telegram", "", reqs[i])
+		switch {
+		case w == "" && (err != nil || !exp.Equal(reqs[i].CreatedAt.Add(time.Hour))):
+			t.Errorf("CheckImport(%s) = %v, %v; want expiry code_ttl after its creation", reqs[i].Sender, exp, err)
+		case w != "" && (!errors.Is(err, pairing.ErrNotImported) || !strings.Contains(err.Error(), w)):
+			t.Errorf("CheckImport(%s) = %v, want ErrNotImported saying %q", reqs[i].Sender, err, w)
+		}
+	}
 	res, err := e.svc.ImportPending(ctx, "telegram", "", reqs, operator)
 	if err != nil {
 		t.Fatal(err)

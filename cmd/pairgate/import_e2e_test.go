@@ -186,7 +186,8 @@ func TestImportNexo(t *testing.T) {
 			('whatsapp', 'personal', '+573110000001', '2026-04-25T13:21:00Z', 'cli', NULL),
 			('whatsapp', 'personal', '+573110000002', '2026-04-25T13:22:00Z', 'seed', '2026-05-01T09:00:00Z'),
 			('telegram', 'default', '42', '2026-04-25T13:22:00Z', 'cli', '2026-05-01T09:00:00Z')`,
-		`INSERT INTO pairing_pending VALUES ('whatsapp', 'personal', '+573110000003', 'K7M9PQ2X', '2026-04-25T13:21:00Z', NULL)`)
+		`INSERT INTO pairing_pending VALUES ('whatsapp', 'personal', '+573110000003', 'K7M9PQ2X', '2026-04-25T13:21:00Z', NULL),
+			('whatsapp', 'personal', '+573110000004', 'HJKM2345', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 minutes'), '{"name": "Ivo"}')`)
 	home := t.TempDir()
 	if r := run(t, home, "pairing", "allow", "telegram", "42"); r.code != 0 {
 		t.Fatalf("allow: exit %d\n%s", r.code, r.stderr)
@@ -196,14 +197,27 @@ func TestImportNexo(t *testing.T) {
 		"would import from nexo (1 file)",
 		"whatsapp/personal: 1 new, 0 already allowed, 0 revoked in pairgate (left revoked), 1 revoked in nexo (recorded revoked)",
 		"kept telegram/default 42 allowed: nexo had revoked them (pairgate pairing revoke telegram 42 --account default, if it should stand)",
-		"pending whatsapp/personal +573110000003: ask them to write again",
+		"pending whatsapp/personal +573110000003: ask them to write again (its code expired at 2026-04-25T14:21:00Z, code_ttl (1h0m0s) after it was made)",
+		"pending whatsapp/personal +573110000004: comes over with the code they hold, valid until",
 	} {
 		if !strings.Contains(dry.stdout, want) {
 			t.Errorf("dry run output lacks %q:\n%s%s", want, dry.stdout, dry.stderr)
 		}
 	}
-	if r := run(t, home, "import", "nexo", db, "--apply"); r.code != 0 {
-		t.Fatalf("--apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	apply := run(t, home, "import", "nexo", db, "--apply")
+	if apply.code != 0 || !strings.Contains(apply.stdout, "pending whatsapp/personal +573110000004: came over with the code they hold") {
+		t.Fatalf("--apply: exit %d\n%s%s", apply.code, apply.stdout, apply.stderr)
+	}
+	for _, out := range []string{dry.stdout, apply.stdout, run(t, home, "import", "nexo", db, "--json").stdout} {
+		if strings.Contains(out, "HJKM2345") || strings.Contains(out, "K7M9PQ2X") {
+			t.Errorf("a code of nexo's is in import's output:\n%s", out)
+		}
+	}
+	// The owner approves the imported request with the code nexo gave.
+	var a api.Approval
+	runJSON(t, home, &a, "pairing", "approve", "whatsapp", "hjkm-2345", "--account", "personal")
+	if a.Allowed.Sender != "+573110000004" || a.Allowed.Account != "personal" || a.Allowed.Name != "Ivo" {
+		t.Errorf("approve with nexo's code: %+v", a)
 	}
 	state := func() []string {
 		var out []string
@@ -217,7 +231,7 @@ func TestImportNexo(t *testing.T) {
 		return out
 	}
 	want := []string{"telegram/default 42 via manual", "whatsapp/personal +573110000001 via import",
-		"whatsapp/personal +573110000002 via import revoked by import:nexo"}
+		"whatsapp/personal +573110000002 via import revoked by import:nexo", "whatsapp/personal +573110000004 via code"}
 	if diff := cmp.Diff(want, state()); diff != "" {
 		t.Errorf("allowlist after --apply (-want +got):\n%s", diff)
 	}

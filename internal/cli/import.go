@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,10 +23,25 @@ type importReport struct {
 	Applied bool               `json:"applied"`
 	Files   []string           `json:"files"`
 	Senders []importedSender   `json:"senders"`
-	Pending []importer.Pending `json:"pending"` // ask them to write again
+	Pending []importedPending  `json:"pending"`
 	Devices []importer.Device  `json:"devices"` // pair them again
 	Refused []importer.Refused `json:"refused"`
 }
+
+// importedPending is a request pending in the source, and what becomes of
+// it: it comes over with its code, or its sender is asked to write again.
+type importedPending struct {
+	importer.Pending
+	State     string    `json:"state"`               // one of the pendingX states
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // of its code, when it comes over
+	Reason    string    `json:"reason,omitempty"`    // why it does not
+}
+
+const (
+	pendingComes    = "comes over" // dry run: would come over with its code
+	pendingImported = "imported"   // --apply: came over with its code
+	pendingAskAgain = "ask again"  // cannot come over: the sender writes again
+)
 
 type importedSender struct {
 	importer.Sender
@@ -57,10 +74,11 @@ func (a *app) importCmd() *cobra.Command {
 		Short: "Bring an allowlist over from another pairing system: hermes, openclaw, nexo (a dry run unless --apply)",
 		Long: `import reads another pairing system's state and shows what it would bring over:
 the senders per channel and account, ids written differently than pairgate
-writes them, entries it refuses and why, pending requests, which cannot come
-over (their codes are the other system's: the sender gets a pairgate code by
-writing again), and paired devices, which are paired again (pairgate
-setup-code). Nothing is written without --apply.
+writes them, entries it refuses and why, pending requests (one whose code the
+source kept comes over with it while that code is within code_ttl of its
+creation, and is approved with that code; for the others the sender writes
+again and gets a pairgate code), and paired devices, which are paired again
+(pairgate setup-code). Nothing is written without --apply.
 
 With --apply the senders are allowed (via import, by import:<source>, in the
 audit log), one transaction per channel and account; a sender the source had
@@ -114,7 +132,7 @@ nexo: <path> is nexo's pairing.db, or the directory holding it.`,
 // apply allows the new ones.
 func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply bool) (importReport, error) {
 	ctx := c.Context()
-	rep := importReport{Source: plan.Source, Applied: apply, Files: plan.Files, Pending: plan.Pending, Devices: plan.Devices, Refused: plan.Refused,
+	rep := importReport{Source: plan.Source, Applied: apply, Files: plan.Files, Devices: plan.Devices, Refused: plan.Refused,
 		Senders: make([]importedSender, len(plan.Senders))}
 	type scope struct{ channel, account string }
 	known := map[scope]map[string]bool{} // sender → revoked
@@ -149,6 +167,7 @@ func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply
 			byScope[sc] = append(byScope[sc], i)
 		}
 	}
+	rep.Pending = checkPending(svc, plan)
 	if !apply {
 		return rep, nil
 	}
@@ -183,7 +202,69 @@ func runImport(c *cobra.Command, svc *pairing.Service, plan importer.Plan, apply
 			}
 		}
 	}
+	// The senders first: a request of a sender just allowed stays behind.
+	if err := importPending(ctx, svc, rep.Pending, actor); err != nil {
+		return importReport{}, err
+	}
 	return rep, nil
+}
+
+// checkPending marks each pending request of plan by whether it can come
+// over with its code.
+func checkPending(svc *pairing.Service, plan importer.Plan) []importedPending {
+	out := make([]importedPending, len(plan.Pending))
+	for i, p := range plan.Pending {
+		out[i] = importedPending{Pending: p, State: pendingAskAgain}
+		if p.Code == "" {
+			out[i].Reason = plan.Source + " kept only a hash of its code"
+			continue
+		}
+		exp, err := svc.CheckImport(p.Channel, p.Account, pairing.ImportedRequest{Sender: p.Sender, Name: p.Name, Code: p.Code, CreatedAt: p.CreatedAt})
+		if err != nil {
+			out[i].Reason = strings.TrimPrefix(err.Error(), pairing.ErrNotImported.Error()+": ")
+			continue
+		}
+		out[i].State, out[i].ExpiresAt = pendingComes, exp
+	}
+	return out
+}
+
+// importPending brings over the requests checkPending found can come,
+// one call per channel and account.
+func importPending(ctx context.Context, svc *pairing.Service, pending []importedPending, actor store.Actor) error {
+	type scope struct{ channel, account string }
+	byScope := map[scope][]int{}
+	var order []scope
+	for i, p := range pending {
+		if p.State != pendingComes {
+			continue
+		}
+		sc := scope{p.Channel, p.Account}
+		if _, ok := byScope[sc]; !ok {
+			order = append(order, sc)
+		}
+		byScope[sc] = append(byScope[sc], i)
+	}
+	for _, sc := range order {
+		idx := byScope[sc]
+		in := make([]pairing.ImportedRequest, len(idx))
+		for j, i := range idx {
+			p := pending[i]
+			in[j] = pairing.ImportedRequest{Sender: p.Sender, Name: p.Name, Code: p.Code, CreatedAt: p.CreatedAt}
+		}
+		res, err := svc.ImportPending(ctx, sc.channel, sc.account, in, actor)
+		if err != nil {
+			return explain(err, sc.channel, sc.account)
+		}
+		for j, err := range res {
+			p := &pending[idx[j]]
+			p.State = pendingImported
+			if err != nil {
+				p.State, p.ExpiresAt, p.Reason = pendingAskAgain, time.Time{}, strings.TrimPrefix(err.Error(), pairing.ErrNotImported.Error()+": ")
+			}
+		}
+	}
+	return nil
 }
 
 func printImport(w io.Writer, rep importReport) {
@@ -227,7 +308,17 @@ func printImport(w io.Writer, rep importReport) {
 		fmt.Fprintf(w, "  refused %s in %s: %s\n", cell(r.Key), cell(r.From), cell(r.Reason))
 	}
 	for _, p := range rep.Pending {
-		fmt.Fprintf(w, "  pending %s/%s %s: ask them to write again (their code cannot come over)\n", cell(p.Channel), cell(p.Account), cell(p.Sender))
+		switch p.State {
+		case pendingComes, pendingImported:
+			verb := "comes"
+			if p.State == pendingImported {
+				verb = "came"
+			}
+			fmt.Fprintf(w, "  pending %s/%s %s: %s over with the code they hold, valid until %s (approve it with that code)\n",
+				cell(p.Channel), cell(p.Account), cell(p.Sender), verb, p.ExpiresAt.Local().Format(time.DateTime))
+		default:
+			fmt.Fprintf(w, "  pending %s/%s %s: ask them to write again (%s)\n", cell(p.Channel), cell(p.Account), cell(p.Sender), cell(p.Reason))
+		}
 	}
 	for _, d := range rep.Devices {
 		fmt.Fprintf(w, "  device %s (%s, %s): pair it again with a setup code (pairgate setup-code); its tokens do not come over\n",
