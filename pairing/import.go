@@ -29,8 +29,9 @@ var ErrNotImported = errors.New("not imported")
 // source. pairgate derives the codes it sends from their requests, so it
 // cannot send such a code again: a sender who writes again before it
 // expires gets no reminder, and after it expires gets a pairgate code.
-// Nothing is sent for an imported request, and the owner is not told of
-// it again.
+// Nothing is sent to the sender or the owner's chats for an imported
+// request; its change (pairing.requested) is in the log like any other,
+// so a webhook announces it.
 //
 // The result holds, for each request in order, nil or why it did not come
 // over (wrapping ErrNotImported): a code pairgate cannot take, an expired
