@@ -124,7 +124,7 @@ nexo: <path> is nexo's pairing.db, or the directory holding it.`,
 			return a.print(rep, func(w io.Writer) { printImport(w, rep) })
 		},
 	}
-	c.Flags().BoolVar(&apply, "apply", false, "write: allow the senders shown (without it, a dry run)")
+	c.Flags().BoolVar(&apply, "apply", false, "write what the dry run shows: the senders, and the pending requests that come over (without it, a dry run)")
 	return c
 }
 
