@@ -18,11 +18,9 @@ package main_test
 // it, nothing else.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -721,7 +719,7 @@ func (s *storm) viewAPI(d *serveProc, client *http.Client) stormView {
 		if err != nil || status != 200 {
 			s.t.Fatalf("GET %s: %d %s %v\ndaemon log (tail):\n%s", path, status, data, err, serveTail(d.stderr.String(), 30))
 		}
-		if err := stormDecode(data, out); err != nil {
+		if err := devStrict(data, out); err != nil {
 			s.t.Fatalf("GET %s: %v: %s", path, err, data)
 		}
 	}
@@ -893,19 +891,6 @@ func (s *storm) check(when string, snap stormSnapshot, v stormView, final bool) 
 	s.led.mu.Unlock()
 }
 
-// stormDecode decodes data as exactly one JSON object of v's shape.
-func stormDecode(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
-	}
-	return nil
-}
-
 // stormOutcome is what became of one request.
 type stormOutcome uint8
 
@@ -976,7 +961,7 @@ func (w *stormWorker) call(method, path, token, body string, out any) (stormOutc
 		return stormUnknown, data, fmt.Sprintf("%d %s", status, strings.TrimSpace(string(data)))
 	}
 	if out != nil {
-		if err := stormDecode(data, out); err != nil {
+		if err := devStrict(data, out); err != nil {
 			w.s.t.Errorf("%s %s answered 200 with a malformed body: %v: %q", method, path, err, data)
 			return stormUnknown, data, err.Error()
 		}
