@@ -40,15 +40,8 @@ func Nexo(ctx context.Context, path string, reg *channel.Registry) (Plan, error)
 	if err != nil {
 		return Plan{}, err
 	}
-	err = eachRow(ctx, db, path, `SELECT channel, account_id, sender_id, meta_json, code, created_at FROM pairing_pending
-		ORDER BY channel, account_id, sender_id`, func(r []any) error {
-		ch, account, sender := text(r[0]), text(r[1]), text(r[2])
-		if _, account, ok := p.scope(reg, path, ch+"/"+account+" "+sender, ch, account); ok {
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: sender, Name: metaName(text(r[3])),
-				Code: text(r[4]), CreatedAt: sqlTime(r[5]), From: path})
-		}
-		return nil
-	}, 6)
+	err = p.pendingRows(ctx, db, path, reg, `SELECT channel, account_id, sender_id, meta_json, code, created_at FROM pairing_pending
+		ORDER BY channel, account_id, sender_id`)
 	if err != nil {
 		return Plan{}, err
 	}

@@ -83,15 +83,8 @@ func (p *Plan) openClawSQLite(ctx context.Context, path string, reg *channel.Reg
 	if err != nil {
 		return err
 	}
-	return eachRow(ctx, db, path, `SELECT channel_key, account_id, request_id, meta_json, code, created_at FROM channel_pairing_requests
-		ORDER BY channel_key, account_id, request_id`, func(r []any) error {
-		ch, account, id := text(r[0]), text(r[1]), text(r[2])
-		if _, account, ok := p.scope(reg, path, ch+"/"+account+" "+id, ch, account); ok {
-			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: id, Name: metaName(text(r[3])),
-				Code: text(r[4]), CreatedAt: sqlTime(r[5]), From: path})
-		}
-		return nil
-	}, 6)
+	return p.pendingRows(ctx, db, path, reg, `SELECT channel_key, account_id, request_id, meta_json, code, created_at FROM channel_pairing_requests
+		ORDER BY channel_key, account_id, request_id`)
 }
 
 // metaName is the sender's name in a request's meta (OpenClaw's and

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pairgate/pairgate/channel"
 	"github.com/pairgate/pairgate/store/sqlite"
 )
 
@@ -62,6 +63,20 @@ func eachRow(ctx context.Context, db *sql.DB, path, query string, fn func([]any)
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
+}
+
+// pendingRows adds the pending requests query reads: its columns are the
+// channel, the account, the sender, the request's meta (JSON), its code
+// and when it was made.
+func (p *Plan) pendingRows(ctx context.Context, db *sql.DB, path string, reg *channel.Registry, query string) error {
+	return eachRow(ctx, db, path, query, func(r []any) error {
+		ch, account, sender := text(r[0]), text(r[1]), text(r[2])
+		if _, account, ok := p.scope(reg, path, ch+"/"+account+" "+sender, ch, account); ok {
+			p.Pending = append(p.Pending, Pending{Channel: ch, Account: account, Sender: sender, Name: metaName(text(r[3])),
+				Code: text(r[4]), CreatedAt: sqlTime(r[5]), From: path})
+		}
+		return nil
+	}, 6)
 }
 
 // text is a column as text: "" for NULL.
