@@ -15,12 +15,6 @@ import (
 	"github.com/pairgate/pairgate/internal/sqlitetest"
 )
 
-// nexo's tables, in the shape its documentation gives.
-const nexoSchema = `CREATE TABLE pairing_pending (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
-	code TEXT NOT NULL, created_at TEXT NOT NULL, meta_json TEXT, PRIMARY KEY (channel, account_id, sender_id));
-CREATE TABLE pairing_allow_from (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
-	approved_at TEXT NOT NULL, approved_via TEXT NOT NULL, revoked_at TEXT, PRIMARY KEY (channel, account_id, sender_id))`
-
 func senderLines(p Plan) []string {
 	var out []string
 	for _, s := range p.Senders {
@@ -36,7 +30,7 @@ func senderLines(p Plan) []string {
 func TestNexo(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "pairing.db")
-	sqlitetest.Create(t, db, nexoSchema,
+	sqlitetest.Create(t, db, sqlitetest.NexoPairing,
 		`INSERT INTO pairing_allow_from VALUES
 			('whatsapp', 'personal', '+57311000001', '2026-04-25T13:21:00Z', 'cli', NULL),
 			('whatsapp', 'personal', '573110000002@s.whatsapp.net', '2026-04-25T13:22:00Z', 'seed', '2026-05-01T09:00:00Z'),
@@ -102,11 +96,7 @@ func TestSourceDatabaseErrors(t *testing.T) {
 func TestOpenClawSQLiteAndDevices(t *testing.T) {
 	dir := t.TempDir()
 	sqlitetest.Create(t, filepath.Join(dir, "state", "openclaw.sqlite"),
-		`CREATE TABLE channel_pairing_requests (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, request_id TEXT NOT NULL,
-			code TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, meta_json TEXT,
-			PRIMARY KEY (channel_key, account_id, request_id)) STRICT`,
-		`CREATE TABLE channel_pairing_allow_entries (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, entry TEXT NOT NULL,
-			sort_order INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (channel_key, account_id, entry)) STRICT`,
+		sqlitetest.OpenClawState,
 		`INSERT INTO channel_pairing_allow_entries VALUES ('telegram', 'default', '123456789', 0, 1764000000000),
 			('telegram', 'fambot', '555', 0, 1764000000000), ('discord', 'default', '*', 1, 1764000000000)`,
 		`INSERT INTO channel_pairing_requests VALUES ('telegram', 'fambot', '777', 'ABCD2345', '2026-09-25T01:00:00Z',

@@ -137,11 +137,7 @@ func TestImportOpenClaw(t *testing.T) {
 		}
 	}
 	sqlitetest.Create(t, filepath.Join(src, "state", "openclaw.sqlite"),
-		`CREATE TABLE channel_pairing_requests (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, request_id TEXT NOT NULL,
-			code TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, meta_json TEXT,
-			PRIMARY KEY (channel_key, account_id, request_id)) STRICT`,
-		`CREATE TABLE channel_pairing_allow_entries (channel_key TEXT NOT NULL, account_id TEXT NOT NULL, entry TEXT NOT NULL,
-			sort_order INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (channel_key, account_id, entry)) STRICT`,
+		sqlitetest.OpenClawState,
 		`INSERT INTO channel_pairing_allow_entries VALUES ('discord', 'default', '123456789012345678', 0, 1764000000000)`)
 	if err := os.MkdirAll(filepath.Join(src, "devices"), 0o700); err != nil {
 		t.Fatal(err)
@@ -178,10 +174,7 @@ func TestImportOpenClaw(t *testing.T) {
 func TestImportNexo(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "memory", "pairing.db")
 	sqlitetest.Create(t, db,
-		`CREATE TABLE pairing_pending (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
-			code TEXT NOT NULL, created_at TEXT NOT NULL, meta_json TEXT, PRIMARY KEY (channel, account_id, sender_id))`,
-		`CREATE TABLE pairing_allow_from (channel TEXT NOT NULL, account_id TEXT NOT NULL, sender_id TEXT NOT NULL,
-			approved_at TEXT NOT NULL, approved_via TEXT NOT NULL, revoked_at TEXT, PRIMARY KEY (channel, account_id, sender_id))`,
+		sqlitetest.NexoPairing,
 		`INSERT INTO pairing_allow_from VALUES
 			('whatsapp', 'personal', '+573110000001', '2026-04-25T13:21:00Z', 'cli', NULL),
 			('whatsapp', 'personal', '+573110000002', '2026-04-25T13:22:00Z', 'seed', '2026-05-01T09:00:00Z'),
