@@ -1028,18 +1028,26 @@ func (w *stormWorker) approvals() {
 			w.s.t.Errorf("approve %s (%s): answered %+v", sender, rec.requestID, a)
 			o = stormUnknown
 		}
-		switch o {
-		case stormAcked:
-			led.ack(sender, ackApprove, stormAllowed, "", "", w.round, false)
-		case stormRefused:
-			led.refused(sender, "approve", why)
-		default:
-			led.doubt(o)
-			if !w.carryOn(o) {
-				return
-			}
+		if !w.settle(o, sender, "approve", ackApprove, stormAllowed, why) {
+			return
 		}
 	}
+}
+
+// settle records the outcome o of op on sender (kind and state when it was
+// acknowledged) and says whether the worker carries on.
+func (w *stormWorker) settle(o stormOutcome, sender, op, kind string, state stormState, why string) bool {
+	led := w.s.led
+	switch o {
+	case stormAcked:
+		led.ack(sender, kind, state, "", "", w.round, false)
+	case stormRefused:
+		led.refused(sender, op, why)
+	default:
+		led.doubt(o)
+		return w.carryOn(o)
+	}
+	return true
 }
 
 // allows: batches of three allows at once (their writes share commits),
@@ -1106,16 +1114,8 @@ func (w *stormWorker) revokes() {
 			w.s.t.Errorf("revoke %s: answered %+v", sender, res)
 			o = stormUnknown
 		}
-		switch o {
-		case stormAcked:
-			led.ack(sender, ackRevoke, stormRevoked, "", "", w.round, false)
-		case stormRefused:
-			led.refused(sender, "revoke", why)
-		default:
-			led.doubt(o)
-			if !w.carryOn(o) {
-				return
-			}
+		if !w.settle(o, sender, "revoke", ackRevoke, stormRevoked, why) {
+			return
 		}
 	}
 }
